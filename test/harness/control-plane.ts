@@ -1,0 +1,400 @@
+import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { mkdtempSync } from "node:fs";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { request } from "node:https";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+import {
+  ApiextensionsV1Api,
+  CoreV1Api,
+  KubeConfig,
+  type V1CustomResourceDefinition,
+} from "@kubernetes/client-node";
+import { parseAllDocuments, stringify } from "yaml";
+import { ensureBinaries } from "./binaries.ts";
+import { type FakeKubelet, startFakeKubelet } from "./fake-kubelet.ts";
+import { Component, guardDir, log, onTermination } from "./process.ts";
+
+export interface ControlPlaneOptions {
+  /** When set, kube-apiserver writes an audit log (level Metadata, JSON lines) to this path. */
+  auditLog?: string;
+  /** Extra kube-controller-manager flags, e.g. --kube-api-qps for the benchmark. */
+  controllerManagerFlags?: string[];
+  /** Extra kube-apiserver flags. */
+  apiserverFlags?: string[];
+  /** Directories whose *.yaml CustomResourceDefinitions are installed; default: crds/. */
+  crdDirs?: string[];
+}
+
+export interface ControlPlane {
+  /** https://127.0.0.1:PORT */
+  url: string;
+  /** A kubeconfig file with the admin identity (system:masters), CA data embedded. */
+  kubeconfigPath: string;
+  kubeConfig: KubeConfig;
+  /** The per-run temp dir: data, certificates, keys and component logs. */
+  dir: string;
+  /** A token for the ServiceAccount from the TokenRequest API; the account must exist. */
+  tokenFor(namespace: string, serviceAccount: string): Promise<string>;
+  /** Writes a kubeconfig that authenticates with tokenFor()'s token; returns its path. */
+  kubeconfigFor(namespace: string, serviceAccount: string): Promise<string>;
+  /** Stops kube-apiserver and starts it again on the same port against the same etcd. */
+  restartApiserver(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
+const CONTROLLERS = [
+  "deployment-controller",
+  "replicaset-controller",
+  "serviceaccount-controller",
+  "namespace-controller",
+  "garbage-collector-controller",
+  "endpointslice-controller",
+];
+const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+  - level: Metadata
+`;
+
+async function freePorts(count: number): Promise<number[]> {
+  // All listeners stay open until every port is known, so the ports are distinct.
+  const servers = await Promise.all(
+    Array.from({ length: count }, async () => {
+      const server = createServer();
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+      return server;
+    }),
+  );
+  const ports = servers.map((server) => (server.address() as { port: number }).port);
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
+}
+
+async function waitFor(
+  what: string,
+  timeoutMs: number,
+  component: Component,
+  probe: () => Promise<boolean>,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    component.assertRunning();
+    if (await probe().catch(() => false)) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+function httpsStatus(url: string, ca: string, token: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { ca, headers: { authorization: `Bearer ${token}` } }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on("error", reject);
+    req.setTimeout(2000, () => req.destroy(new Error("timeout")));
+    req.end();
+  });
+}
+
+export function kubeconfigYaml(url: string, caPem: string, user: string, token: string): string {
+  return stringify({
+    apiVersion: "v1",
+    kind: "Config",
+    clusters: [
+      {
+        name: "fledge",
+        cluster: {
+          server: url,
+          "certificate-authority-data": Buffer.from(caPem).toString("base64"),
+        },
+      },
+    ],
+    users: [{ name: user, user: { token } }],
+    contexts: [{ name: "fledge", context: { cluster: "fledge", user } }],
+    "current-context": "fledge",
+  });
+}
+
+/** A TokenRequest for the ServiceAccount, made with `admin`; valid for a day. */
+export async function serviceAccountToken(
+  admin: KubeConfig,
+  namespace: string,
+  serviceAccount: string,
+): Promise<string> {
+  const response = await admin.makeApiClient(CoreV1Api).createNamespacedServiceAccountToken({
+    name: serviceAccount,
+    namespace,
+    body: { spec: { audiences: [], expirationSeconds: 86400 } },
+  });
+  const token = response.status?.token;
+  if (!token) throw new Error(`no token for ${namespace}/${serviceAccount}`);
+  return token;
+}
+
+/** The same cluster as `admin`, authenticated as the ServiceAccount. */
+export async function serviceAccountKubeConfig(
+  admin: KubeConfig,
+  namespace: string,
+  serviceAccount: string,
+): Promise<KubeConfig> {
+  const cluster = admin.getCurrentCluster();
+  if (!cluster?.caData) throw new Error("admin kubeconfig has no cluster with CA data");
+  const token = await serviceAccountToken(admin, namespace, serviceAccount);
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromString(
+    kubeconfigYaml(
+      cluster.server,
+      Buffer.from(cluster.caData, "base64").toString(),
+      `system:serviceaccount:${namespace}:${serviceAccount}`,
+      token,
+    ),
+  );
+  return kubeConfig;
+}
+
+async function crdsIn(dirs: string[]): Promise<V1CustomResourceDefinition[]> {
+  const crds: V1CustomResourceDefinition[] = [];
+  for (const dir of dirs) {
+    const files = await readdir(dir).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === "ENOENT") return [];
+      throw error;
+    });
+    for (const file of files.filter((f) => f.endsWith(".yaml")).sort()) {
+      for (const doc of parseAllDocuments(await readFile(join(dir, file), "utf8"))) {
+        const object = doc.toJS() as V1CustomResourceDefinition | null;
+        if (object?.kind === "CustomResourceDefinition") crds.push(object);
+      }
+    }
+  }
+  return crds;
+}
+
+async function installCrds(kubeConfig: KubeConfig, dirs: string[]): Promise<number> {
+  const api = kubeConfig.makeApiClient(ApiextensionsV1Api);
+  const crds = await crdsIn(dirs);
+  for (const crd of crds) {
+    const name = crd.metadata?.name ?? "";
+    try {
+      await api.createCustomResourceDefinition({ body: crd });
+    } catch (error) {
+      if ((error as { code?: number }).code !== 409) throw error;
+      const existing = await api.readCustomResourceDefinition({ name });
+      crd.metadata = { ...crd.metadata, resourceVersion: existing.metadata?.resourceVersion };
+      await api.replaceCustomResourceDefinition({ name, body: crd });
+    }
+  }
+  for (const crd of crds) {
+    const name = crd.metadata?.name ?? "";
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const current = await api.readCustomResourceDefinition({ name });
+      const established = current.status?.conditions?.some(
+        (c) => c.type === "Established" && c.status === "True",
+      );
+      if (established) break;
+      if (Date.now() > deadline) throw new Error(`CRD ${name} not Established after 30s`);
+      await sleep(50);
+    }
+  }
+  return crds.length;
+}
+
+/**
+ * Starts etcd, kube-apiserver (RBAC on), kube-controller-manager and the fake kubelet on
+ * loopback, with a fresh temp dir, and installs the CRDs. Everything is stopped and removed by
+ * stop(), on SIGINT/SIGTERM/SIGHUP, and at process exit.
+ */
+export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
+  const binaries = await ensureBinaries();
+  const started = Date.now();
+  const dir = mkdtempSync(join(tmpdir(), "fledge-cp-"));
+  const dirGuard = guardDir(dir);
+  const components: Component[] = [];
+  let fakeKubelet: FakeKubelet | undefined;
+  let stopping: Promise<void> | undefined;
+
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      unregister();
+      await fakeKubelet?.stop().catch(() => {});
+      // Reverse start order: controllers first, etcd last, so none logs a storm of errors.
+      for (const component of [...components].reverse()) await component.stop();
+      dirGuard.release();
+    })();
+    return stopping;
+  };
+  const unregister = onTermination({
+    sync() {
+      for (const component of components) component.killSync();
+      dirGuard.release();
+    },
+    async: stop,
+  });
+
+  try {
+    const [etcdPort, peerPort, apiPort] = (await freePorts(3)) as [number, number, number];
+    const url = `https://127.0.0.1:${apiPort}`;
+    const certDir = join(dir, "apiserver-certs");
+    await mkdir(certDir);
+
+    const adminToken = randomBytes(24).toString("hex");
+    const tokenFile = join(dir, "tokens.csv");
+    await writeFile(tokenFile, `${adminToken},fledge-admin,fledge-admin,"system:masters"\n`);
+    const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    const saKey = join(dir, "sa.key");
+    const saPub = join(dir, "sa.pub");
+    await writeFile(saKey, privateKey.export({ type: "pkcs8", format: "pem" }));
+    await writeFile(saPub, publicKey.export({ type: "spki", format: "pem" }));
+
+    const etcdUrl = `http://127.0.0.1:${etcdPort}`;
+    const peerUrl = `http://127.0.0.1:${peerPort}`;
+    const etcd = new Component(
+      "etcd",
+      binaries.etcd,
+      [
+        `--data-dir=${join(dir, "etcd")}`,
+        `--listen-client-urls=${etcdUrl}`,
+        `--advertise-client-urls=${etcdUrl}`,
+        `--listen-peer-urls=${peerUrl}`,
+        `--initial-advertise-peer-urls=${peerUrl}`,
+        `--initial-cluster=default=${peerUrl}`,
+        // A throwaway cluster: durability is not wanted, speed is.
+        "--unsafe-no-fsync",
+        "--heartbeat-interval=10",
+        "--election-timeout=50",
+        "--log-level=warn",
+      ],
+      join(dir, "etcd.log"),
+    );
+    components.push(etcd);
+    etcd.start();
+    await waitFor("etcd", 20_000, etcd, async () => {
+      const response = await fetch(`${etcdUrl}/health`);
+      return response.ok && ((await response.json()) as { health?: string }).health === "true";
+    });
+    const etcdReady = Date.now();
+
+    const apiserverArgs = [
+      `--etcd-servers=${etcdUrl}`,
+      "--bind-address=127.0.0.1",
+      "--advertise-address=127.0.0.1",
+      `--secure-port=${apiPort}`,
+      `--cert-dir=${certDir}`,
+      // Without it kube-apiserver tries to reconcile the kubernetes Service's endpoints to the
+      // loopback address, which is invalid, and exits.
+      "--endpoint-reconciler-type=none",
+      "--authorization-mode=Node,RBAC",
+      `--token-auth-file=${tokenFile}`,
+      "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+      `--service-account-key-file=${saPub}`,
+      `--service-account-signing-key-file=${saKey}`,
+      // Loopback ClusterIPs, so a simulator can listen on a Service's address.
+      "--service-cluster-ip-range=127.100.0.0/16",
+      "--allow-privileged=true",
+      ...(options.auditLog
+        ? [
+            `--audit-policy-file=${join(dir, "audit-policy.yaml")}`,
+            `--audit-log-path=${options.auditLog}`,
+            "--audit-log-format=json",
+            "--audit-log-maxsize=0",
+          ]
+        : []),
+      ...(options.apiserverFlags ?? []),
+    ];
+    if (options.auditLog) await writeFile(join(dir, "audit-policy.yaml"), AUDIT_POLICY);
+    const apiserver = new Component(
+      "kube-apiserver",
+      binaries.kubeApiserver,
+      apiserverArgs,
+      join(dir, "kube-apiserver.log"),
+    );
+    components.push(apiserver);
+
+    let caPem = "";
+    const startApiserver = async () => {
+      apiserver.start();
+      await waitFor("kube-apiserver /readyz", 60_000, apiserver, async () => {
+        // The serving certificate appears in --cert-dir shortly after start; it is self-signed
+        // for 127.0.0.1 (not "localhost") and serves as the kubeconfig's CA.
+        caPem ||= await readFile(join(certDir, "apiserver.crt"), "utf8");
+        return (await httpsStatus(`${url}/readyz`, caPem, adminToken)) === 200;
+      });
+    };
+    await startApiserver();
+    const apiserverReady = Date.now();
+
+    const kubeconfigPath = join(dir, "admin.kubeconfig");
+    const adminYaml = kubeconfigYaml(url, caPem, "fledge-admin", adminToken);
+    await writeFile(kubeconfigPath, adminYaml);
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromString(adminYaml);
+
+    const controllerManager = new Component(
+      "kube-controller-manager",
+      binaries.kubeControllerManager,
+      [
+        `--kubeconfig=${kubeconfigPath}`,
+        "--leader-elect=false",
+        "--secure-port=0",
+        `--controllers=${CONTROLLERS.join(",")}`,
+        `--service-account-private-key-file=${saKey}`,
+        `--root-ca-file=${join(certDir, "apiserver.crt")}`,
+        ...(options.controllerManagerFlags ?? []),
+      ],
+      join(dir, "kube-controller-manager.log"),
+    );
+    components.push(controllerManager);
+    controllerManager.start();
+
+    fakeKubelet = await startFakeKubelet(kubeConfig);
+    const crdCount = await installCrds(kubeConfig, options.crdDirs ?? [join(repoRoot, "crds")]);
+
+    // The default ServiceAccount appearing proves the controllers run; until it exists, pod
+    // creation in that namespace is refused by admission.
+    const core = kubeConfig.makeApiClient(CoreV1Api);
+    await waitFor("kube-controller-manager", 60_000, controllerManager, async () => {
+      await core.readNamespacedServiceAccount({ name: "default", namespace: "default" });
+      return true;
+    });
+
+    const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
+    log(
+      `control plane up at ${url} in ${seconds(Date.now() - started)} ` +
+        `(etcd ${seconds(etcdReady - started)}, kube-apiserver ${seconds(apiserverReady - etcdReady)}, ` +
+        `controllers ${seconds(Date.now() - apiserverReady)}, ${crdCount} CRDs); logs in ${dir}`,
+    );
+
+    return {
+      url,
+      kubeconfigPath,
+      kubeConfig,
+      dir,
+      tokenFor: (namespace, serviceAccount) =>
+        serviceAccountToken(kubeConfig, namespace, serviceAccount),
+      async kubeconfigFor(namespace, serviceAccount) {
+        const token = await serviceAccountToken(kubeConfig, namespace, serviceAccount);
+        const path = join(dir, `${namespace}.${serviceAccount}.kubeconfig`);
+        const user = `system:serviceaccount:${namespace}:${serviceAccount}`;
+        await writeFile(path, kubeconfigYaml(url, caPem, user, token));
+        return path;
+      },
+      async restartApiserver() {
+        const begun = Date.now();
+        await apiserver.stop();
+        await startApiserver();
+        log(`kube-apiserver restarted in ${seconds(Date.now() - begun)}`);
+      },
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}

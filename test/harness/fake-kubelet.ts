@@ -1,0 +1,222 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import {
+  CoreV1Api,
+  type KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
+  type V1Pod,
+  Watch,
+} from "@kubernetes/client-node";
+import { log } from "./process.ts";
+
+/** A pod whose template carries this annotation with value "true" is left Pending and unready. */
+export const UNREADY_ANNOTATION = "fledge.dev/test-unready";
+export const FAKE_NODE = "fake-node";
+const NODE_IP = "10.0.0.1";
+// Enough to keep up with a thousand-pod rollout without swamping a 2-core apiserver.
+const CONCURRENCY = 16;
+
+export interface FakeKubelet {
+  stop(): Promise<void>;
+}
+
+function isReady(pod: V1Pod): boolean {
+  return (
+    pod.status?.phase === "Running" &&
+    (pod.status.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True")
+  );
+}
+
+function statusCode(error: unknown): number | undefined {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === "number" ? code : undefined;
+}
+
+/**
+ * Stands in for kubelets: binds pods to one fake Node, marks them Running and Ready through
+ * pods/status, and completes graceful deletions, so that the real controllers see pods go
+ * through the life they have in a cluster. Binding matters because the EndpointSlice controller
+ * skips pods whose Node it cannot find, and a bound pod's deletion waits for its kubelet.
+ */
+export async function startFakeKubelet(kubeConfig: KubeConfig): Promise<FakeKubelet> {
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
+  await ensureNode(core, mergePatch);
+
+  let stopped = false;
+  let abort: AbortController | undefined;
+  let ipCounter = 0;
+  const queue = new Map<string, V1Pod>();
+  const busy = new Set<string>();
+  let running = 0;
+  const idle: Array<() => void> = [];
+
+  async function handle(pod: V1Pod): Promise<void> {
+    const name = pod.metadata?.name ?? "";
+    const namespace = pod.metadata?.namespace ?? "";
+    if (pod.metadata?.deletionTimestamp) {
+      if (pod.spec?.nodeName) {
+        await core.deleteNamespacedPod({
+          name,
+          namespace,
+          gracePeriodSeconds: 0,
+          body: { preconditions: { uid: pod.metadata.uid } },
+        });
+      }
+      return;
+    }
+    if (pod.metadata?.annotations?.[UNREADY_ANNOTATION] === "true" || isReady(pod)) return;
+    if (!pod.spec?.nodeName) {
+      await core.createNamespacedPodBinding({
+        name,
+        namespace,
+        body: { metadata: { name }, target: { kind: "Node", name: FAKE_NODE } },
+      });
+    }
+    // Not loopback: EndpointSlice validation rejects 127.0.0.0/8 addresses.
+    const n = (ipCounter++ % 65000) + 1;
+    const podIP = `10.244.${n >> 8}.${n & 255}`;
+    const now = new Date();
+    const condition = (type: string) => ({ type, status: "True", lastTransitionTime: now });
+    await core.patchNamespacedPodStatus(
+      {
+        name,
+        namespace,
+        body: {
+          status: {
+            phase: "Running",
+            hostIP: NODE_IP,
+            hostIPs: [{ ip: NODE_IP }],
+            podIP,
+            podIPs: [{ ip: podIP }],
+            startTime: now,
+            conditions: ["PodScheduled", "Initialized", "ContainersReady", "Ready"].map(condition),
+            containerStatuses: (pod.spec?.containers ?? []).map((c) => ({
+              name: c.name,
+              image: c.image ?? "",
+              imageID: "",
+              ready: true,
+              started: true,
+              restartCount: 0,
+              state: { running: { startedAt: now } },
+            })),
+          },
+        },
+      },
+      mergePatch,
+    );
+  }
+
+  function pump(): void {
+    while (running < CONCURRENCY && queue.size > 0 && !stopped) {
+      const entry = [...queue].find(([key]) => !busy.has(key));
+      if (!entry) return;
+      const [key, pod] = entry;
+      queue.delete(key);
+      busy.add(key);
+      running++;
+      handle(pod)
+        .catch((error: unknown) => {
+          // 404 and 409 mean the pod moved on (deleted, or already bound); a later event
+          // carries its new state.
+          const code = statusCode(error);
+          if (code !== 404 && code !== 409 && !stopped) {
+            log(`fake kubelet: ${key}: ${String(error).slice(0, 300)}`);
+          }
+        })
+        .finally(() => {
+          busy.delete(key);
+          running--;
+          if (running === 0 && queue.size === 0) for (const resolve of idle.splice(0)) resolve();
+          pump();
+        });
+    }
+  }
+
+  function enqueue(pod: V1Pod): void {
+    const key = `${pod.metadata?.namespace}/${pod.metadata?.name}`;
+    queue.set(key, pod);
+    pump();
+  }
+
+  async function listAndWatch(): Promise<void> {
+    let resourceVersion: string | undefined;
+    while (!stopped) {
+      try {
+        if (resourceVersion === undefined) {
+          const list = await core.listPodForAllNamespaces();
+          for (const pod of list.items) enqueue(pod);
+          resourceVersion = list.metadata?.resourceVersion;
+        }
+        const ended = Promise.withResolvers<unknown>();
+        abort = await new Watch(kubeConfig).watch(
+          "/api/v1/pods",
+          { resourceVersion, allowWatchBookmarks: true },
+          (type, object: V1Pod) => {
+            if (type === "ERROR") {
+              // 410 Gone: the resource version is too old to resume from.
+              resourceVersion = undefined;
+              return;
+            }
+            resourceVersion = object.metadata?.resourceVersion ?? resourceVersion;
+            if (type === "ADDED" || type === "MODIFIED") enqueue(object);
+          },
+          ended.resolve,
+        );
+        // An error ends the watch too, e.g. while kube-apiserver restarts: back off a little.
+        if ((await ended.promise) && !stopped) await sleep(200);
+      } catch (error) {
+        if (!stopped) await sleep(statusCode(error) === 410 ? 0 : 200);
+        if (statusCode(error) === 410) resourceVersion = undefined;
+      }
+    }
+  }
+
+  const loop = listAndWatch();
+  return {
+    async stop() {
+      stopped = true;
+      abort?.abort();
+      queue.clear();
+      if (running > 0) await new Promise<void>((resolve) => idle.push(resolve));
+      await loop;
+    },
+  };
+}
+
+async function ensureNode(
+  core: CoreV1Api,
+  mergePatch: ReturnType<typeof setHeaderOptions>,
+): Promise<void> {
+  try {
+    await core.createNode({ body: { metadata: { name: FAKE_NODE, labels: { fake: "true" } } } });
+  } catch (error) {
+    if (statusCode(error) !== 409) throw error;
+  }
+  const now = new Date();
+  await core.patchNodeStatus(
+    {
+      name: FAKE_NODE,
+      body: {
+        status: {
+          addresses: [
+            { type: "InternalIP", address: NODE_IP },
+            { type: "Hostname", address: FAKE_NODE },
+          ],
+          capacity: { cpu: "1000", memory: "4000Gi", pods: "100000" },
+          allocatable: { cpu: "1000", memory: "4000Gi", pods: "100000" },
+          conditions: [
+            {
+              type: "Ready",
+              status: "True",
+              reason: "KubeletReady",
+              lastHeartbeatTime: now,
+              lastTransitionTime: now,
+            },
+          ],
+        },
+      },
+    },
+    mergePatch,
+  );
+}
