@@ -1,0 +1,321 @@
+import { z } from "zod";
+import {
+  Condition,
+  cel,
+  DnsLabel,
+  DnsSubdomain,
+  Duration,
+  IntOrString,
+  ObjectMeta,
+  Port,
+} from "./common.ts";
+
+export const GROUP = "fledge.dev";
+export const VERSION = "v1alpha1";
+export const API_VERSION = `${GROUP}/${VERSION}`;
+export const KIND = "Rollout";
+export const PLURAL = "rollouts";
+
+/** The metrics Fledge knows how to read from every provider without a query of the user's. */
+export const BUILTIN_METRICS = [
+  "request-success-rate",
+  "request-duration-p50-ms",
+  "request-duration-p90-ms",
+  "request-duration-p99-ms",
+] as const;
+
+export const TargetRef = z.object({
+  apiVersion: z.literal("apps/v1").default("apps/v1"),
+  kind: z.literal("Deployment").default("Deployment"),
+  name: DnsSubdomain.meta({ description: "The Deployment whose new revisions Fledge rolls out." }),
+});
+
+export const ServiceSpec = z.object({
+  port: Port.meta({ description: "The port the apex, primary and canary Services expose." }),
+  targetPort: IntOrString.optional().meta({
+    description: "The container port (number or name) traffic goes to; defaults to port.",
+  }),
+  portName: DnsLabel.default("http"),
+  name: DnsLabel.optional().meta({
+    description: "The apex Service clients call; defaults to the target Deployment's name.",
+  }),
+});
+
+export const Step = z
+  .object({
+    setWeight: z.int().min(0).max(100).optional().meta({
+      description:
+        "Send this percentage of traffic to the canary. With analysis metrics, the weight is held until a check at it passes.",
+    }),
+    pause: z
+      .object({
+        duration: Duration.optional().meta({
+          description: "How long to hold; without it the rollout waits until a person resumes it.",
+        }),
+      })
+      .optional(),
+    analysis: z
+      .object({
+        passes: z.int().min(1).max(1000).default(1).meta({
+          description: "Consecutive passing checks needed before the next step.",
+        }),
+      })
+      .optional(),
+  })
+  .meta(
+    cel({
+      rule: "[has(self.setWeight), has(self.pause), has(self.analysis)].filter(x, x).size() == 1",
+      message: "a step has exactly one of setWeight, pause or analysis",
+    }),
+  );
+
+export const SecretKeyRef = z.object({ name: DnsSubdomain, key: z.string().min(1) });
+
+export const PrometheusSettings = z.object({
+  address: z
+    .url({ protocol: /^https?$/, error: "must be an http(s) URL" })
+    .optional()
+    .meta({
+      description: "Prometheus base URL; defaults to the controller's --prometheus-address.",
+    }),
+  authorization: SecretKeyRef.optional().meta({
+    description: "A Secret key whose value is sent as the Authorization header.",
+  }),
+  insecureSkipVerify: z.boolean().optional(),
+  caSecretRef: SecretKeyRef.optional().meta({
+    description: "A Secret key holding a PEM CA bundle.",
+  }),
+});
+
+export const MESHES = ["linkerd", "osm", "envoy"] as const;
+
+export const MetricProvider = z
+  .object({
+    type: z.enum(["smi", "prometheus"]).default("smi"),
+    mesh: z.enum(MESHES).optional().meta({
+      description: "Which mesh's metric names the built-in Prometheus queries use.",
+    }),
+    query: z.string().min(1).optional().meta({
+      description:
+        "A PromQL template; {{namespace}}, {{target}}, {{canary}} and {{interval}} are replaced.",
+    }),
+    prometheus: PrometheusSettings.optional(),
+  })
+  .meta(
+    cel({
+      rule: "self.type == 'prometheus' || (!has(self.query) && !has(self.prometheus) && !has(self.mesh))",
+      message: "query, mesh and prometheus apply only to type prometheus",
+    }),
+  );
+
+export const ThresholdRange = z
+  .object({ min: z.number().optional(), max: z.number().optional() })
+  .meta(
+    cel(
+      { rule: "has(self.min) || has(self.max)", message: "set min, max or both" },
+      {
+        rule: "!has(self.min) || !has(self.max) || self.min <= self.max",
+        message: "min must not be greater than max",
+      },
+    ),
+  );
+
+export const Metric = z
+  .object({
+    name: DnsLabel,
+    thresholdRange: ThresholdRange,
+    provider: MetricProvider.default({ type: "smi" }),
+  })
+  .meta(
+    cel({
+      rule: `self.name in [${BUILTIN_METRICS.map((m) => `'${m}'`).join(", ")}] || has(self.provider.query)`,
+      message: `a metric other than ${BUILTIN_METRICS.join(", ")} needs provider.query`,
+    }),
+  );
+
+export const WEBHOOK_TYPES = [
+  "pre-rollout",
+  "rollout",
+  "confirm-promotion",
+  "post-rollout",
+  "rollback",
+  "event",
+] as const;
+
+export const Webhook = z.object({
+  name: DnsLabel,
+  type: z.enum(WEBHOOK_TYPES).default("rollout").meta({
+    description:
+      "pre-rollout gates the first traffic, rollout is a check at every interval, confirm-promotion holds promotion until it passes, post-rollout and rollback are told of the outcome, event receives every Event.",
+  }),
+  url: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }),
+  timeout: Duration.default("10s"),
+  metadata: z.record(z.string(), z.string()).optional(),
+});
+
+export const Analysis = z.object({
+  interval: Duration.default("1m").meta({ description: "How often metrics are checked." }),
+  failureLimit: z.int().min(1).default(3).meta({
+    description: "Failed checks (a value outside its threshold) that roll the canary back.",
+  }),
+  errorLimit: z.int().min(1).default(5).meta({
+    description:
+      "Consecutive checks whose metric could not be read that roll the canary back; errors never count as failures.",
+  }),
+  inconclusiveLimit: z.int().min(1).default(5).meta({
+    description: "Consecutive checks without enough data that pause the rollout.",
+  }),
+  minRequestCount: z.int().min(0).default(10).meta({
+    description: "Requests the canary must have served in the window before a check counts.",
+  }),
+  prometheus: PrometheusSettings.optional(),
+  metrics: z.array(Metric).max(20).default([]),
+  webhooks: z.array(Webhook).max(20).default([]),
+});
+
+export const SMI_SPLIT_VERSIONS = [
+  "split.smi-spec.io/v1alpha1",
+  "split.smi-spec.io/v1alpha2",
+  "split.smi-spec.io/v1alpha3",
+  "split.smi-spec.io/v1alpha4",
+] as const;
+
+export const HeaderMatch = z.object({
+  name: DnsLabel,
+  headers: z.record(z.string(), z.string()).optional(),
+  pathRegex: z.string().optional(),
+  methods: z.array(z.string()).optional(),
+});
+
+export const SmiRouting = z
+  .object({
+    apiVersion: z
+      .enum(["auto", ...SMI_SPLIT_VERSIONS])
+      .default("auto")
+      .meta({
+        description: "The TrafficSplit version to write; auto picks the newest the cluster serves.",
+      }),
+    matches: z.array(HeaderMatch).max(16).optional().meta({
+      description:
+        "A/B routing: only requests matching these HTTPRouteGroup matches go to the canary.",
+    }),
+  })
+  .meta(
+    cel({
+      rule: "!has(self.matches) || self.apiVersion in ['auto', 'split.smi-spec.io/v1alpha3', 'split.smi-spec.io/v1alpha4']",
+      message: "matches need TrafficSplit v1alpha3 or v1alpha4",
+    }),
+  );
+
+export const TrafficRouting = z.object({ smi: SmiRouting.default({ apiVersion: "auto" }) });
+
+export const RolloutSpec = z.object({
+  targetRef: TargetRef,
+  service: ServiceSpec,
+  steps: z.array(Step).min(1).max(100),
+  analysis: Analysis.default({
+    interval: "1m",
+    failureLimit: 3,
+    errorLimit: 5,
+    inconclusiveLimit: 5,
+    minRequestCount: 10,
+    metrics: [],
+    webhooks: [],
+  }),
+  progressDeadlineSeconds: z.int().min(1).default(600).meta({
+    description:
+      "How long a canary or primary may take to become ready before the rollout is rolled back.",
+  }),
+  trafficRouting: TrafficRouting.default({ smi: { apiVersion: "auto" } }),
+});
+export type RolloutSpec = z.infer<typeof RolloutSpec>;
+export type Step = z.infer<typeof Step>;
+export type Metric = z.infer<typeof Metric>;
+export type Webhook = z.infer<typeof Webhook>;
+
+export const PHASES = [
+  "Initializing",
+  "Healthy",
+  "Progressing",
+  "Paused",
+  "Promoting",
+  "RollingBack",
+  "Failed",
+  "Aborted",
+] as const;
+export const Phase = z.enum(PHASES);
+export type Phase = z.infer<typeof Phase>;
+
+export const CHECK_OUTCOMES = ["passed", "failed", "errored", "inconclusive"] as const;
+export const CheckOutcome = z.enum(CHECK_OUTCOMES);
+export type CheckOutcome = z.infer<typeof CheckOutcome>;
+
+export const MetricStatus = z.object({
+  name: z.string(),
+  outcome: CheckOutcome,
+  value: z.number().optional(),
+  requests: z.number().optional(),
+  message: z.string().optional(),
+  checkedAt: z.string(),
+});
+
+export const PAUSE_REASONS = ["Step", "Person", "Inconclusive"] as const;
+export const PauseReason = z.object({
+  reason: z.enum(PAUSE_REASONS),
+  since: z.string(),
+  until: z.string().optional(),
+  message: z.string().optional(),
+});
+
+/** One-shot actions carry a value that changes each time; status keeps the last value applied. */
+export const ONE_SHOT_ACTIONS = ["resume", "promote", "promoteFull", "abort", "retry"] as const;
+export type OneShotAction = (typeof ONE_SHOT_ACTIONS)[number];
+export const AppliedActions = z.object(
+  Object.fromEntries(ONE_SHOT_ACTIONS.map((a) => [a, z.string().optional()])) as Record<
+    OneShotAction,
+    z.ZodOptional<z.ZodString>
+  >,
+);
+
+export const RolloutStatus = z.object({
+  phase: Phase.optional(),
+  message: z.string().optional(),
+  observedGeneration: z.int().optional(),
+  conditions: z.array(Condition).optional(),
+  stableRevision: z.string().optional(),
+  canaryRevision: z.string().optional(),
+  currentStepIndex: z.int().optional(),
+  stepCount: z.int().optional(),
+  canaryWeight: z.int().min(0).max(100).optional(),
+  failedChecks: z.int().optional(),
+  erroredChecks: z.int().optional(),
+  inconclusiveChecks: z.int().optional(),
+  metrics: z.array(MetricStatus).optional(),
+  pauseReasons: z.array(PauseReason).optional(),
+  appliedActions: AppliedActions.optional(),
+  nextCheckAt: z.string().optional(),
+  machine: z.record(z.string(), z.unknown()).optional().meta({
+    description: "The rollout state machine's persisted snapshot: the controller resumes from it.",
+    "x-kubernetes-preserve-unknown-fields": true,
+  }),
+});
+export type RolloutStatus = z.infer<typeof RolloutStatus>;
+
+export const Rollout = z.object({
+  apiVersion: z.literal(API_VERSION),
+  kind: z.literal(KIND),
+  metadata: ObjectMeta,
+  spec: RolloutSpec,
+  status: RolloutStatus.optional(),
+});
+export type Rollout = z.infer<typeof Rollout>;
+
+/** Annotations a person (or the CLI) sets on a Rollout to steer it. */
+export const ANNOTATIONS = {
+  pause: `${GROUP}/pause`,
+  resume: `${GROUP}/resume`,
+  promote: `${GROUP}/promote`,
+  promoteFull: `${GROUP}/promote-full`,
+  abort: `${GROUP}/abort`,
+  retry: `${GROUP}/retry`,
+} as const satisfies Record<OneShotAction | "pause", string>;
