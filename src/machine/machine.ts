@@ -1,0 +1,776 @@
+import { and, assign, emit, not, setup } from "xstate";
+import {
+  type Context,
+  checkOutcome,
+  describeResults,
+  initialContext,
+  type Notice,
+  type Outcome,
+  observe,
+  type ROLLBACK_ENDS,
+  type RolloutEvent,
+  recordCheck,
+  withoutPause,
+} from "./context.ts";
+import type { Plan, PlanStep } from "./plan.ts";
+
+export type MachineInput = { plan: Plan; now: number };
+
+type Ev<T extends RolloutEvent["type"]> = Extract<RolloutEvent, { type: T }>;
+type Args = { context: Context; event: RolloutEvent };
+
+const currentStep = (c: Context): PlanStep | undefined => c.plan.steps[c.stepIndex];
+const isNewRevision = (c: Context, revision: string) =>
+  revision !== c.canaryRevision && revision !== c.stableRevision;
+const analysisOf = (event: RolloutEvent) => (event as Ev<"ANALYSIS">).results;
+const stepLabel = (c: Context) => `step ${c.stepIndex + 1}/${c.plan.steps.length}`;
+
+function describeStep(step: PlanStep): string {
+  switch (step.kind) {
+    case "setWeight":
+      return `canary weight ${step.weight}%`;
+    case "pause":
+      return step.durationMs === undefined
+        ? "pause until resumed"
+        : `pause ${step.durationMs / 1000}s`;
+    case "analysis":
+      return `hold for ${step.passes} passing check${step.passes === 1 ? "" : "s"}`;
+  }
+}
+
+const notice = (type: Notice["type"], reason: string, message: (a: Args) => string) => ({
+  type: "notify" as const,
+  params: (a: Args): Notice => ({ type, reason, message: message(a) }),
+});
+
+const outcome = (reason: string, message: (a: Args) => string) => ({
+  type: "setOutcome" as const,
+  params: (a: Args): Outcome => ({ reason, message: message(a) }),
+});
+
+type RollbackEnd = (typeof ROLLBACK_ENDS)[number];
+
+/** What a rollback must say: the metrics that broke their thresholds, or the deadline, or the person. */
+const failureMessage = ({ context, event }: Args) =>
+  `${context.failed + 1} failed checks reached failureLimit ${context.plan.failureLimit}: ${describeResults(analysisOf(event), "failed")}`;
+const errorMessage = ({ context, event }: Args) =>
+  `${context.consecutiveErrors + 1} checks in a row could not read metrics (errorLimit ${context.plan.errorLimit}): ${describeResults(analysisOf(event), "errored")}`;
+
+/**
+ * The rollout statechart. Pure: time arrives on events, observations arrive as events, and what
+ * should happen in the cluster is read off the snapshot by view.ts. Kubernetes Events leave as
+ * emitted Notices.
+ */
+export const rolloutMachine = setup({
+  types: {
+    context: {} as Context,
+    events: {} as RolloutEvent,
+    input: {} as MachineInput,
+    emitted: {} as Notice,
+  },
+  actions: {
+    observe: assign(({ context, event }) => observe(context, event)),
+    takeSpec: assign({ plan: ({ event }) => (event as Ev<"SPEC">).plan }),
+    adoptTargetAsStable: assign({ stableRevision: ({ context }) => context.targetRevision }),
+    startRollout: assign(({ context }) => ({
+      canaryRevision: context.targetRevision,
+      canaryReady: false,
+      waitingSince: context.now,
+      stepIndex: 0,
+      canaryWeight: 0,
+      stepStartedAt: undefined,
+      nextCheckAt: undefined,
+      failed: 0,
+      errored: 0,
+      inconclusive: 0,
+      consecutiveErrors: 0,
+      consecutiveInconclusive: 0,
+      passes: 0,
+      results: [],
+      pauses: context.pauses.filter((p) => p.reason === "Person"),
+      rollbackTo: undefined,
+      outcome: undefined,
+      promotedBy: undefined,
+    })),
+    enterStep: assign(({ context }) => {
+      const step = currentStep(context);
+      return {
+        stepStartedAt: context.now,
+        passes: 0,
+        canaryWeight: step?.kind === "setWeight" ? step.weight : context.canaryWeight,
+        nextCheckAt: context.plan.checks ? context.now + context.plan.intervalMs : undefined,
+      };
+    }),
+    advance: assign({ stepIndex: ({ context }) => context.stepIndex + 1 }),
+    addStepPause: assign({
+      pauses: ({ context }) => {
+        const step = currentStep(context);
+        const until =
+          step?.kind === "pause" && step.durationMs !== undefined
+            ? context.now + step.durationMs
+            : undefined;
+        return [
+          ...withoutPause(context.pauses, "Step"),
+          { reason: "Step" as const, since: context.now, until },
+        ];
+      },
+    }),
+    clearStepPause: assign({ pauses: ({ context }) => withoutPause(context.pauses, "Step") }),
+    resume: assign(({ context }) => ({
+      pauses: context.pauses.filter((p) => p.reason === "Person"),
+      consecutiveInconclusive: 0,
+    })),
+    scheduleGate: assign({ nextCheckAt: ({ context }) => context.now }),
+    gateFailed: assign({ nextCheckAt: ({ context }) => context.now + context.plan.intervalMs }),
+    countGateFailure: assign({ failed: ({ context }) => context.failed + 1 }),
+    record: assign(({ context, event }) => recordCheck(context, analysisOf(event), context.now)),
+    waitForPrimary: assign({ waitingSince: ({ context }) => context.now }),
+    finishPromotion: assign(({ context }) => ({
+      stableRevision: context.canaryRevision,
+      canaryRevision: undefined,
+      canaryWeight: 0,
+      stepStartedAt: undefined,
+      nextCheckAt: undefined,
+      waitingSince: undefined,
+      pauses: context.pauses.filter((p) => p.reason === "Person"),
+    })),
+    startRollback: assign(({ context }) => ({
+      canaryWeight: 0,
+      nextCheckAt: undefined,
+      waitingSince: undefined,
+      pauses: context.pauses.filter((p) => p.reason === "Person"),
+    })),
+    rollbackTo: assign((_, end: RollbackEnd) => ({ rollbackTo: end })),
+    notify: emit((_, notice: Notice) => notice),
+    setOutcome: assign((_, outcome: Outcome) => ({ outcome })),
+    retargetCanary: assign({
+      targetRevision: ({ context }) => context.targetRevision ?? context.canaryRevision,
+    }),
+    forgetCanary: assign({ canaryRevision: undefined, canaryReady: false }),
+    byPerson: assign({ promotedBy: "person" as const }),
+    bySteps: assign({ promotedBy: "steps" as const }),
+  },
+  guards: {
+    hasTarget: ({ context }) => context.targetRevision !== undefined,
+    primaryServesStable: ({ context }) =>
+      context.stableRevision !== undefined &&
+      context.primaryReadyRevision === context.stableRevision,
+    primaryServesCanary: ({ context }) =>
+      context.canaryRevision !== undefined &&
+      context.primaryReadyRevision === context.canaryRevision,
+    targetIsNew: ({ context }) =>
+      context.targetRevision !== undefined && isNewRevision(context, context.targetRevision),
+    targetIsStable: ({ context }) =>
+      context.targetRevision !== undefined && context.targetRevision === context.stableRevision,
+    eventIsNewRevision: ({ context, event }) =>
+      isNewRevision(context, (event as Ev<"TARGET">).revision),
+    eventIsStable: ({ context, event }) =>
+      (event as Ev<"TARGET">).revision === context.stableRevision,
+    canaryReady: ({ context }) => context.canaryReady,
+    notPaused: ({ context }) => context.pauses.length === 0,
+    noStepPause: ({ context }) => !context.pauses.some((p) => p.reason === "Step"),
+    stepsDone: ({ context }) => context.stepIndex >= context.plan.steps.length,
+    stepIsWeight: ({ context }) => currentStep(context)?.kind === "setWeight",
+    stepIsPause: ({ context }) => currentStep(context)?.kind === "pause",
+    weightHeld: ({ context }) => !context.plan.checks || context.passes >= 1,
+    enoughPasses: ({ context }) => {
+      const step = currentStep(context);
+      return context.passes >= (step?.kind === "analysis" ? step.passes : 1);
+    },
+    preRolloutGate: ({ context }) => context.plan.preRolloutGate,
+    confirmGate: ({ context }) => context.plan.confirmPromotionGate,
+    gatePassed: ({ event }, gate: Ev<"GATE">["gate"]) => {
+      const e = event as Ev<"GATE">;
+      return e.gate === gate && e.passed;
+    },
+    gateFailed: ({ event }, gate: Ev<"GATE">["gate"]) => {
+      const e = event as Ev<"GATE">;
+      return e.gate === gate && !e.passed;
+    },
+    gateFailureLimit: ({ context, event }) => {
+      const e = event as Ev<"GATE">;
+      return (
+        e.gate === "pre-rollout" && !e.passed && context.failed + 1 >= context.plan.failureLimit
+      );
+    },
+    failureLimit: ({ context, event }) =>
+      checkOutcome(analysisOf(event)) === "failed" &&
+      context.failed + 1 >= context.plan.failureLimit,
+    errorLimit: ({ context, event }) =>
+      checkOutcome(analysisOf(event)) === "errored" &&
+      context.consecutiveErrors + 1 >= context.plan.errorLimit,
+    checkFailed: ({ event }) => checkOutcome(analysisOf(event)) === "failed",
+    checkErrored: ({ event }) => checkOutcome(analysisOf(event)) === "errored",
+    checkInconclusive: ({ event }) => checkOutcome(analysisOf(event)) === "inconclusive",
+    deadlinePassed: ({ context, event }) =>
+      context.waitingSince !== undefined &&
+      event.now - context.waitingSince > context.plan.deadlineMs,
+    trafficOffCanary: ({ context }) => context.trafficWeight === 0,
+    endsIn: ({ context }, end: RollbackEnd) => context.rollbackTo === end,
+  },
+}).createMachine({
+  id: "rollout",
+  context: ({ input }) => initialContext(input.plan, input.now),
+  initial: "initializing",
+  // Every event is observed wherever it lands; the states below add what it means there.
+  on: {
+    "*": { actions: "observe" },
+    SPEC: { actions: ["observe", "takeSpec"] },
+    RESUME: {
+      actions: ["observe", notice("Normal", "ActionIgnored", () => "resume: nothing is paused")],
+    },
+    PROMOTE: {
+      actions: [
+        "observe",
+        notice("Normal", "ActionIgnored", () => "promote: no rollout in progress"),
+      ],
+    },
+    PROMOTE_FULL: {
+      actions: [
+        "observe",
+        notice("Normal", "ActionIgnored", () => "promote-full: no rollout in progress"),
+      ],
+    },
+    ABORT: {
+      actions: [
+        "observe",
+        notice("Normal", "ActionIgnored", () => "abort: no rollout in progress"),
+      ],
+    },
+    RETRY: {
+      actions: [
+        "observe",
+        notice(
+          "Normal",
+          "ActionIgnored",
+          () => "retry: only a failed or aborted rollout can be retried",
+        ),
+      ],
+    },
+  },
+  states: {
+    initializing: {
+      on: { TARGET: { actions: ["observe", "adoptTargetAsStable"] } },
+      always: {
+        guard: "primaryServesStable",
+        target: "healthy",
+        actions: notice(
+          "Normal",
+          "Initialized",
+          ({ context }) => `primary serves revision ${context.stableRevision}`,
+        ),
+      },
+    },
+
+    healthy: {
+      always: {
+        guard: "targetIsNew",
+        target: "progressing",
+        actions: [
+          "startRollout",
+          notice(
+            "Normal",
+            "RolloutStarted",
+            ({ context }) =>
+              `new revision ${context.targetRevision}; stable is ${context.stableRevision}`,
+          ),
+        ],
+      },
+    },
+
+    progressing: {
+      initial: "awaitingCanary",
+      on: {
+        TARGET: [
+          {
+            guard: "eventIsStable",
+            target: "rollingBack",
+            actions: [
+              "observe",
+              "startRollback",
+              { type: "rollbackTo", params: "healthy" },
+              outcome(
+                "RevisionReverted",
+                ({ context }) => `target returned to the stable revision ${context.stableRevision}`,
+              ),
+              notice(
+                "Normal",
+                "RolloutCancelled",
+                ({ context }) => `target returned to the stable revision ${context.stableRevision}`,
+              ),
+            ],
+          },
+          {
+            guard: "eventIsNewRevision",
+            target: "progressing",
+            reenter: true,
+            actions: [
+              "observe",
+              "startRollout",
+              notice(
+                "Normal",
+                "RolloutRestarted",
+                ({ context }) =>
+                  `new revision ${context.targetRevision} during the rollout: back to step 1, stable is still ${context.stableRevision}`,
+              ),
+            ],
+          },
+        ],
+        ANALYSIS: [
+          {
+            guard: "failureLimit",
+            target: "rollingBack",
+            actions: [
+              outcome("AnalysisFailed", failureMessage),
+              notice("Warning", "AnalysisFailed", failureMessage),
+              "observe",
+              "record",
+              "startRollback",
+              { type: "rollbackTo", params: "failed" },
+            ],
+          },
+          {
+            guard: "errorLimit",
+            target: "rollingBack",
+            actions: [
+              outcome("AnalysisErrored", errorMessage),
+              notice("Warning", "AnalysisErrored", errorMessage),
+              "observe",
+              "record",
+              "startRollback",
+              { type: "rollbackTo", params: "failed" },
+            ],
+          },
+          {
+            guard: "checkFailed",
+            actions: [
+              notice(
+                "Warning",
+                "CheckFailed",
+                ({ context, event }) =>
+                  `check ${context.failed + 1}/${context.plan.failureLimit} failed: ${describeResults(analysisOf(event), "failed")}`,
+              ),
+              "observe",
+              "record",
+            ],
+          },
+          {
+            guard: "checkErrored",
+            actions: [
+              notice(
+                "Warning",
+                "CheckErrored",
+                ({ context, event }) =>
+                  `metrics could not be read (${context.consecutiveErrors + 1}/${context.plan.errorLimit} in a row): ${describeResults(analysisOf(event), "errored")}`,
+              ),
+              "observe",
+              "record",
+            ],
+          },
+          {
+            guard: "checkInconclusive",
+            actions: [
+              notice(
+                "Normal",
+                "CheckInconclusive",
+                ({ context, event }) =>
+                  `too little data to judge (${context.consecutiveInconclusive + 1}/${context.plan.inconclusiveLimit} in a row): ${describeResults(analysisOf(event), "inconclusive") || "no metrics"}`,
+              ),
+              "observe",
+              "record",
+            ],
+          },
+          { actions: ["observe", "record"] },
+        ],
+        TICK: {
+          guard: and([not("canaryReady"), "deadlinePassed"]),
+          target: "rollingBack",
+          actions: [
+            outcome(
+              "ProgressDeadlineExceeded",
+              ({ context }) =>
+                `canary revision ${context.canaryRevision} was not ready within ${context.plan.deadlineMs / 1000}s`,
+            ),
+            notice(
+              "Warning",
+              "ProgressDeadlineExceeded",
+              ({ context }) =>
+                `canary revision ${context.canaryRevision} was not ready within ${context.plan.deadlineMs / 1000}s`,
+            ),
+            "observe",
+            "startRollback",
+            { type: "rollbackTo", params: "failed" },
+          ],
+        },
+        ABORT: {
+          target: "rollingBack",
+          actions: [
+            "observe",
+            outcome("Aborted", ({ context }) => `aborted by a person at ${stepLabel(context)}`),
+            notice(
+              "Warning",
+              "Aborted",
+              ({ context }) => `aborted by a person at ${stepLabel(context)}; rolling back`,
+            ),
+            "startRollback",
+            { type: "rollbackTo", params: "aborted" },
+          ],
+        },
+        PROMOTE: {
+          target: ".confirming",
+          actions: [
+            "observe",
+            "byPerson",
+            notice(
+              "Normal",
+              "PromotionRequested",
+              ({ context }) =>
+                `promote: skipping steps ${context.stepIndex + 1}..${context.plan.steps.length}`,
+            ),
+          ],
+        },
+        PROMOTE_FULL: {
+          target: "promoting",
+          actions: [
+            "observe",
+            "byPerson",
+            notice(
+              "Normal",
+              "PromotionRequested",
+              () => "promote-full: skipping the remaining steps and gates",
+            ),
+          ],
+        },
+        RESUME: {
+          actions: [
+            "observe",
+            "resume",
+            notice("Normal", "Resumed", ({ context }) => `resumed at ${stepLabel(context)}`),
+          ],
+        },
+      },
+      states: {
+        awaitingCanary: {
+          always: {
+            guard: "canaryReady",
+            target: "preRollout",
+            actions: notice(
+              "Normal",
+              "CanaryReady",
+              ({ context }) => `canary revision ${context.canaryRevision} is ready`,
+            ),
+          },
+        },
+        preRollout: {
+          entry: "scheduleGate",
+          always: { guard: not("preRolloutGate"), target: "nextStep" },
+          on: {
+            GATE: [
+              {
+                guard: { type: "gatePassed", params: "pre-rollout" },
+                target: "nextStep",
+                actions: [
+                  "observe",
+                  notice("Normal", "GatePassed", () => "pre-rollout webhooks passed"),
+                ],
+              },
+              {
+                guard: "gateFailureLimit",
+                target: "#rollout.rollingBack",
+                actions: [
+                  "observe",
+                  outcome(
+                    "GateFailed",
+                    ({ event }) =>
+                      `pre-rollout webhook failed: ${(event as Ev<"GATE">).message ?? "no reason given"}`,
+                  ),
+                  notice(
+                    "Warning",
+                    "GateFailed",
+                    ({ event }) =>
+                      `pre-rollout webhook failed: ${(event as Ev<"GATE">).message ?? "no reason given"}`,
+                  ),
+                  "countGateFailure",
+                  "startRollback",
+                  { type: "rollbackTo", params: "failed" },
+                ],
+              },
+              {
+                guard: { type: "gateFailed", params: "pre-rollout" },
+                actions: [
+                  "observe",
+                  "countGateFailure",
+                  "gateFailed",
+                  notice(
+                    "Warning",
+                    "GateHeld",
+                    ({ event }) =>
+                      `pre-rollout webhook failed: ${(event as Ev<"GATE">).message ?? "no reason given"}`,
+                  ),
+                ],
+              },
+            ],
+          },
+        },
+        nextStep: {
+          always: [
+            { guard: "stepsDone", target: "confirming", actions: "bySteps" },
+            { guard: "stepIsWeight", target: "weighting" },
+            { guard: "stepIsPause", target: "pausing" },
+            { target: "analysing" },
+          ],
+        },
+        weighting: {
+          entry: [
+            "enterStep",
+            notice(
+              "Normal",
+              "StepAdvanced",
+              ({ context }) => `${stepLabel(context)}: canary weight ${context.canaryWeight}%`,
+            ),
+          ],
+          always: {
+            guard: and(["canaryReady", "notPaused", "weightHeld"]),
+            target: "nextStep",
+            actions: "advance",
+          },
+        },
+        pausing: {
+          entry: [
+            "enterStep",
+            "addStepPause",
+            notice(
+              "Normal",
+              "StepAdvanced",
+              ({ context }) =>
+                `${stepLabel(context)}: ${describeStep(currentStep(context) as PlanStep)}`,
+            ),
+          ],
+          exit: "clearStepPause",
+          always: {
+            guard: and(["canaryReady", "noStepPause", "notPaused"]),
+            target: "nextStep",
+            actions: "advance",
+          },
+        },
+        analysing: {
+          entry: [
+            "enterStep",
+            notice(
+              "Normal",
+              "StepAdvanced",
+              ({ context }) =>
+                `${stepLabel(context)}: ${describeStep(currentStep(context) as PlanStep)}`,
+            ),
+          ],
+          always: {
+            guard: and(["canaryReady", "notPaused", "enoughPasses"]),
+            target: "nextStep",
+            actions: "advance",
+          },
+        },
+        confirming: {
+          entry: "scheduleGate",
+          always: { guard: not("confirmGate"), target: "#rollout.promoting" },
+          on: {
+            GATE: [
+              {
+                guard: { type: "gatePassed", params: "confirm-promotion" },
+                target: "#rollout.promoting",
+                actions: [
+                  "observe",
+                  notice("Normal", "GatePassed", () => "confirm-promotion webhooks passed"),
+                ],
+              },
+              {
+                guard: { type: "gateFailed", params: "confirm-promotion" },
+                actions: [
+                  "observe",
+                  "gateFailed",
+                  notice(
+                    "Normal",
+                    "GateHeld",
+                    ({ event }) =>
+                      `promotion held by confirm-promotion webhook: ${(event as Ev<"GATE">).message ?? "no reason given"}`,
+                  ),
+                ],
+              },
+            ],
+          },
+        },
+      },
+    },
+
+    promoting: {
+      entry: [
+        "waitForPrimary",
+        notice(
+          "Normal",
+          "PromotionStarted",
+          ({ context }) => `primary takes revision ${context.canaryRevision}`,
+        ),
+      ],
+      always: {
+        guard: "primaryServesCanary",
+        target: "healthy",
+        actions: [
+          notice(
+            "Normal",
+            "Promoted",
+            ({ context }) =>
+              `revision ${context.canaryRevision} promoted; it now serves all traffic`,
+          ),
+          "finishPromotion",
+        ],
+      },
+      on: {
+        TICK: {
+          guard: "deadlinePassed",
+          target: "rollingBack",
+          actions: [
+            outcome(
+              "ProgressDeadlineExceeded",
+              ({ context }) =>
+                `primary did not become ready at revision ${context.canaryRevision} within ${context.plan.deadlineMs / 1000}s`,
+            ),
+            notice(
+              "Warning",
+              "ProgressDeadlineExceeded",
+              ({ context }) =>
+                `primary did not become ready at revision ${context.canaryRevision} within ${context.plan.deadlineMs / 1000}s`,
+            ),
+            "observe",
+            "startRollback",
+            { type: "rollbackTo", params: "failed" },
+          ],
+        },
+        ABORT: {
+          target: "rollingBack",
+          actions: [
+            "observe",
+            outcome("Aborted", () => "aborted by a person during promotion"),
+            notice(
+              "Warning",
+              "Aborted",
+              () =>
+                "aborted by a person during promotion; the primary returns to the stable revision",
+            ),
+            "startRollback",
+            { type: "rollbackTo", params: "aborted" },
+          ],
+        },
+      },
+    },
+
+    rollingBack: {
+      entry: notice(
+        "Warning",
+        "RollingBack",
+        ({ context }) => `canary weight to 0, primary at stable revision ${context.stableRevision}`,
+      ),
+      always: [
+        {
+          guard: and([
+            "trafficOffCanary",
+            "primaryServesStable",
+            { type: "endsIn", params: "healthy" as const },
+          ]),
+          target: "healthy",
+          actions: "forgetCanary",
+        },
+        {
+          guard: and([
+            "trafficOffCanary",
+            "primaryServesStable",
+            { type: "endsIn", params: "aborted" as const },
+          ]),
+          target: "aborted",
+        },
+        {
+          guard: and(["trafficOffCanary", "primaryServesStable"]),
+          target: "failed",
+        },
+      ],
+    },
+
+    failed: {
+      entry: notice(
+        "Warning",
+        "RolledBack",
+        ({ context }) =>
+          `rolled back to ${context.stableRevision}: ${context.outcome?.message ?? ""}`,
+      ),
+      always: [
+        { guard: "targetIsStable", target: "healthy", actions: "forgetCanary" },
+        {
+          guard: "targetIsNew",
+          target: "progressing",
+          actions: [
+            "startRollout",
+            notice(
+              "Normal",
+              "RolloutStarted",
+              ({ context }) =>
+                `new revision ${context.targetRevision}; stable is ${context.stableRevision}`,
+            ),
+          ],
+        },
+      ],
+      on: {
+        RETRY: {
+          target: "progressing",
+          actions: [
+            "observe",
+            "retargetCanary",
+            "startRollout",
+            notice(
+              "Normal",
+              "RetryStarted",
+              ({ context }) => `retrying revision ${context.targetRevision}`,
+            ),
+          ],
+        },
+      },
+    },
+
+    aborted: {
+      entry: notice(
+        "Warning",
+        "RolledBack",
+        ({ context }) => `aborted; rolled back to ${context.stableRevision}`,
+      ),
+      always: [
+        { guard: "targetIsStable", target: "healthy", actions: "forgetCanary" },
+        {
+          guard: "targetIsNew",
+          target: "progressing",
+          actions: [
+            "startRollout",
+            notice(
+              "Normal",
+              "RolloutStarted",
+              ({ context }) =>
+                `new revision ${context.targetRevision}; stable is ${context.stableRevision}`,
+            ),
+          ],
+        },
+      ],
+      on: {
+        RETRY: {
+          target: "progressing",
+          actions: [
+            "observe",
+            "startRollout",
+            notice(
+              "Normal",
+              "RetryStarted",
+              ({ context }) => `retrying revision ${context.targetRevision}`,
+            ),
+          ],
+        },
+      },
+    },
+  },
+});
+
+export type RolloutMachine = typeof rolloutMachine;

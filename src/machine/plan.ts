@@ -1,0 +1,56 @@
+import { z } from "zod";
+import { durationMs } from "../api/common.ts";
+import type { RolloutSpec } from "../api/rollout.ts";
+
+export const PlanStep = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("setWeight"), weight: z.int().min(0).max(100) }),
+  z.object({ kind: z.literal("pause"), durationMs: z.int().min(0).optional() }),
+  z.object({ kind: z.literal("analysis"), passes: z.int().min(1) }),
+]);
+export type PlanStep = z.infer<typeof PlanStep>;
+
+/**
+ * What the machine needs of a Rollout's spec, in the units it computes with. It travels in the
+ * machine's context so a snapshot restored from status is complete on its own.
+ */
+export const Plan = z.object({
+  steps: z.array(PlanStep),
+  intervalMs: z.int().min(1),
+  failureLimit: z.int().min(1),
+  errorLimit: z.int().min(1),
+  inconclusiveLimit: z.int().min(1),
+  deadlineMs: z.int().min(1),
+  /** Whether anything is checked at each interval (metrics or rollout webhooks). */
+  checks: z.boolean(),
+  preRolloutGate: z.boolean(),
+  confirmPromotionGate: z.boolean(),
+});
+export type Plan = z.infer<typeof Plan>;
+
+function planStep(step: RolloutSpec["steps"][number]): PlanStep {
+  if (step.setWeight !== undefined) return { kind: "setWeight", weight: step.setWeight };
+  if (step.pause !== undefined) {
+    const { duration } = step.pause;
+    return duration === undefined
+      ? { kind: "pause" }
+      : { kind: "pause", durationMs: durationMs(duration) };
+  }
+  if (step.analysis !== undefined) return { kind: "analysis", passes: step.analysis.passes };
+  throw new Error("a step without an action passed schema validation");
+}
+
+export function planFromSpec(spec: RolloutSpec): Plan {
+  const { analysis } = spec;
+  const webhookTypes = new Set(analysis.webhooks.map((w) => w.type));
+  return {
+    steps: spec.steps.map(planStep),
+    intervalMs: durationMs(analysis.interval),
+    failureLimit: analysis.failureLimit,
+    errorLimit: analysis.errorLimit,
+    inconclusiveLimit: analysis.inconclusiveLimit,
+    deadlineMs: spec.progressDeadlineSeconds * 1000,
+    checks: analysis.metrics.length > 0 || webhookTypes.has("rollout"),
+    preRolloutGate: webhookTypes.has("pre-rollout"),
+    confirmPromotionGate: webhookTypes.has("confirm-promotion"),
+  };
+}
