@@ -9,6 +9,19 @@ export default defineConfig({
           include: ["test/unit/**/*.test.ts"],
         },
       },
+      {
+        test: {
+          name: "integration",
+          include: ["test/integration/**/*.test.ts"],
+          // The global setup builds the control-plane binaries on a machine's first run (about
+          // 5 minutes on 2 cores); Vitest gives global setup no timeout of its own.
+          globalSetup: ["test/harness/global-setup.ts"],
+          // Tests wait on real controllers and may start a control plane of their own.
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+          fileParallelism: false,
+        },
+      },
     ],
   },
 });

@@ -11,9 +11,11 @@ import {
   ApiextensionsV1Api,
   CoreV1Api,
   KubeConfig,
+  loadAllYaml,
+  type V1Status as Status,
   type V1CustomResourceDefinition,
 } from "@kubernetes/client-node";
-import { parseAllDocuments, stringify } from "yaml";
+import { stringify } from "yaml";
 import { ensureBinaries } from "./binaries.ts";
 import { type FakeKubelet, startFakeKubelet } from "./fake-kubelet.ts";
 import { Component, guardDir, log, onTermination } from "./process.ts";
@@ -52,6 +54,8 @@ const CONTROLLERS = [
   "replicaset-controller",
   "serviceaccount-controller",
   "namespace-controller",
+  // Builds the aggregated ClusterRoles (admin, edit, view) that RoleBindings refer to.
+  "clusterrole-aggregation-controller",
   "garbage-collector-controller",
   "endpointslice-controller",
 ];
@@ -159,17 +163,25 @@ export async function serviceAccountKubeConfig(
   return kubeConfig;
 }
 
-async function crdsIn(dirs: string[]): Promise<V1CustomResourceDefinition[]> {
-  const crds: V1CustomResourceDefinition[] = [];
+interface CrdFile {
+  crd: V1CustomResourceDefinition;
+  file: string;
+}
+
+async function crdsIn(dirs: string[]): Promise<CrdFile[]> {
+  const crds: CrdFile[] = [];
   for (const dir of dirs) {
     const files = await readdir(dir).catch((error: NodeJS.ErrnoException) => {
       if (error.code === "ENOENT") return [];
       throw error;
     });
     for (const file of files.filter((f) => f.endsWith(".yaml")).sort()) {
-      for (const doc of parseAllDocuments(await readFile(join(dir, file), "utf8"))) {
-        const object = doc.toJS() as V1CustomResourceDefinition | null;
-        if (object?.kind === "CustomResourceDefinition") crds.push(object);
+      // client-node's loader, not a plain YAML parse: its serializer only knows the models'
+      // property names and would silently drop keys like x-kubernetes-int-or-string.
+      for (const object of loadAllYaml(await readFile(join(dir, file), "utf8"))) {
+        if (object?.kind === "CustomResourceDefinition") {
+          crds.push({ crd: object as V1CustomResourceDefinition, file: join(dir, file) });
+        }
       }
     }
   }
@@ -179,18 +191,24 @@ async function crdsIn(dirs: string[]): Promise<V1CustomResourceDefinition[]> {
 async function installCrds(kubeConfig: KubeConfig, dirs: string[]): Promise<number> {
   const api = kubeConfig.makeApiClient(ApiextensionsV1Api);
   const crds = await crdsIn(dirs);
-  for (const crd of crds) {
+  for (const { crd, file } of crds) {
     const name = crd.metadata?.name ?? "";
     try {
-      await api.createCustomResourceDefinition({ body: crd });
+      try {
+        await api.createCustomResourceDefinition({ body: crd });
+      } catch (error) {
+        if ((error as { code?: number }).code !== 409) throw error;
+        const existing = await api.readCustomResourceDefinition({ name });
+        crd.metadata = { ...crd.metadata, resourceVersion: existing.metadata?.resourceVersion };
+        await api.replaceCustomResourceDefinition({ name, body: crd });
+      }
     } catch (error) {
-      if ((error as { code?: number }).code !== 409) throw error;
-      const existing = await api.readCustomResourceDefinition({ name });
-      crd.metadata = { ...crd.metadata, resourceVersion: existing.metadata?.resourceVersion };
-      await api.replaceCustomResourceDefinition({ name, body: crd });
+      const body = (error as { body?: unknown }).body;
+      const message = typeof body === "string" ? (JSON.parse(body) as Status).message : error;
+      throw new Error(`CRD ${name} from ${file} was refused: ${message}`);
     }
   }
-  for (const crd of crds) {
+  for (const { crd } of crds) {
     const name = crd.metadata?.name ?? "";
     const deadline = Date.now() + 30_000;
     for (;;) {
@@ -298,6 +316,9 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       // Loopback ClusterIPs, so a simulator can listen on a Service's address.
       "--service-cluster-ip-range=127.100.0.0/16",
       "--allow-privileged=true",
+      // Else kube-apiserver's shutdown waits on open watches until it is killed, which makes
+      // restartApiserver() slow and ungraceful.
+      "--shutdown-watch-termination-grace-period=2s",
       ...(options.auditLog
         ? [
             `--audit-policy-file=${join(dir, "audit-policy.yaml")}`,

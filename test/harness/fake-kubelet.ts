@@ -56,11 +56,12 @@ export async function startFakeKubelet(kubeConfig: KubeConfig): Promise<FakeKube
     const namespace = pod.metadata?.namespace ?? "";
     if (pod.metadata?.deletionTimestamp) {
       if (pod.spec?.nodeName) {
+        // As the kubelet does once containers stopped. kube-apiserver ignores the query's
+        // gracePeriodSeconds when a body is sent, so it goes in the body.
         await core.deleteNamespacedPod({
           name,
           namespace,
-          gracePeriodSeconds: 0,
-          body: { preconditions: { uid: pod.metadata.uid } },
+          body: { gracePeriodSeconds: 0, preconditions: { uid: pod.metadata.uid } },
         });
       }
       return;

@@ -1,5 +1,5 @@
 // A control plane by hand, for the demo, a debugger or kubectl:
-//   node test/harness/main.ts up [--kubeconfig PATH] [--audit-log PATH]
+//   node test/harness/main.ts up [--kubeconfig PATH] [--audit-log PATH] [--crd-dir DIR]...
 //   node test/harness/main.ts build
 import { copyFile, mkdir } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
@@ -12,6 +12,7 @@ const { positionals, values } = parseArgs({
   options: {
     kubeconfig: { type: "string", default: "./.tmp/kubeconfig" },
     "audit-log": { type: "string" },
+    "crd-dir": { type: "string", multiple: true },
   },
 });
 
@@ -24,6 +25,7 @@ switch (positionals[0]) {
   case "up": {
     const controlPlane = await startControlPlane({
       auditLog: values["audit-log"] && resolve(values["audit-log"]),
+      crdDirs: values["crd-dir"]?.map((dir) => resolve(dir)),
     });
     const kubeconfig = resolve(values.kubeconfig);
     await mkdir(dirname(kubeconfig), { recursive: true });
@@ -35,7 +37,9 @@ switch (positionals[0]) {
     break;
   }
   default:
-    console.error("usage: node test/harness/main.ts up [--kubeconfig PATH] [--audit-log PATH]");
+    console.error(
+      "usage: node test/harness/main.ts up [--kubeconfig PATH] [--audit-log PATH] [--crd-dir DIR]...",
+    );
     console.error("       node test/harness/main.ts build");
     process.exit(2);
 }
