@@ -167,8 +167,7 @@ export const rolloutMachine = setup({
     eventIsStable: ({ context, event }) =>
       (event as Ev<"TARGET">).revision === context.stableRevision,
     canaryReady: ({ context }) => context.canaryReady,
-    notPaused: ({ context }) => context.pauses.length === 0,
-    noStepPause: ({ context }) => !context.pauses.some((p) => p.reason === "Step"),
+    mayProceed: ({ context }) => context.canaryReady && context.pauses.length === 0,
     stepsDone: ({ context }) => context.stepIndex >= context.plan.steps.length,
     stepIsWeight: ({ context }) => currentStep(context)?.kind === "setWeight",
     stepIsPause: ({ context }) => currentStep(context)?.kind === "pause",
@@ -512,12 +511,13 @@ export const rolloutMachine = setup({
             ],
           },
         },
+        // Between steps: the next one starts only with the canary ready and nothing holding it.
         nextStep: {
           always: [
-            { guard: "stepsDone", target: "confirming", actions: "bySteps" },
-            { guard: "stepIsWeight", target: "weighting" },
-            { guard: "stepIsPause", target: "pausing" },
-            { target: "analysing" },
+            { guard: and(["mayProceed", "stepsDone"]), target: "confirming", actions: "bySteps" },
+            { guard: and(["mayProceed", "stepIsWeight"]), target: "weighting" },
+            { guard: and(["mayProceed", "stepIsPause"]), target: "pausing" },
+            { guard: "mayProceed", target: "analysing" },
           ],
         },
         weighting: {
@@ -530,7 +530,7 @@ export const rolloutMachine = setup({
             ),
           ],
           always: {
-            guard: and(["canaryReady", "notPaused", "weightHeld"]),
+            guard: and(["mayProceed", "weightHeld"]),
             target: "nextStep",
             actions: "advance",
           },
@@ -548,7 +548,7 @@ export const rolloutMachine = setup({
           ],
           exit: "clearStepPause",
           always: {
-            guard: and(["canaryReady", "noStepPause", "notPaused"]),
+            guard: "mayProceed",
             target: "nextStep",
             actions: "advance",
           },
@@ -564,7 +564,7 @@ export const rolloutMachine = setup({
             ),
           ],
           always: {
-            guard: and(["canaryReady", "notPaused", "enoughPasses"]),
+            guard: and(["mayProceed", "enoughPasses"]),
             target: "nextStep",
             actions: "advance",
           },
