@@ -15,6 +15,7 @@ export const PLANS: Plan[] = [
       { kind: "pause" },
     ],
     checks: true,
+    errorLimit: 2,
     preRolloutGate: true,
     confirmPromotionGate: true,
   }),
