@@ -60,7 +60,7 @@ function stepInspected(
   seen: (t: AnyTransitionDefinition) => void,
 ) {
   const actor = createActor(rolloutMachine, {
-    snapshot: from,
+    snapshot: from as never,
     inspect: (e) => {
       if (e.type !== "@xstate.microstep") return;
       for (const t of (e as unknown as { _transitions: AnyTransitionDefinition[] })._transitions)
@@ -93,7 +93,10 @@ describe("model-based: paths generated from the statechart itself", () => {
   });
 
   it("takes every transition of the statechart from some reachable state", () => {
-    const adjacency = getAdjacencyMap(rolloutMachine, traversal as never);
+    const adjacency = getAdjacencyMap(rolloutMachine as never, traversal as never) as Record<
+      string,
+      { state: RolloutSnapshot; transitions: Record<string, { event: unknown }> }
+    >;
     const taken = new Set<AnyTransitionDefinition>();
     for (const { state, transitions } of Object.values(adjacency)) {
       for (const { event } of Object.values(transitions))
