@@ -60,7 +60,8 @@ function stepInspected(
   seen: (t: AnyTransitionDefinition) => void,
 ) {
   const actor = createActor(rolloutMachine, {
-    snapshot: from as never,
+    snapshot: from,
+    input: traversal.input,
     inspect: (e) => {
       if (e.type !== "@xstate.microstep") return;
       for (const t of (e as unknown as { _transitions: AnyTransitionDefinition[] })._transitions)
@@ -93,7 +94,10 @@ describe("model-based: paths generated from the statechart itself", () => {
   });
 
   it("takes every transition of the statechart from some reachable state", () => {
-    const adjacency = getAdjacencyMap(rolloutMachine as never, traversal as never) as Record<
+    const adjacency = getAdjacencyMap(
+      rolloutMachine as never,
+      traversal as never,
+    ) as unknown as Record<
       string,
       { state: RolloutSnapshot; transitions: Record<string, { event: unknown }> }
     >;
