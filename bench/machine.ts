@@ -3,7 +3,7 @@
  * snapshot from status costs. Prints; asserts nothing.
  */
 import { performance } from "node:perf_hooks";
-import type { RolloutEvent } from "../src/machine/context.ts";
+import type { RolloutEvent, UntimedEvent } from "../src/machine/context.ts";
 import type { Plan } from "../src/machine/plan.ts";
 import { persist, type RolloutSnapshot, restore, send, start } from "../src/machine/snapshot.ts";
 import { desiredOf } from "../src/machine/view.ts";
@@ -36,7 +36,7 @@ function rollout(
   let s = from;
   let now = t0;
   let events = 0;
-  const feed = (e: Omit<RolloutEvent, "now">) => {
+  const feed = (e: UntimedEvent) => {
     s = send(s, { ...e, now } as RolloutEvent).snapshot;
     events++;
   };

@@ -88,6 +88,13 @@ export type RolloutEvent =
   | ActionEvent<"ABORT">
   | ActionEvent<"RETRY">;
 
+/** An event before its time is stamped on: what tests and benchmarks write. */
+export type UntimedEvent = RolloutEvent extends infer E
+  ? E extends RolloutEvent
+    ? Omit<E, "now">
+    : never
+  : never;
+
 export const ACTION_EVENTS = {
   RESUME: "resume",
   PROMOTE: "promote",

@@ -1,4 +1,4 @@
-import type { Notice, RolloutEvent } from "../../../src/machine/context.ts";
+import type { Notice, RolloutEvent, UntimedEvent } from "../../../src/machine/context.ts";
 import type { Plan } from "../../../src/machine/plan.ts";
 import { type RolloutSnapshot, send, start, statePath } from "../../../src/machine/snapshot.ts";
 import { desiredOf, phaseOf } from "../../../src/machine/view.ts";
@@ -24,8 +24,6 @@ export function plan(overrides: Partial<Plan> = {}): Plan {
   };
 }
 
-type Untimed<E> = E extends RolloutEvent ? Omit<E, "now"> : never;
-
 /** Drives the machine in event time, the way the reconciler would, and keeps what it said. */
 export class Driver {
   snapshot: RolloutSnapshot;
@@ -40,7 +38,7 @@ export class Driver {
    * Before each event the split has caught up with the last decision, as it would after the
    * reconcile that made it; the decision itself is visible before that.
    */
-  send(event: Untimed<RolloutEvent>): this {
+  send(event: UntimedEvent): this {
     const d = desiredOf(this.snapshot);
     if (d.routed && this.snapshot.context.trafficWeight !== d.canaryWeight) {
       this.deliver({ type: "TRAFFIC", canaryWeight: d.canaryWeight });
@@ -48,7 +46,7 @@ export class Driver {
     return this.deliver(event);
   }
 
-  private deliver(event: Untimed<RolloutEvent>): this {
+  private deliver(event: UntimedEvent): this {
     const step = send(this.snapshot, { ...event, now: this.now } as RolloutEvent);
     this.snapshot = step.snapshot;
     this.notices.push(...step.notices);

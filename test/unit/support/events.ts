@@ -1,4 +1,4 @@
-import type { CheckResult, RolloutEvent } from "../../../src/machine/context.ts";
+import type { CheckResult, RolloutEvent, UntimedEvent } from "../../../src/machine/context.ts";
 import type { Plan } from "../../../src/machine/plan.ts";
 import type { RolloutSnapshot } from "../../../src/machine/snapshot.ts";
 import { desiredOf, stageOf } from "../../../src/machine/view.ts";
@@ -53,7 +53,8 @@ type Untimed = RolloutEvent extends infer E
 export function candidateEvents(snapshot: RolloutSnapshot): RolloutEvent[] {
   const c = snapshot.context;
   const d = desiredOf(snapshot);
-  const at = (dt: number, e: Untimed): RolloutEvent => ({ ...e, now: c.now + dt }) as RolloutEvent;
+  const at = (dt: number, e: UntimedEvent): RolloutEvent =>
+    ({ ...e, now: c.now + dt }) as RolloutEvent;
   const id = String(c.now);
   const events: RolloutEvent[] = [
     at(1_000, { type: "TICK" }),
