@@ -48,6 +48,8 @@ export interface ControlPlane {
   stop(): Promise<void>;
 }
 
+export const ADMIN_USER = "fledge-admin";
+export const FAKE_KUBELET_USER = "fledge-fake-kubelet";
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 const CONTROLLERS = [
   "deployment-controller",
@@ -262,9 +264,21 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     const certDir = join(dir, "apiserver-certs");
     await mkdir(certDir);
 
-    const adminToken = randomBytes(24).toString("hex");
+    // Static tokens, one user per component, so that an audit log tells them apart.
+    const token = () => randomBytes(24).toString("hex");
+    const identities = {
+      admin: { user: ADMIN_USER, token: token(), groups: "system:masters" },
+      controllerManager: { user: "system:kube-controller-manager", token: token(), groups: "" },
+      fakeKubelet: { user: FAKE_KUBELET_USER, token: token(), groups: "system:masters" },
+    };
     const tokenFile = join(dir, "tokens.csv");
-    await writeFile(tokenFile, `${adminToken},fledge-admin,fledge-admin,"system:masters"\n`);
+    await writeFile(
+      tokenFile,
+      Object.values(identities)
+        .map(({ user, token, groups }) => `${token},${user},${user},"${groups}"\n`)
+        .join(""),
+    );
+    const adminToken = identities.admin.token;
     const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
     const saKey = join(dir, "sa.key");
     const saPub = join(dir, "sa.pub");
@@ -352,16 +366,24 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     const apiserverReady = Date.now();
 
     const kubeconfigPath = join(dir, "admin.kubeconfig");
-    const adminYaml = kubeconfigYaml(url, caPem, "fledge-admin", adminToken);
+    const adminYaml = kubeconfigYaml(url, caPem, ADMIN_USER, adminToken);
     await writeFile(kubeconfigPath, adminYaml);
     const kubeConfig = new KubeConfig();
     kubeConfig.loadFromString(adminYaml);
+    const controllerManagerKubeconfig = join(dir, "kube-controller-manager.kubeconfig");
+    const { controllerManager: kcm, fakeKubelet: kubelet } = identities;
+    await writeFile(controllerManagerKubeconfig, kubeconfigYaml(url, caPem, kcm.user, kcm.token));
+    const fakeKubeletConfig = new KubeConfig();
+    fakeKubeletConfig.loadFromString(kubeconfigYaml(url, caPem, kubelet.user, kubelet.token));
 
     const controllerManager = new Component(
       "kube-controller-manager",
       binaries.kubeControllerManager,
       [
-        `--kubeconfig=${kubeconfigPath}`,
+        `--kubeconfig=${controllerManagerKubeconfig}`,
+        // As in kubeadm clusters: each controller acts as its own ServiceAccount in kube-system,
+        // under the bootstrap RBAC roles, and shows up under its own name in audit logs.
+        "--use-service-account-credentials=true",
         "--leader-elect=false",
         "--secure-port=0",
         `--controllers=${CONTROLLERS.join(",")}`,
@@ -374,7 +396,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     components.push(controllerManager);
     controllerManager.start();
 
-    fakeKubelet = await startFakeKubelet(kubeConfig);
+    fakeKubelet = await startFakeKubelet(fakeKubeletConfig);
     const crdCount = await installCrds(kubeConfig, options.crdDirs ?? [join(repoRoot, "crds")]);
 
     // The default ServiceAccount appearing proves the controllers run; until it exists, pod

@@ -48,6 +48,7 @@ export async function startFakeKubelet(kubeConfig: KubeConfig): Promise<FakeKube
   let ipCounter = 0;
   const queue = new Map<string, V1Pod>();
   const busy = new Set<string>();
+  const started = new Set<string>();
   let running = 0;
   const idle: Array<() => void> = [];
 
@@ -66,13 +67,21 @@ export async function startFakeKubelet(kubeConfig: KubeConfig): Promise<FakeKube
       }
       return;
     }
+    const uid = pod.metadata?.uid ?? "";
+    // Events can be older than our own last write: each pod is started once, and keeps its IP.
     if (pod.metadata?.annotations?.[UNREADY_ANNOTATION] === "true" || isReady(pod)) return;
+    if (started.has(uid)) return;
     if (!pod.spec?.nodeName) {
-      await core.createNamespacedPodBinding({
-        name,
-        namespace,
-        body: { metadata: { name }, target: { kind: "Node", name: FAKE_NODE } },
-      });
+      try {
+        await core.createNamespacedPodBinding({
+          name,
+          namespace,
+          body: { metadata: { name }, target: { kind: "Node", name: FAKE_NODE } },
+        });
+      } catch (error) {
+        // 409: bound already, by our own earlier attempt on an older event.
+        if (statusCode(error) !== 409) throw error;
+      }
     }
     // Not loopback: EndpointSlice validation rejects 127.0.0.0/8 addresses.
     const n = (ipCounter++ % 65000) + 1;
@@ -106,6 +115,7 @@ export async function startFakeKubelet(kubeConfig: KubeConfig): Promise<FakeKube
       },
       mergePatch,
     );
+    started.add(uid);
   }
 
   function pump(): void {
@@ -161,6 +171,7 @@ export async function startFakeKubelet(kubeConfig: KubeConfig): Promise<FakeKube
             }
             resourceVersion = object.metadata?.resourceVersion ?? resourceVersion;
             if (type === "ADDED" || type === "MODIFIED") enqueue(object);
+            else if (type === "DELETED") started.delete(object.metadata?.uid ?? "");
           },
           ended.resolve,
         );

@@ -1,9 +1,13 @@
 import { randomBytes } from "node:crypto";
+import { readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
   AppsV1Api,
   AuthenticationV1Api,
   CoreV1Api,
+  DiscoveryV1Api,
   KubeConfig,
   RbacAuthorizationV1Api,
   type V1ConfigMap,
@@ -13,7 +17,9 @@ import {
 } from "@kubernetes/client-node";
 import { describe, expect, inject, test } from "vitest";
 import {
+  ADMIN_USER,
   type ControlPlane,
+  FAKE_KUBELET_USER,
   serviceAccountKubeConfig,
   startControlPlane,
 } from "../harness/control-plane.ts";
@@ -108,6 +114,33 @@ describe("control plane harness", () => {
     expect(pods.items.map((pod) => pod.status?.phase)).toEqual(["Pending", "Pending"]);
   });
 
+  test("a Service gets a loopback ClusterIP and an EndpointSlice of its ready pods", async () => {
+    const ns = await namespace("service");
+    await apps.createNamespacedDeployment({ namespace: ns, body: deployment("web", 2) });
+    const service = await core.createNamespacedService({
+      namespace: ns,
+      body: {
+        metadata: { name: "web" },
+        spec: { selector: { app: "web" }, ports: [{ port: 80, targetPort: 8080 }] },
+      },
+    });
+    expect(service.spec?.clusterIP).toMatch(/^127\.100\./);
+    await available(apps, ns, "web");
+    const discovery = admin.makeApiClient(DiscoveryV1Api);
+    const addresses = await eventually("EndpointSlice with 2 ready endpoints", async () => {
+      const slices = await discovery.listNamespacedEndpointSlice({
+        namespace: ns,
+        labelSelector: "kubernetes.io/service-name=web",
+      });
+      const ready = slices.items
+        .flatMap((slice) => slice.endpoints ?? [])
+        .filter((endpoint) => endpoint.conditions?.ready);
+      return ready.length === 2 ? ready.flatMap((endpoint) => endpoint.addresses) : undefined;
+    });
+    const pods = await core.listNamespacedPod({ namespace: ns });
+    expect(addresses.sort()).toEqual(pods.items.map((pod) => pod.status?.podIP).sort());
+  });
+
   test("deleting a namespace completes, running pods included", async () => {
     const ns = await namespace("doomed");
     await apps.createNamespacedDeployment({ namespace: ns, body: deployment("web", 2) });
@@ -174,6 +207,29 @@ describe("control plane harness", () => {
     expect(allowed.items).toEqual([]);
     const stillDenied = await probeCore.listNamespace().catch((e: unknown) => e);
     expect(code(stillDenied)).toBe(403);
+  });
+
+  test("auditLog records each request with its user, as JSON lines", async () => {
+    const auditLog = join(tmpdir(), `fledge-audit-${randomBytes(3).toString("hex")}.log`);
+    const controlPlane = await startControlPlane({ crdDirs: [], auditLog });
+    try {
+      const ownApps = controlPlane.kubeConfig.makeApiClient(AppsV1Api);
+      const ns = await namespace("audit", controlPlane.kubeConfig);
+      await ownApps.createNamespacedDeployment({ namespace: ns, body: deployment("web", 1) });
+      await available(ownApps, ns, "web");
+      const events = (await readFile(auditLog, "utf8"))
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line) as { user: { username: string } });
+      const users = new Set(events.map((event) => event.user.username));
+      expect(users).toContain(ADMIN_USER);
+      expect(users).toContain(FAKE_KUBELET_USER);
+      expect(users).toContain("system:kube-controller-manager");
+      expect(users).toContain("system:serviceaccount:kube-system:replicaset-controller");
+    } finally {
+      await controlPlane.stop();
+      await rm(auditLog, { force: true });
+    }
   });
 
   // Control planes of their own: restarting the tier's shared one would disturb other files.
