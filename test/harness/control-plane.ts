@@ -243,7 +243,8 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       unregister();
-      await fakeKubelet?.stop().catch(() => {});
+      // Bounded: a request to a hung kube-apiserver must not keep the rest running.
+      await Promise.race([fakeKubelet?.stop().catch(() => {}), sleep(5000)]);
       // Reverse start order: controllers first, etcd last, so none logs a storm of errors.
       for (const component of [...components].reverse()) await component.stop();
       dirGuard.release();

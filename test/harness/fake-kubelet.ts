@@ -119,10 +119,10 @@ export async function startFakeKubelet(kubeConfig: KubeConfig): Promise<FakeKube
   }
 
   function pump(): void {
-    while (running < CONCURRENCY && queue.size > 0 && !stopped) {
-      const entry = [...queue].find(([key]) => !busy.has(key));
-      if (!entry) return;
-      const [key, pod] = entry;
+    for (const [key, pod] of queue) {
+      if (running >= CONCURRENCY || stopped) return;
+      // A pod being handled keeps its newest event queued until that handling ends.
+      if (busy.has(key)) continue;
       queue.delete(key);
       busy.add(key);
       running++;
