@@ -1,0 +1,364 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import type { KubeConfig } from "@kubernetes/client-node";
+import type { Logger } from "../observability/logger.ts";
+import { describeFailure, kubeRequest, kubeStream, type RequestFailure } from "./request.ts";
+
+export type WatchEventType = "ADDED" | "MODIFIED" | "DELETED";
+
+export interface InformerOptions<T> {
+  kubeConfig: KubeConfig;
+  /** Collection path, e.g. "/apis/apps/v1/deployments" or "/apis/apps/v1/namespaces/shop/deployments". */
+  path: string;
+  labelSelector?: string;
+  /** Parses and slims each raw object to what reconcile reads; undefined drops it (log why at debug/warn). */
+  transform: (raw: unknown) => T | undefined;
+  logger: Logger;
+  /** List page size (limit/continue paging). Default 500. */
+  pageSize?: number;
+}
+
+export interface Informer<T extends { metadata: { name: string; namespace?: string } }> {
+  /**
+   * Lists (paged) and starts watching; resolves once the first list is in the cache, or when
+   * stop() comes first (synced then stays false).
+   */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  get(namespace: string | undefined, name: string): T | undefined;
+  list(): T[];
+  /** Called for every change after start (and for each object of the initial list as ADDED). */
+  onEvent(listener: (type: WatchEventType, obj: T, old: T | undefined) => void): void;
+  readonly synced: boolean;
+}
+
+type Listener<T> = (type: WatchEventType, obj: T, old: T | undefined) => void;
+
+/** The transformed object and the resourceVersion it came from, so a relist can tell what changed. */
+interface Entry<T> {
+  value: T;
+  resourceVersion: string;
+}
+
+interface RawMeta {
+  key: string;
+  resourceVersion: string;
+}
+
+interface WatchEvent {
+  type: string;
+  object: unknown;
+}
+
+/** What ended one watch, and so what the loop does next. */
+type WatchEnd =
+  | { kind: "ended" }
+  | { kind: "expired"; reason: string }
+  | { kind: "failed"; reason: string }
+  | { kind: "stopped" };
+
+const MIN_BACKOFF_MS = 100;
+const MAX_BACKOFF_MS = 5_000;
+// client-go's reflector picks a random watch timeout in [5, 10) minutes so that a fleet of
+// informers does not reconnect in step.
+const MIN_WATCH_TIMEOUT_S = 300;
+// A watch the server has not ended this long after its own timeout is on a dead connection.
+const WATCH_DEADLINE_MARGIN_MS = 30_000;
+// A watch ending normally sooner than this is treated as a failure, so that a server that
+// accepts and closes at once is not hammered.
+const SHORT_WATCH_MS = 1_000;
+
+function keyOf(namespace: string | undefined, name: string): string {
+  return namespace ? `${namespace}/${name}` : name;
+}
+
+function rawMeta(raw: unknown): RawMeta | undefined {
+  const metadata = (raw as { metadata?: Record<string, unknown> } | null)?.metadata;
+  const name = metadata?.name;
+  const namespace = metadata?.namespace;
+  const resourceVersion = metadata?.resourceVersion;
+  if (typeof name !== "string" || typeof resourceVersion !== "string") return undefined;
+  return {
+    key: keyOf(typeof namespace === "string" ? namespace : undefined, name),
+    resourceVersion,
+  };
+}
+
+function isGone(failure: RequestFailure): boolean {
+  return failure.kind === "status" && failure.status === 410;
+}
+
+interface ListPage {
+  items?: unknown[];
+  metadata?: { resourceVersion?: string; continue?: string };
+}
+
+type ListResult<T> =
+  | { ok: true; entries: Map<string, Entry<T>>; resourceVersion: string }
+  | { ok: false; failure: RequestFailure };
+
+/**
+ * A list+watch cache of one collection, in the manner of client-go's reflector: a paged list,
+ * then a watch from the list's resourceVersion, resumed after every disconnect from the last
+ * resourceVersion seen (bookmarks included), and re-listed on 410 Gone with the differences
+ * emitted as events. Only transformed objects are kept.
+ */
+export function createInformer<T extends { metadata: { name: string; namespace?: string } }>(
+  options: InformerOptions<T>,
+): Informer<T> {
+  const { kubeConfig, path, labelSelector, transform } = options;
+  const pageSize = options.pageSize ?? 500;
+  const logger = options.logger.child({ informer: path, labelSelector });
+  let cache = new Map<string, Entry<T>>();
+  const listeners: Listener<T>[] = [];
+  const stopper = new AbortController();
+  let synced = false;
+  let running: Promise<void> | undefined;
+  let markSynced: () => void = () => {};
+  const firstSync = new Promise<void>((resolve) => {
+    markSynced = resolve;
+  });
+
+  const emit = (type: WatchEventType, obj: T, old: T | undefined) => {
+    for (const listener of listeners) {
+      try {
+        listener(type, obj, old);
+      } catch (error) {
+        logger.error({ err: error, type }, "informer listener threw; the event is not retried");
+      }
+    }
+  };
+
+  const slim = (raw: unknown, meta: RawMeta): T | undefined => {
+    const value = transform(raw);
+    if (value === undefined) logger.debug({ key: meta.key }, "transform dropped object");
+    return value;
+  };
+
+  const listAll = async (): Promise<ListResult<T>> => {
+    const entries = new Map<string, Entry<T>>();
+    let continueToken: string | undefined;
+    let paged = true;
+    for (;;) {
+      const result = await kubeRequest<ListPage>(kubeConfig, {
+        path,
+        query: {
+          labelSelector,
+          limit: paged ? String(pageSize) : undefined,
+          continue: continueToken,
+        },
+        signal: stopper.signal,
+        timeoutMs: 60_000,
+      });
+      if (!result.ok) {
+        // An expired continue token means the snapshot is gone; as client-go does, fall back to
+        // one unpaged list rather than starting a paged list that may expire again.
+        if (continueToken && isGone(result.failure)) {
+          logger.info("continue token expired while paging; listing without paging");
+          entries.clear();
+          continueToken = undefined;
+          paged = false;
+          continue;
+        }
+        return result;
+      }
+      for (const raw of result.value.items ?? []) {
+        const meta = rawMeta(raw);
+        if (!meta) {
+          logger.warn("listed object without name or resourceVersion; dropped");
+          continue;
+        }
+        const value = slim(raw, meta);
+        if (value !== undefined)
+          entries.set(meta.key, { value, resourceVersion: meta.resourceVersion });
+      }
+      continueToken = result.value.metadata?.continue || undefined;
+      if (!continueToken) {
+        const resourceVersion = result.value.metadata?.resourceVersion;
+        if (!resourceVersion) {
+          return {
+            ok: false,
+            failure: { kind: "network", message: "list answer has no resourceVersion" },
+          };
+        }
+        return { ok: true, entries, resourceVersion };
+      }
+    }
+  };
+
+  /** Swaps in a fresh list, telling listeners what differs from the cache. */
+  const replace = (entries: Map<string, Entry<T>>) => {
+    const previous = cache;
+    cache = entries;
+    for (const [key, entry] of entries) {
+      const old = previous.get(key);
+      if (!old) emit("ADDED", entry.value, undefined);
+      else if (old.resourceVersion !== entry.resourceVersion)
+        emit("MODIFIED", entry.value, old.value);
+    }
+    for (const [key, old] of previous) {
+      if (!entries.has(key)) emit("DELETED", old.value, old.value);
+    }
+  };
+
+  const apply = (event: WatchEvent, meta: RawMeta) => {
+    const old = cache.get(meta.key);
+    if (event.type === "DELETED") {
+      if (!old) return;
+      cache.delete(meta.key);
+      emit("DELETED", transform(event.object) ?? old.value, old.value);
+      return;
+    }
+    const value = slim(event.object, meta);
+    if (value === undefined) {
+      // The object no longer qualifies, so for this cache it is gone.
+      if (old) {
+        cache.delete(meta.key);
+        emit("DELETED", old.value, old.value);
+      }
+      return;
+    }
+    cache.set(meta.key, { value, resourceVersion: meta.resourceVersion });
+    emit(old ? "MODIFIED" : "ADDED", value, old?.value);
+  };
+
+  /** One watch connection from resourceVersion; returns why it ended and the last version seen. */
+  const watchOnce = async (
+    from: string,
+  ): Promise<{ end: WatchEnd; resourceVersion: string; opened: boolean }> => {
+    let resourceVersion = from;
+    let opened = false;
+    let eventError: WatchEnd | undefined;
+    const timeoutSeconds = MIN_WATCH_TIMEOUT_S + Math.floor(Math.random() * MIN_WATCH_TIMEOUT_S);
+    const end = await kubeStream(kubeConfig, {
+      path,
+      query: {
+        watch: "true",
+        resourceVersion,
+        allowWatchBookmarks: "true",
+        timeoutSeconds: String(timeoutSeconds),
+        labelSelector,
+      },
+      signal: AbortSignal.any([
+        stopper.signal,
+        AbortSignal.timeout(timeoutSeconds * 1000 + WATCH_DEADLINE_MARGIN_MS),
+      ]),
+      onOpen: () => {
+        opened = true;
+      },
+      onLine: (line) => {
+        let event: WatchEvent;
+        try {
+          event = JSON.parse(line) as WatchEvent;
+        } catch {
+          eventError = { kind: "failed", reason: "watch sent a line that is not JSON" };
+          return false;
+        }
+        if (event.type === "ERROR") {
+          const status = event.object as { code?: number; message?: string } | undefined;
+          const reason = `watch ERROR ${status?.code ?? "?"}: ${status?.message ?? "no message"}`;
+          eventError =
+            status?.code === 410 ? { kind: "expired", reason } : { kind: "failed", reason };
+          return false;
+        }
+        const meta = rawMeta(event.object);
+        if (!meta) {
+          logger.warn({ type: event.type }, "watch event without name or resourceVersion; ignored");
+          return;
+        }
+        resourceVersion = meta.resourceVersion;
+        if (event.type === "BOOKMARK") return;
+        if (event.type === "ADDED" || event.type === "MODIFIED" || event.type === "DELETED") {
+          apply(event, meta);
+        } else {
+          logger.warn({ type: event.type }, "unknown watch event type; ignored");
+        }
+      },
+    });
+    if (stopper.signal.aborted) return { end: { kind: "stopped" }, resourceVersion, opened };
+    if (eventError) return { end: eventError, resourceVersion, opened };
+    if (end.kind === "ended") return { end, resourceVersion, opened };
+    const reason = describeFailure(end.failure);
+    return {
+      end: isGone(end.failure) ? { kind: "expired", reason } : { kind: "failed", reason },
+      resourceVersion,
+      opened,
+    };
+  };
+
+  const run = async () => {
+    let failures = 0;
+    const backoff = async () => {
+      const delay = Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** failures);
+      failures += 1;
+      await sleep(delay, undefined, { signal: stopper.signal }).catch(() => {});
+    };
+    let resourceVersion: string | undefined;
+    while (!stopper.signal.aborted) {
+      if (resourceVersion === undefined) {
+        const listed = await listAll();
+        if (!listed.ok) {
+          if (listed.failure.kind === "aborted") return;
+          logger.warn(
+            { reason: describeFailure(listed.failure), failures },
+            "list failed; retrying",
+          );
+          await backoff();
+          continue;
+        }
+        replace(listed.entries);
+        resourceVersion = listed.resourceVersion;
+        failures = 0;
+        logger.debug({ objects: cache.size, resourceVersion }, "listed");
+        if (!synced) {
+          synced = true;
+          markSynced();
+        }
+      }
+      const started = performance.now();
+      const watched = await watchOnce(resourceVersion);
+      resourceVersion = watched.resourceVersion;
+      const { end } = watched;
+      if (watched.opened) failures = 0;
+      switch (end.kind) {
+        case "stopped":
+          return;
+        case "ended":
+          if (performance.now() - started < SHORT_WATCH_MS) await backoff();
+          break;
+        case "expired":
+          logger.info({ reason: end.reason, resourceVersion }, "watch expired; relisting");
+          resourceVersion = undefined;
+          break;
+        case "failed":
+          logger.warn({ reason: end.reason, resourceVersion, failures }, "watch failed; resuming");
+          await backoff();
+          break;
+      }
+    }
+  };
+
+  return {
+    start() {
+      running ??= run().catch((error: unknown) => {
+        logger.error({ err: error }, "informer loop crashed");
+      });
+      return Promise.race([firstSync, running]);
+    },
+    async stop() {
+      stopper.abort();
+      await running;
+    },
+    get(namespace, name) {
+      return cache.get(keyOf(namespace, name))?.value;
+    },
+    list() {
+      return Array.from(cache.values(), (entry) => entry.value);
+    },
+    onEvent(listener) {
+      listeners.push(listener);
+    },
+    get synced() {
+      return synced;
+    },
+  };
+}

@@ -1,0 +1,406 @@
+import { randomBytes } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { connect, createServer, type Server, type Socket } from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
+import {
+  CoreV1Api,
+  KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
+  type V1ConfigMap,
+} from "@kubernetes/client-node";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
+import { z } from "zod";
+import { createInformer, type Informer, type WatchEventType } from "../../src/kube/informer.ts";
+import { type Logger, silentLogger } from "../../src/observability/logger.ts";
+import { type ControlPlane, startControlPlane } from "../harness/control-plane.ts";
+
+const LABEL = "fledge.dev/informer-test";
+
+const Slim = z.object({
+  metadata: z.object({ name: z.string(), namespace: z.string() }),
+  data: z.object({ color: z.string() }).partial().optional(),
+});
+interface Color {
+  metadata: { name: string; namespace: string };
+  color: string | undefined;
+}
+/** What reconcile would keep: name, namespace and one field; everything else is dropped. */
+function toColor(raw: unknown): Color | undefined {
+  const parsed = Slim.safeParse(raw);
+  if (!parsed.success) return undefined;
+  return { metadata: parsed.data.metadata, color: parsed.data.data?.color };
+}
+
+function adminConfig(path: string): KubeConfig {
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromFile(path);
+  return kubeConfig;
+}
+
+async function namespace(core: CoreV1Api, prefix: string): Promise<string> {
+  const name = `${prefix}-${randomBytes(3).toString("hex")}`;
+  await core.createNamespace({ body: { metadata: { name } } });
+  return name;
+}
+
+function configMap(name: string, color: string, selected = true): V1ConfigMap {
+  return {
+    metadata: { name, labels: selected ? { [LABEL]: "yes" } : { other: "yes" } },
+    data: { color, filler: "x".repeat(200) },
+  };
+}
+
+const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
+
+async function setColor(core: CoreV1Api, ns: string, name: string, color: string) {
+  await core.patchNamespacedConfigMap(
+    { name, namespace: ns, body: { data: { color } } },
+    mergePatch,
+  );
+}
+
+/** Every event as "TYPE name color(old color)", for exact comparisons. */
+function record(informer: Informer<Color>): string[] {
+  const events: string[] = [];
+  informer.onEvent((type: WatchEventType, obj, old) => {
+    events.push(`${type} ${obj.metadata.name} ${obj.color}${old ? `(${old.color})` : ""}`);
+  });
+  return events;
+}
+
+async function until(what: string, probe: () => boolean, timeoutMs = 20_000): Promise<number> {
+  const started = performance.now();
+  while (!probe()) {
+    if (performance.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+  return performance.now() - started;
+}
+
+/** A logger whose messages the test can read, to see which path the informer took. */
+function capturingLogger(): { logger: Logger; messages: string[] } {
+  const messages: string[] = [];
+  const logger = pino(
+    { level: "debug" },
+    {
+      write(line: string) {
+        messages.push((JSON.parse(line) as { msg: string }).msg);
+      },
+    },
+  );
+  return { logger, messages };
+}
+
+describe("informer against the tier's control plane", () => {
+  const kubeConfig = adminConfig(inject("kubeconfig"));
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+
+  test("pages through a large selected list and caches only the transformed objects", async () => {
+    const ns = await namespace(core, "informer-paging");
+    const count = 1200;
+    const names = Array.from({ length: count }, (_, i) => `cm-${String(i).padStart(4, "0")}`);
+    const began = performance.now();
+    for (let i = 0; i < count; i += 100) {
+      await Promise.all(
+        names
+          .slice(i, i + 100)
+          .map((name) =>
+            core.createNamespacedConfigMap({ namespace: ns, body: configMap(name, "blue") }),
+          ),
+      );
+    }
+    await core.createNamespacedConfigMap({
+      namespace: ns,
+      body: configMap("unselected", "red", false),
+    });
+    const created = performance.now() - began;
+
+    const informer = createInformer({
+      kubeConfig,
+      path: `/api/v1/namespaces/${ns}/configmaps`,
+      labelSelector: `${LABEL}=yes`,
+      transform: toColor,
+      logger: silentLogger,
+      pageSize: 500,
+    });
+    const events = record(informer);
+    const listing = performance.now();
+    await informer.start();
+    const listed = performance.now() - listing;
+    try {
+      expect(informer.synced).toBe(true);
+      expect(informer.list()).toHaveLength(count);
+      expect(events).toHaveLength(count);
+      expect(events.every((event) => event.startsWith("ADDED "))).toBe(true);
+      expect(informer.get(ns, "unselected")).toBeUndefined();
+      expect(informer.get(ns, "cm-0042")).toEqual({
+        metadata: { name: "cm-0042", namespace: ns },
+        color: "blue",
+      });
+      console.info(
+        `informer: created ${count} ConfigMaps in ${created.toFixed(0)} ms, ` +
+          `listed them in pages of 500 in ${listed.toFixed(0)} ms`,
+      );
+    } finally {
+      await informer.stop();
+    }
+  });
+
+  test("delivers adds, updates and deletes, and treats leaving the selector as a delete", async () => {
+    const ns = await namespace(core, "informer-events");
+    await core.createNamespacedConfigMap({ namespace: ns, body: configMap("before", "blue") });
+    const informer = createInformer({
+      kubeConfig,
+      path: `/api/v1/namespaces/${ns}/configmaps`,
+      labelSelector: `${LABEL}=yes`,
+      transform: toColor,
+      logger: silentLogger,
+    });
+    const events = record(informer);
+    await informer.start();
+    try {
+      await core.createNamespacedConfigMap({ namespace: ns, body: configMap("web", "green") });
+      await core.createNamespacedConfigMap({ namespace: ns, body: configMap("skip", "x", false) });
+      await setColor(core, ns, "web", "yellow");
+      await core.patchNamespacedConfigMap(
+        { name: "before", namespace: ns, body: { metadata: { labels: { [LABEL]: null } } } },
+        mergePatch,
+      );
+      await core.deleteNamespacedConfigMap({ name: "web", namespace: ns });
+      await until("the delete", () => events.length >= 5);
+      await sleep(200);
+      expect(events).toEqual([
+        "ADDED before blue",
+        "ADDED web green",
+        "MODIFIED web yellow(green)",
+        "DELETED before blue(blue)",
+        "DELETED web yellow(yellow)",
+      ]);
+      expect(informer.list()).toEqual([]);
+    } finally {
+      await informer.stop();
+    }
+  });
+
+  test("a cluster-wide informer sees objects in every namespace", async () => {
+    const nsA = await namespace(core, "informer-wide-a");
+    const nsB = await namespace(core, "informer-wide-b");
+    const selector = `${LABEL}-wide=${nsA}`;
+    const informer = createInformer({
+      kubeConfig,
+      path: "/api/v1/configmaps",
+      labelSelector: selector,
+      transform: toColor,
+      logger: silentLogger,
+    });
+    await informer.start();
+    try {
+      for (const ns of [nsA, nsB]) {
+        await core.createNamespacedConfigMap({
+          namespace: ns,
+          body: {
+            metadata: { name: "same", labels: { [`${LABEL}-wide`]: nsA } },
+            data: { color: ns },
+          },
+        });
+      }
+      await until("both namespaces", () => informer.list().length === 2);
+      expect(informer.get(nsA, "same")?.color).toBe(nsA);
+      expect(informer.get(nsB, "same")?.color).toBe(nsB);
+    } finally {
+      await informer.stop();
+    }
+  });
+});
+
+/**
+ * A TCP relay in front of kube-apiserver that the test can cut, as a network would: TLS passes
+ * through untouched, so the informer talks to the real apiserver and only loses its connection.
+ */
+interface Relay {
+  url: string;
+  cut(): void;
+  restore(): void;
+  close(): Promise<void>;
+}
+
+async function startRelay(target: URL): Promise<Relay> {
+  let open = true;
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((client) => {
+    if (!open) {
+      client.resetAndDestroy();
+      return;
+    }
+    const upstream = connect(Number(target.port), target.hostname);
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on("close", () => sockets.delete(socket));
+      socket.on("error", () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `https://127.0.0.1:${port}`,
+    cut() {
+      open = false;
+      for (const socket of sockets) socket.resetAndDestroy();
+    },
+    restore() {
+      open = true;
+    },
+    close: () =>
+      new Promise((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+describe("informer across disconnects, apiserver restarts and 410 Gone", () => {
+  let controlPlane: ControlPlane;
+  let core: CoreV1Api;
+  let relay: Relay;
+  let relayed: KubeConfig;
+
+  beforeAll(async () => {
+    controlPlane = await startControlPlane();
+    core = controlPlane.kubeConfig.makeApiClient(CoreV1Api);
+    relay = await startRelay(new URL(controlPlane.url));
+    relayed = new KubeConfig();
+    const yaml = await readFile(controlPlane.kubeconfigPath, "utf8");
+    relayed.loadFromString(yaml.replace(controlPlane.url, relay.url));
+  });
+  afterAll(async () => {
+    await relay?.close();
+    await controlPlane?.stop();
+  });
+
+  function informerIn(ns: string, kubeConfig: KubeConfig, logger: Logger = silentLogger) {
+    return createInformer({
+      kubeConfig,
+      path: `/api/v1/namespaces/${ns}/configmaps`,
+      labelSelector: `${LABEL}=yes`,
+      transform: toColor,
+      logger,
+    });
+  }
+
+  test("resumes from the last resourceVersion after a dropped connection, missing nothing", async () => {
+    const ns = await namespace(core, "informer-drop");
+    await core.createNamespacedConfigMap({ namespace: ns, body: configMap("a", "blue") });
+    const { logger, messages } = capturingLogger();
+    const informer = informerIn(ns, relayed, logger);
+    const events = record(informer);
+    await informer.start();
+    try {
+      relay.cut();
+      await core.createNamespacedConfigMap({ namespace: ns, body: configMap("b", "green") });
+      await setColor(core, ns, "a", "red");
+      await sleep(300);
+      relay.restore();
+      await until("the changes made while cut off", () => events.length >= 3);
+      expect(events).toEqual(["ADDED a blue", "ADDED b green", "MODIFIED a red(blue)"]);
+      expect(messages).toContain("watch failed; resuming");
+      expect(messages).not.toContain("watch expired; relisting");
+    } finally {
+      relay.restore();
+      await informer.stop();
+    }
+  });
+
+  test("keeps delivering events after kube-apiserver restarts", async () => {
+    const ns = await namespace(core, "informer-restart");
+    await core.createNamespacedConfigMap({ namespace: ns, body: configMap("a", "blue") });
+    const { logger, messages } = capturingLogger();
+    const informer = informerIn(ns, controlPlane.kubeConfig, logger);
+    const events = record(informer);
+    await informer.start();
+    try {
+      const restarting = performance.now();
+      await controlPlane.restartApiserver();
+      const restarted = performance.now() - restarting;
+      const writing = performance.now();
+      await eventuallyWrites(() =>
+        core.createNamespacedConfigMap({ namespace: ns, body: configMap("after", "green") }),
+      );
+      const lag = await until("the object made after the restart", () =>
+        events.includes("ADDED after green"),
+      );
+      const resumed = performance.now() - writing;
+      await setColor(core, ns, "a", "red");
+      await until("an update after the restart", () => events.includes("MODIFIED a red(blue)"));
+      console.info(
+        `informer: kube-apiserver restart took ${restarted.toFixed(0)} ms; the first write after ` +
+          `it was seen ${resumed.toFixed(0)} ms after the restart (${lag.toFixed(0)} ms after the ` +
+          `write was accepted); paths taken: ${[...new Set(messages)].join(", ")}`,
+      );
+    } finally {
+      await informer.stop();
+    }
+  });
+
+  test("re-lists on 410 Gone and emits the differences against the cache", async () => {
+    const ns = await namespace(core, "informer-gone");
+    for (const name of ["keep", "change", "remove"]) {
+      await core.createNamespacedConfigMap({ namespace: ns, body: configMap(name, "blue") });
+    }
+    const { logger, messages } = capturingLogger();
+    const informer = informerIn(ns, relayed, logger);
+    const events = record(informer);
+    await informer.start();
+    try {
+      // Cut off, the informer's resourceVersion stays where it was. A restarted apiserver's watch
+      // cache starts at etcd's current revision, so resuming from an older one is 410 Gone.
+      relay.cut();
+      await controlPlane.restartApiserver();
+      await eventuallyWrites(() =>
+        core.createNamespacedConfigMap({ namespace: ns, body: configMap("new", "green") }),
+      );
+      await setColor(core, ns, "change", "red");
+      await core.deleteNamespacedConfigMap({ name: "remove", namespace: ns });
+      relay.restore();
+      await until("the relist", () => events.length >= 6);
+      await sleep(200);
+      expect(events.slice(3).sort()).toEqual(
+        ["ADDED new green", "DELETED remove blue(blue)", "MODIFIED change red(blue)"].sort(),
+      );
+      expect(messages).toContain("watch expired; relisting");
+      expect(
+        informer
+          .list()
+          .map((cm) => cm.metadata.name)
+          .sort(),
+      ).toEqual(["change", "keep", "new"]);
+
+      // And the watch that follows the relist is live.
+      await setColor(core, ns, "keep", "violet");
+      await until("an update after the relist", () =>
+        events.includes("MODIFIED keep violet(blue)"),
+      );
+    } finally {
+      relay.restore();
+      await informer.stop();
+    }
+  });
+});
+
+/** Writes right after a restart may meet an apiserver still warming up; retry them briefly. */
+async function eventuallyWrites<T>(write: () => Promise<T>): Promise<T> {
+  const deadline = performance.now() + 20_000;
+  for (;;) {
+    try {
+      return await write();
+    } catch (error) {
+      if (performance.now() > deadline) throw error;
+      await sleep(50);
+    }
+  }
+}
