@@ -10,5 +10,11 @@ export function renderCrds(): Record<string, string> {
     "fledge.dev_rollouts.yaml": yaml(rolloutCrd()),
     "smi_split.smi-spec.io_trafficsplits.yaml": yaml(trafficSplitCrd()),
     "smi_specs.smi-spec.io_httproutegroups.yaml": yaml(httpRouteGroupCrd()),
+    // deploy/ installs only Fledge's own CRD: clusters with a mesh have the SMI ones already.
+    "kustomization.yaml": yaml({
+      apiVersion: "kustomize.config.k8s.io/v1beta1",
+      kind: "Kustomization",
+      resources: ["fledge.dev_rollouts.yaml"],
+    }),
   };
 }

@@ -9,4 +9,4 @@ for (const stale of readdirSync(dir).filter((f) => f.endsWith(".yaml") && !(f in
   rmSync(join(dir, stale));
 }
 for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
-console.log(`wrote ${Object.keys(files).length} CRDs to ${dir}`);
+console.log(`wrote ${Object.keys(files).length} files to ${dir}`);

@@ -1,0 +1,570 @@
+import type { Analyst } from "../analysis/analyst.ts";
+import type { Condition } from "../api/common.ts";
+import { parseAs } from "../api/parse.ts";
+import {
+  API_VERSION,
+  GROUP,
+  PLURAL,
+  type RolloutSpec,
+  RolloutSpec as RolloutSpecSchema,
+  type RolloutStatus,
+  VERSION,
+} from "../api/rollout.ts";
+import type { SplitVersion } from "../api/smi.ts";
+import type { KubeClient, KubeError, KubeResult } from "../kube/client.ts";
+import {
+  type DeploymentView,
+  LABELS,
+  parseDeployment,
+  primaryLabels,
+  templateHash,
+} from "../kube/deployment.ts";
+import { type OwnerRollout, primaryManifest, primaryName } from "../kube/primary.ts";
+import {
+  type ServicePort,
+  type ServiceView,
+  serviceManifest,
+  serviceMatches,
+} from "../kube/service.ts";
+import type { Notice, RolloutEvent } from "../machine/context.ts";
+import { planFromSpec } from "../machine/plan.ts";
+import { type RolloutSnapshot, restore, send, start } from "../machine/snapshot.ts";
+import { desiredOf, dueWork, phaseOf, wakeAt } from "../machine/view.ts";
+import type { EventRecorder } from "../observability/events.ts";
+import { forRollout, type Logger } from "../observability/logger.ts";
+import type { ControllerMetrics } from "../observability/metrics.ts";
+import type { Route, TrafficRouter } from "../traffic/router.ts";
+import { chooseSplitVersion } from "../traffic/smi/versions.ts";
+import { observations } from "./observations.ts";
+import type { ReconcileResult } from "./queue.ts";
+import { type RolloutObject, rolloutObject } from "./rollout-object.ts";
+import {
+  type ConditionInput,
+  rolloutStatus,
+  statusDiffers,
+  withTransitionTimes,
+} from "./status.ts";
+
+export const FINALIZER = "fledge.dev/finalizer";
+
+type Lookup<T> = { get(namespace: string, name: string): T | undefined };
+
+export type ReconcilerDeps = {
+  client: KubeClient;
+  rollouts: Lookup<RolloutObject>;
+  deployments: Lookup<DeploymentView>;
+  services: Lookup<ServiceView>;
+  splitVersions: () => Promise<KubeResult<SplitVersion[]>>;
+  router: (version: SplitVersion) => TrafficRouter;
+  analyst: Analyst;
+  events: EventRecorder;
+  logger: Logger;
+  now: () => number;
+  metrics?: ControllerMetrics;
+};
+
+/** Raised when a write lost an optimistic-concurrency race; the reconcile starts over from a fresh read. */
+class Conflict {
+  readonly error: KubeError;
+  constructor(error: KubeError) {
+    this.error = error;
+  }
+}
+
+/** What only the controller can judge: a reason for the SpecValid condition and the message a person acts on. */
+type Problem = { reason: string; message: string };
+
+const rolloutPath = (namespace: string, name: string) =>
+  `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURAL}/${name}`;
+const deploymentPath = (namespace: string, name: string) =>
+  `/apis/apps/v1/namespaces/${namespace}/deployments/${name}`;
+const servicesPath = (namespace: string) => `/api/v1/namespaces/${namespace}/services`;
+
+function must<T>(result: KubeResult<T>, what: string): T {
+  if (result.ok) return result.value;
+  if (result.error.status === 409) throw new Conflict(result.error);
+  throw new Error(`${what}: ${result.error.reason}: ${result.error.message}`);
+}
+
+/**
+ * One reconcile: read the Rollout, what it targets and what Fledge made for it; feed the machine
+ * what changed; make the cluster match what the machine wants; write status when it differs.
+ * Idempotent: an unchanged rollout writes nothing.
+ */
+export class Reconciler {
+  private readonly deps: ReconcilerDeps;
+
+  constructor(deps: ReconcilerDeps) {
+    this.deps = deps;
+  }
+
+  async reconcile(key: string): Promise<ReconcileResult> {
+    const [namespace = "", name = ""] = key.split("/");
+    let rollout = this.deps.rollouts.get(namespace, name);
+    for (let attempt = 0; rollout && attempt < 5; attempt++) {
+      try {
+        return await this.once(rollout);
+      } catch (e) {
+        if (!(e instanceof Conflict)) throw e;
+        this.deps.logger.debug(
+          { namespace, name, error: e.error.message },
+          "conflict; reading the rollout again",
+        );
+        const fresh = await this.deps.client.get(rolloutPath(namespace, name));
+        rollout = fresh.ok ? rolloutObject(fresh.value) : undefined;
+      }
+    }
+    if (rollout) throw new Error(`rollout ${key} kept conflicting with other writers`);
+    return {};
+  }
+
+  private async once(rollout: RolloutObject): Promise<ReconcileResult> {
+    const { namespace, name } = rollout.metadata;
+    const log = forRollout(this.deps.logger, namespace, name);
+    const now = this.deps.now();
+    const parsed = parseAs(RolloutSpecSchema, rollout.spec, "spec");
+    if (!parsed.ok)
+      return this.report(rollout, { reason: "InvalidSpec", message: parsed.error }, log, now);
+    const spec = parsed.value;
+    if (rollout.metadata.deletionTimestamp) return this.finalize(rollout, spec, log);
+    if (!rollout.metadata.finalizers.includes(FINALIZER)) await this.addFinalizer(rollout);
+
+    const target = this.deps.deployments.get(namespace, spec.targetRef.name);
+    const problem = await this.judge(spec, target, rollout);
+    if (problem || !target)
+      return this.report(rollout, problem ?? { reason: "TargetNotFound", message: "" }, log, now);
+    const version = chooseSplitVersion(
+      spec.trafficRouting.smi.apiVersion,
+      must(await this.deps.splitVersions(), "API discovery"),
+    );
+    if (!version.ok)
+      return this.report(
+        rollout,
+        { reason: "RoutingUnavailable", message: version.reason },
+        log,
+        now,
+      );
+    const router = this.deps.router(version.version);
+
+    const owner: OwnerRollout = { name, namespace, uid: rollout.metadata.uid };
+    const apex = spec.service.name ?? spec.targetRef.name;
+    const route: Route = {
+      owner,
+      apex,
+      primaryService: `${apex}-primary`,
+      canaryService: `${apex}-canary`,
+    };
+    const plan = planFromSpec(spec);
+
+    let snapshot = this.restored(rollout, plan, now, log);
+    const notices: Notice[] = [];
+    const feed = (event: RolloutEvent) => {
+      const step = send(snapshot, event);
+      snapshot = step.snapshot;
+      notices.push(...step.notices);
+    };
+    const primaryOf = () => this.deps.deployments.get(namespace, primaryName(spec.targetRef.name));
+    for (const event of observations(
+      snapshot.context,
+      {
+        plan,
+        target,
+        primary: primaryOf(),
+        trafficWeight: router.observedWeight(route),
+        annotations: rollout.metadata.annotations,
+      },
+      now,
+    )) {
+      feed(event);
+    }
+
+    const due = dueWork(snapshot, now);
+    if (due) {
+      const subject = {
+        namespace,
+        name,
+        target: spec.targetRef.name,
+        canaryService: route.canaryService,
+        spec,
+        phase: phaseOf(snapshot),
+        stepIndex: snapshot.context.stepIndex,
+        canaryWeight: snapshot.context.canaryWeight,
+        now,
+      };
+      if (due.kind === "analysis") {
+        const results = await this.deps.analyst.check(subject);
+        for (const r of results) {
+          log.info(
+            {
+              metric: r.name,
+              outcome: r.outcome,
+              value: r.value,
+              requests: r.requests,
+              message: r.message,
+            },
+            "check",
+          );
+          this.deps.metrics?.checks.inc({ namespace, name, metric: r.name, outcome: r.outcome });
+        }
+        feed({ type: "ANALYSIS", results, now });
+      } else {
+        const outcome = await this.deps.analyst.gate(subject, due.gate);
+        feed({
+          type: "GATE",
+          gate: due.gate,
+          passed: outcome.passed,
+          message: outcome.message,
+          now,
+        });
+      }
+    }
+
+    // Our own writes are observations too: the split we just wrote is the split in effect.
+    for (let round = 0; round < 4; round++) {
+      const before = snapshot;
+      const written = await this.apply(
+        spec,
+        snapshot,
+        target,
+        primaryOf(),
+        route,
+        router,
+        owner,
+        log,
+      );
+      if (written !== undefined) feed({ type: "TRAFFIC", canaryWeight: written, now });
+      if (snapshot === before) break;
+    }
+
+    await this.writeStatus(
+      rollout,
+      rolloutStatus(
+        snapshot,
+        rollout.status as RolloutStatus | undefined,
+        rollout.metadata.generation,
+        now,
+      ),
+    );
+    for (const notice of notices) {
+      (notice.type === "Warning" ? log.warn : log.info).call(
+        log,
+        { reason: notice.reason, phase: phaseOf(snapshot) },
+        notice.message,
+      );
+      await this.deps.events.record(
+        { ...owner, resourceVersion: rollout.metadata.resourceVersion },
+        notice,
+      );
+    }
+    this.deps.metrics?.setPhase(namespace, name, phaseOf(snapshot));
+    this.deps.metrics?.canaryWeight.set({ namespace, name }, snapshot.context.canaryWeight);
+    const wake = wakeAt(snapshot);
+    return wake === undefined ? {} : { requeueAfterMs: Math.max(0, wake - now) };
+  }
+
+  private restored(
+    rollout: RolloutObject,
+    plan: ReturnType<typeof planFromSpec>,
+    now: number,
+    log: Logger,
+  ): RolloutSnapshot {
+    const stored = rollout.status?.machine;
+    if (stored === undefined) return start(plan, now);
+    const r = restore(stored);
+    if (r.ok) return r.value;
+    log.error(
+      { error: r.error },
+      "status.machine is unreadable; starting the machine afresh from the cluster's state",
+    );
+    return start(plan, now);
+  }
+
+  /** What the schema cannot see but the controller can: the target and its selector. */
+  private async judge(
+    spec: RolloutSpec,
+    target: DeploymentView | undefined,
+    rollout: RolloutObject,
+  ): Promise<Problem | undefined> {
+    const { namespace } = rollout.metadata;
+    if (!target) {
+      return {
+        reason: "TargetNotFound",
+        message: `Deployment ${namespace}/${spec.targetRef.name} does not exist`,
+      };
+    }
+    if (
+      target.hasMatchExpressions ||
+      !target.matchLabels ||
+      Object.keys(target.matchLabels).length === 0
+    ) {
+      return {
+        reason: "SelectorUnsupported",
+        message: `Deployment ${spec.targetRef.name} must select its pods by spec.selector.matchLabels only`,
+      };
+    }
+    const primary = this.deps.deployments.get(namespace, primaryName(spec.targetRef.name));
+    if (primary && primary.metadata.labels[LABELS.rollout] !== rollout.metadata.name) {
+      return {
+        reason: "PrimaryConflict",
+        message: `Deployment ${primary.metadata.name} exists and is not managed by this Rollout`,
+      };
+    }
+    return undefined;
+  }
+
+  /** Makes the cluster what the snapshot wants; returns the canary weight if it wrote the split. */
+  private async apply(
+    spec: RolloutSpec,
+    snapshot: RolloutSnapshot,
+    target: DeploymentView,
+    primary: DeploymentView | undefined,
+    route: Route,
+    router: TrafficRouter,
+    owner: OwnerRollout,
+    log: Logger,
+  ): Promise<number | undefined> {
+    const d = desiredOf(snapshot);
+    const { namespace } = owner;
+    const matchLabels = target.matchLabels ?? {};
+    if (
+      d.primaryRevision &&
+      primary?.metadata.annotations["fledge.dev/revision"] !== d.primaryRevision
+    ) {
+      await this.applyPrimary(spec, d.primaryRevision, primary, target, owner, log);
+    }
+    const port: ServicePort = {
+      name: spec.service.portName,
+      port: spec.service.port,
+      targetPort: spec.service.targetPort ?? spec.service.port,
+    };
+    await this.ensureService(route.primaryService, primaryLabels(matchLabels), port, owner);
+    await this.ensureService(route.canaryService, matchLabels, port, owner);
+    if (!this.deps.services.get(namespace, route.apex))
+      await this.ensureService(route.apex, primaryLabels(matchLabels), port, owner);
+
+    let written: number | undefined;
+    if (d.routed) {
+      const result = must(
+        await router.setWeight(route, d.canaryWeight),
+        `TrafficSplit ${namespace}/${route.apex}`,
+      );
+      if (result === "written") {
+        log.info({ canaryWeight: d.canaryWeight }, "traffic split written");
+        written = d.canaryWeight;
+      }
+    }
+
+    const replicas = d.canaryScaledUp
+      ? target.replicas > 0
+        ? target.replicas
+        : Math.max(primary?.replicas ?? 1, 1)
+      : 0;
+    if (replicas !== target.replicas && (replicas === 0 || target.replicas === 0)) {
+      must(
+        await this.deps.client.patch(`${deploymentPath(namespace, target.metadata.name)}/scale`, {
+          spec: { replicas },
+        }),
+        "scaling the canary",
+      );
+      log.info({ replicas }, replicas === 0 ? "canary scaled down" : "canary scaled up");
+    }
+    return written;
+  }
+
+  private async applyPrimary(
+    spec: RolloutSpec,
+    revision: string,
+    primary: DeploymentView | undefined,
+    target: DeploymentView,
+    owner: OwnerRollout,
+    log: Logger,
+  ): Promise<void> {
+    if (target.templateHash !== revision) {
+      log.warn(
+        { revision, target: target.templateHash },
+        "the primary's revision is no longer the target's; it stays as it is",
+      );
+      return;
+    }
+    const full = parseDeployment(
+      must(
+        await this.deps.client.get(deploymentPath(owner.namespace, spec.targetRef.name)),
+        "reading the target",
+      ),
+    );
+    if (!full || templateHash(full.spec.template) !== revision) return;
+    const replicas = primary?.replicas ?? (target.replicas > 0 ? target.replicas : 1);
+    const manifest = primaryManifest(full, revision, replicas, owner);
+    must(
+      await this.deps.client.patch(
+        deploymentPath(owner.namespace, manifest.metadata.name),
+        manifest,
+        "apply",
+      ),
+      "applying the primary",
+    );
+    log.info({ revision, replicas }, primary ? "primary updated" : "primary created");
+  }
+
+  private async ensureService(
+    name: string,
+    selector: Record<string, string>,
+    port: ServicePort,
+    owner: OwnerRollout,
+  ): Promise<void> {
+    const current = this.deps.services.get(owner.namespace, name);
+    if (current && serviceMatches(current, selector, port)) return;
+    const manifest = serviceManifest(name, selector, port, owner);
+    must(
+      await this.deps.client.patch(`${servicesPath(owner.namespace)}/${name}`, manifest, "apply"),
+      `applying Service ${name}`,
+    );
+  }
+
+  private async addFinalizer(rollout: RolloutObject): Promise<void> {
+    const { namespace, name, resourceVersion, finalizers } = rollout.metadata;
+    const patched = must(
+      await this.deps.client.patch<unknown>(rolloutPath(namespace, name), {
+        metadata: { resourceVersion, finalizers: [...finalizers, FINALIZER] },
+      }),
+      "adding the finalizer",
+    );
+    const fresh = rolloutObject(patched);
+    if (fresh) rollout.metadata.resourceVersion = fresh.metadata.resourceVersion;
+  }
+
+  /** A problem the controller found: SpecValid turns False with the reason, an Event says so, nothing moves. */
+  private async report(
+    rollout: RolloutObject,
+    problem: Problem,
+    log: Logger,
+    now: number,
+  ): Promise<ReconcileResult> {
+    const previous = rollout.status as RolloutStatus | undefined;
+    const condition: ConditionInput = { type: "SpecValid", status: "False", ...problem };
+    const others = (previous?.conditions ?? []).filter((c) => c.type !== "SpecValid");
+    const conditions: Condition[] = [
+      ...others,
+      ...withTransitionTimes(
+        previous?.conditions,
+        [condition],
+        new Date(now).toISOString(),
+        rollout.metadata.generation,
+      ),
+    ];
+    const next: RolloutStatus = {
+      ...previous,
+      observedGeneration: rollout.metadata.generation,
+      message: problem.message,
+      conditions,
+    };
+    const before = previous?.conditions?.find((c) => c.type === "SpecValid");
+    if (await this.writeStatus(rollout, next)) {
+      if (
+        before?.status !== "False" ||
+        before.reason !== problem.reason ||
+        before.message !== problem.message
+      ) {
+        log.warn({ reason: problem.reason }, problem.message);
+        await this.deps.events.record(rollout.metadata, {
+          type: "Warning",
+          reason: problem.reason,
+          message: problem.message,
+        });
+      }
+    }
+    return {};
+  }
+
+  /** Replaces status when it differs; true when it wrote. */
+  private async writeStatus(rollout: RolloutObject, status: RolloutStatus): Promise<boolean> {
+    if (!statusDiffers(rollout.status as RolloutStatus | undefined, status)) return false;
+    const { namespace, name, resourceVersion } = rollout.metadata;
+    must(
+      await this.deps.client.request(
+        "PUT",
+        `${rolloutPath(namespace, name)}/status?fieldManager=fledge`,
+        {
+          apiVersion: API_VERSION,
+          kind: "Rollout",
+          metadata: { name, namespace, resourceVersion },
+          spec: rollout.spec,
+          status,
+        },
+      ),
+      "writing status",
+    );
+    return true;
+  }
+
+  /**
+   * Before the Rollout goes, the app must keep serving through its own Deployment: the target is
+   * scaled back up and given all the traffic, an apex Service Fledge made is handed back, then the
+   * finalizer comes off and garbage collection removes the rest.
+   */
+  private async finalize(
+    rollout: RolloutObject,
+    spec: RolloutSpec,
+    log: Logger,
+  ): Promise<ReconcileResult> {
+    const { namespace, name, finalizers } = rollout.metadata;
+    if (!finalizers.includes(FINALIZER)) return {};
+    const target = this.deps.deployments.get(namespace, spec.targetRef.name);
+    if (target) {
+      const primary = this.deps.deployments.get(namespace, primaryName(spec.targetRef.name));
+      if (target.replicas === 0) {
+        const replicas = Math.max(primary?.replicas ?? 1, 1);
+        must(
+          await this.deps.client.patch(`${deploymentPath(namespace, target.metadata.name)}/scale`, {
+            spec: { replicas },
+          }),
+          "scaling the target back up",
+        );
+        log.info({ replicas }, "rollout deleted: target scaled back up");
+        return {};
+      }
+      if (!target.rolledOut) return {};
+      const apex = spec.service.name ?? spec.targetRef.name;
+      const versions = await this.deps.splitVersions();
+      const version = versions.ok
+        ? chooseSplitVersion(spec.trafficRouting.smi.apiVersion, versions.value)
+        : undefined;
+      const owner = { name, namespace, uid: rollout.metadata.uid };
+      if (version?.ok) {
+        must(
+          await this.deps
+            .router(version.version)
+            .setWeight(
+              { owner, apex, primaryService: `${apex}-primary`, canaryService: `${apex}-canary` },
+              100,
+            ),
+          "routing to the target",
+        );
+      }
+      const apexService = this.deps.services.get(namespace, apex);
+      if (apexService?.metadata.labels[LABELS.rollout] === name && target.matchLabels) {
+        must(
+          await this.deps.client.patch(`${servicesPath(namespace)}/${apex}`, {
+            metadata: {
+              ownerReferences: null,
+              labels: { [LABELS.managedBy]: null, [LABELS.rollout]: null },
+            },
+            spec: { selector: target.matchLabels },
+          }),
+          "handing the apex Service back",
+        );
+      }
+    }
+    must(
+      await this.deps.client.patch(rolloutPath(namespace, name), {
+        metadata: {
+          resourceVersion: rollout.metadata.resourceVersion,
+          finalizers: finalizers.filter((f) => f !== FINALIZER),
+        },
+      }),
+      "removing the finalizer",
+    );
+    log.info("rollout deleted: traffic back on the target, finalizer removed");
+    return {};
+  }
+}

@@ -1,0 +1,51 @@
+import { z } from "zod";
+import { ObjectMeta } from "../api/common.ts";
+import { API_VERSION } from "../api/rollout.ts";
+
+/**
+ * A Rollout as the cache keeps it: metadata, and spec and status still unparsed, so that a
+ * malformed spec reaches the reconciler (which reports it) instead of vanishing in the informer.
+ */
+export type RolloutObject = {
+  metadata: {
+    name: string;
+    namespace: string;
+    uid: string;
+    generation: number;
+    resourceVersion: string;
+    annotations: Record<string, string>;
+    finalizers: string[];
+    deletionTimestamp?: string;
+  };
+  spec: unknown;
+  status: Record<string, unknown> | undefined;
+};
+
+const Raw = z.looseObject({
+  apiVersion: z.literal(API_VERSION),
+  metadata: ObjectMeta,
+  spec: z.unknown(),
+  status: z.record(z.string(), z.unknown()).optional(),
+});
+
+export function rolloutObject(raw: unknown): RolloutObject | undefined {
+  const parsed = Raw.safeParse(raw);
+  if (!parsed.success) return undefined;
+  const m = parsed.data.metadata;
+  return {
+    metadata: {
+      name: m.name,
+      namespace: m.namespace ?? "",
+      uid: m.uid ?? "",
+      generation: m.generation ?? 0,
+      resourceVersion: m.resourceVersion ?? "",
+      annotations: Object.fromEntries(
+        Object.entries(m.annotations ?? {}).filter(([k]) => k.startsWith("fledge.dev/")),
+      ),
+      finalizers: m.finalizers ?? [],
+      deletionTimestamp: m.deletionTimestamp,
+    },
+    spec: parsed.data.spec,
+    status: parsed.data.status,
+  };
+}

@@ -1,0 +1,120 @@
+import { createHash } from "node:crypto";
+import { z } from "zod";
+import { ObjectMeta } from "../api/common.ts";
+
+export const LABELS = {
+  managedBy: "app.kubernetes.io/managed-by",
+  rollout: "fledge.dev/rollout",
+} as const;
+export const MANAGED_SELECTOR = `${LABELS.managedBy}=fledge`;
+/** The revision (template hash) a primary Deployment and its pods were made from. */
+export const REVISION_ANNOTATION = "fledge.dev/revision";
+
+/** Stable JSON: keys sorted, so equal templates hash equally whatever order they were written in. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  if (value && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : 1));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** A revision is the pod template's content; ten hex digits, like Kubernetes' pod-template-hash. */
+export function templateHash(template: unknown): string {
+  return createHash("sha256").update(canonical(template)).digest("hex").slice(0, 10);
+}
+
+const RawDeployment = z.looseObject({
+  metadata: ObjectMeta,
+  spec: z.looseObject({
+    replicas: z.int().optional(),
+    selector: z.looseObject({
+      matchLabels: z.record(z.string(), z.string()).optional(),
+      matchExpressions: z.array(z.unknown()).optional(),
+    }),
+    template: z.looseObject({
+      metadata: z.looseObject({ labels: z.record(z.string(), z.string()).optional() }).optional(),
+    }),
+  }),
+  status: z
+    .looseObject({
+      observedGeneration: z.int().optional(),
+      replicas: z.int().optional(),
+      updatedReplicas: z.int().optional(),
+      readyReplicas: z.int().optional(),
+      availableReplicas: z.int().optional(),
+    })
+    .optional(),
+});
+export type RawDeployment = z.infer<typeof RawDeployment>;
+
+/** What the controller keeps of a Deployment in its cache: no template, no managedFields. */
+export type DeploymentView = {
+  metadata: {
+    name: string;
+    namespace: string;
+    uid: string;
+    generation: number;
+    labels: Record<string, string>;
+    annotations: Record<string, string>;
+  };
+  replicas: number;
+  matchLabels: Record<string, string> | undefined;
+  hasMatchExpressions: boolean;
+  templateHash: string;
+  /** Fully rolled out at its current generation, every replica updated and available. */
+  rolledOut: boolean;
+};
+
+export function parseDeployment(raw: unknown): RawDeployment | undefined {
+  const parsed = RawDeployment.safeParse(raw);
+  return parsed.success ? parsed.data : undefined;
+}
+
+export function deploymentView(raw: unknown): DeploymentView | undefined {
+  const d = parseDeployment(raw);
+  if (!d) return undefined;
+  const replicas = d.spec.replicas ?? 1;
+  const s = d.status ?? {};
+  const generation = d.metadata.generation ?? 0;
+  return {
+    metadata: {
+      name: d.metadata.name,
+      namespace: d.metadata.namespace ?? "",
+      uid: d.metadata.uid ?? "",
+      generation,
+      labels: d.metadata.labels ?? {},
+      annotations: pick(d.metadata.annotations, [REVISION_ANNOTATION]),
+    },
+    replicas,
+    matchLabels: d.spec.selector.matchLabels,
+    hasMatchExpressions: (d.spec.selector.matchExpressions?.length ?? 0) > 0,
+    templateHash: templateHash(d.spec.template),
+    rolledOut:
+      (s.observedGeneration ?? -1) >= generation &&
+      (s.updatedReplicas ?? 0) === replicas &&
+      (s.replicas ?? 0) === replicas &&
+      (s.availableReplicas ?? 0) === replicas,
+  };
+}
+
+function pick(record: Record<string, string> | undefined, keys: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of keys) if (record?.[k] !== undefined) out[k] = record[k];
+  return out;
+}
+
+/** The canary is ready for traffic: at the revision, scaled up, every pod available. */
+export const canaryReady = (d: DeploymentView, revision: string) =>
+  d.templateHash === revision && d.replicas > 0 && d.rolledOut;
+
+/** The revision a primary serves, once fully rolled out; undefined while it is moving. */
+export const primaryRevision = (d: DeploymentView) => d.metadata.annotations[REVISION_ANNOTATION];
+
+/** Primary selector values get a suffix so primary and canary pods never match each other's Services. */
+export function primaryLabels(matchLabels: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(matchLabels).map(([k, v]) => [k, `${v}-primary`]));
+}

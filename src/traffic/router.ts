@@ -1,0 +1,21 @@
+import type { KubeResult } from "../kube/client.ts";
+import type { OwnerRollout } from "../kube/primary.ts";
+
+/** Where traffic goes for one rollout: the apex Service and its two backends. */
+export type Route = {
+  owner: OwnerRollout;
+  apex: string;
+  primaryService: string;
+  canaryService: string;
+};
+
+/**
+ * A traffic router moves weight between the primary and canary Services. The core knows only
+ * this; each mesh API (SMI TrafficSplit today, Gateway API later) lives in a folder of its own.
+ */
+export interface TrafficRouter {
+  /** The canary's share of traffic now in effect (0..100), or undefined when no route exists yet. */
+  observedWeight(route: Route): number | undefined;
+  /** Makes the route send canaryWeight% to the canary; writes only when something differs. */
+  setWeight(route: Route, canaryWeight: number): Promise<KubeResult<"unchanged" | "written">>;
+}

@@ -1,0 +1,116 @@
+import { z } from "zod";
+import { ObjectMeta } from "../../api/common.ts";
+import { formatQuantity, parseQuantity } from "../../api/quantity.ts";
+import { SPLIT_GROUP, type SplitVersion } from "../../api/smi.ts";
+import type { KubeClient, KubeResult } from "../../kube/client.ts";
+import { managedLabels, ownerReference } from "../../kube/primary.ts";
+import type { Route, TrafficRouter } from "../router.ts";
+
+/** What the cache keeps of a TrafficSplit, in any version: weights read as quantities. */
+export type SplitView = {
+  metadata: { name: string; namespace: string };
+  service: string;
+  backends: { service: string; weight: number }[];
+};
+
+const RawSplit = z.looseObject({
+  metadata: ObjectMeta,
+  spec: z.looseObject({
+    service: z.string(),
+    backends: z.array(
+      z.looseObject({ service: z.string(), weight: z.union([z.number(), z.string()]) }),
+    ),
+  }),
+});
+
+export function splitView(raw: unknown): SplitView | undefined {
+  const parsed = RawSplit.safeParse(raw);
+  if (!parsed.success) return undefined;
+  const backends = parsed.data.spec.backends.map((b) => ({
+    service: b.service,
+    weight: parseQuantity(b.weight),
+  }));
+  if (backends.some((b) => b.weight === undefined)) return undefined;
+  return {
+    metadata: { name: parsed.data.metadata.name, namespace: parsed.data.metadata.namespace ?? "" },
+    service: parsed.data.spec.service,
+    backends: backends as SplitView["backends"],
+  };
+}
+
+/** The canary's percentage of a split's weights, which SMI defines as relative to their sum. */
+export function canaryPercent(split: SplitView, canaryService: string): number {
+  const total = split.backends.reduce((sum, b) => sum + b.weight, 0);
+  const canary = split.backends.find((b) => b.service === canaryService)?.weight ?? 0;
+  return total > 0 ? Math.round((canary / total) * 100) : 0;
+}
+
+function splitSpec(version: SplitVersion, route: Route, canaryWeight: number) {
+  // v1alpha1 weights are resource quantities; later versions made them integers.
+  const weight = (w: number) => (version === "v1alpha1" ? formatQuantity(w) : w);
+  return {
+    service: route.apex,
+    backends: [
+      { service: route.primaryService, weight: weight(100 - canaryWeight) },
+      { service: route.canaryService, weight: weight(canaryWeight) },
+    ],
+  };
+}
+
+const collection = (version: SplitVersion, namespace: string) =>
+  `/apis/${SPLIT_GROUP}/${version}/namespaces/${namespace}/trafficsplits`;
+
+/** SMI TrafficSplit on the apex Service, in the version the rollout asked for or discovery chose. */
+export class SmiRouter implements TrafficRouter {
+  private readonly client: KubeClient;
+  private readonly version: SplitVersion;
+  private readonly lookup: (namespace: string, name: string) => SplitView | undefined;
+
+  constructor(
+    client: KubeClient,
+    version: SplitVersion,
+    lookup: (namespace: string, name: string) => SplitView | undefined,
+  ) {
+    this.client = client;
+    this.version = version;
+    this.lookup = lookup;
+  }
+
+  observedWeight(route: Route): number | undefined {
+    const split = this.lookup(route.owner.namespace, route.apex);
+    return split ? canaryPercent(split, route.canaryService) : undefined;
+  }
+
+  async setWeight(
+    route: Route,
+    canaryWeight: number,
+  ): Promise<KubeResult<"unchanged" | "written">> {
+    const current = this.lookup(route.owner.namespace, route.apex);
+    const path = collection(this.version, route.owner.namespace);
+    const spec = splitSpec(this.version, route, canaryWeight);
+    if (!current) {
+      const created = await this.client.create(path, {
+        apiVersion: `${SPLIT_GROUP}/${this.version}`,
+        kind: "TrafficSplit",
+        metadata: {
+          name: route.apex,
+          namespace: route.owner.namespace,
+          labels: managedLabels(route.owner),
+          ownerReferences: [ownerReference(route.owner)],
+        },
+        spec,
+      });
+      return created.ok ? { ok: true, value: "written" } : created;
+    }
+    const same =
+      current.service === route.apex &&
+      current.backends.length === 2 &&
+      current.backends[0]?.service === route.primaryService &&
+      current.backends[0]?.weight === 100 - canaryWeight &&
+      current.backends[1]?.service === route.canaryService &&
+      current.backends[1]?.weight === canaryWeight;
+    if (same) return { ok: true, value: "unchanged" };
+    const patched = await this.client.patch(`${path}/${route.apex}`, { spec });
+    return patched.ok ? { ok: true, value: "written" } : patched;
+  }
+}
