@@ -1,0 +1,145 @@
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import type { KubeClient } from "../../src/kube/client.ts";
+import { adminClient, newNamespace, ok, paths, rolloutManifest } from "./support/cluster.ts";
+
+let client: KubeClient;
+let ns: string;
+
+beforeAll(async () => {
+  client = await adminClient();
+  ns = await newNamespace(client, "admission");
+});
+afterAll(() => client?.close());
+
+const base = {
+  targetRef: { name: "podinfo" },
+  service: { port: 9898 },
+  steps: [{ setWeight: 10 }],
+};
+
+/** Each malformed spec, and what the apiserver's refusal must name. */
+const MALFORMED: [string, Record<string, unknown>, string][] = [
+  ["weight over 100", { steps: [{ setWeight: 101 }] }, "spec.steps[0].setWeight"],
+  ["negative weight", { steps: [{ setWeight: -1 }] }, "spec.steps[0].setWeight"],
+  ["weight as a string", { steps: [{ setWeight: "ten" }] }, "spec.steps[0].setWeight"],
+  [
+    "unknown step kind",
+    { steps: [{ jump: 3 }] },
+    "a step has exactly one of setWeight, pause or analysis",
+  ],
+  [
+    "two actions in a step",
+    { steps: [{ setWeight: 10, pause: {} }] },
+    "a step has exactly one of setWeight, pause or analysis",
+  ],
+  ["no steps", { steps: [] }, "spec.steps"],
+  [
+    "bad pause duration",
+    { steps: [{ pause: { duration: "soon" } }] },
+    "spec.steps[0].pause.duration",
+  ],
+  ["analysis passes 0", { steps: [{ analysis: { passes: 0 } }] }, "spec.steps[0].analysis.passes"],
+  ["missing target", { targetRef: undefined }, "spec.targetRef"],
+  ["target without name", { targetRef: {} }, "spec.targetRef.name"],
+  [
+    "target of another kind",
+    { targetRef: { kind: "StatefulSet", name: "x" } },
+    "spec.targetRef.kind",
+  ],
+  ["target name not DNS", { targetRef: { name: "Pod_Info" } }, "spec.targetRef.name"],
+  ["missing service", { service: undefined }, "spec.service"],
+  ["port 0", { service: { port: 0 } }, "spec.service.port"],
+  ["port too large", { service: { port: 70000 } }, "spec.service.port"],
+  [
+    "min greater than max",
+    {
+      analysis: {
+        metrics: [{ name: "request-success-rate", thresholdRange: { min: 99, max: 90 } }],
+      },
+    },
+    "min must not be greater than max",
+  ],
+  [
+    "threshold without bounds",
+    { analysis: { metrics: [{ name: "request-success-rate", thresholdRange: {} }] } },
+    "set min, max or both",
+  ],
+  [
+    "custom metric without query",
+    { analysis: { metrics: [{ name: "error-budget", thresholdRange: { max: 1 } }] } },
+    "needs provider.query",
+  ],
+  [
+    "query on the SMI provider",
+    {
+      analysis: {
+        metrics: [
+          { name: "x", thresholdRange: { max: 1 }, provider: { type: "smi", query: "up" } },
+        ],
+      },
+    },
+    "apply only to type prometheus",
+  ],
+  ["failureLimit 0", { analysis: { failureLimit: 0 } }, "spec.analysis.failureLimit"],
+  ["bad interval", { analysis: { interval: "often" } }, "spec.analysis.interval"],
+  [
+    "webhook type unknown",
+    { analysis: { webhooks: [{ name: "w", type: "sometimes", url: "http://x/" }] } },
+    "spec.analysis.webhooks[0].type",
+  ],
+  [
+    "unknown TrafficSplit version",
+    { trafficRouting: { smi: { apiVersion: "split.smi-spec.io/v9" } } },
+    "spec.trafficRouting.smi.apiVersion",
+  ],
+  [
+    "matches on v1alpha2",
+    {
+      trafficRouting: {
+        smi: {
+          apiVersion: "split.smi-spec.io/v1alpha2",
+          matches: [{ name: "beta", headers: { x: "1" } }],
+        },
+      },
+    },
+    "matches need TrafficSplit v1alpha3 or v1alpha4",
+  ],
+  ["progress deadline 0", { progressDeadlineSeconds: 0 }, "spec.progressDeadlineSeconds"],
+];
+
+describe("the CRD rejects malformed Rollouts at admission, naming the field or rule", () => {
+  test.each(MALFORMED)("%s", async (_, change, message) => {
+    const spec = { ...base, ...change };
+    for (const [k, v] of Object.entries(change))
+      if (v === undefined) delete (spec as Record<string, unknown>)[k];
+    const result = await client.create(
+      paths.rollouts(ns),
+      rolloutManifest(ns, `bad-${Math.random().toString(36).slice(2, 8)}`, spec),
+    );
+    expect(result.ok).toBe(false);
+    if (!result.ok) {
+      expect(result.error.status).toBe(422);
+      expect(result.error.message).toContain(message);
+    }
+  });
+
+  test("the design's example is accepted and defaulted by the apiserver", async () => {
+    const created = ok(
+      await client.create<{
+        spec: {
+          analysis: { interval: string; failureLimit: number };
+          progressDeadlineSeconds: number;
+        };
+      }>(
+        paths.rollouts(ns),
+        rolloutManifest(ns, "good", {
+          ...base,
+          analysis: { metrics: [{ name: "request-success-rate", thresholdRange: { min: 99 } }] },
+        }),
+      ),
+      "create",
+    );
+    expect(created.spec.analysis).toMatchObject({ interval: "1m", failureLimit: 3 });
+    expect(created.spec.progressDeadlineSeconds).toBe(600);
+  });
+});
