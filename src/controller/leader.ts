@@ -1,0 +1,302 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import type { KubeConfig } from "@kubernetes/client-node";
+import { z } from "zod";
+import { describeFailure, kubeRequest, type RequestFailure } from "../kube/request.ts";
+import type { Logger } from "../observability/logger.ts";
+
+export interface LeaderElectionOptions {
+  kubeConfig: KubeConfig;
+  namespace: string;
+  name: string;
+  identity: string;
+  leaseDurationMs?: number; // default 15000
+  renewDeadlineMs?: number; // default 10000
+  retryPeriodMs?: number; // default 2000
+  logger: Logger;
+  onStartedLeading: () => void;
+  /** Leadership was lost (renewals failed past the deadline, or another holder took the lease). */
+  onStoppedLeading: () => void;
+}
+
+export interface LeaderElection {
+  /**
+   * Ends the candidacy and, when leading, releases the Lease so that a successor takes over at
+   * once. isLeader is false before the release is sent. This is the caller's own decision, so
+   * onStoppedLeading is not called.
+   */
+  stop(): Promise<void>;
+  readonly isLeader: boolean;
+}
+
+const LeaseSpec = z.object({
+  holderIdentity: z.string().nullish(),
+  leaseDurationSeconds: z.number().int().nullish(),
+  acquireTime: z.string().nullish(),
+  renewTime: z.string().nullish(),
+  leaseTransitions: z.number().int().nullish(),
+});
+type LeaseSpec = z.infer<typeof LeaseSpec>;
+const Lease = z.object({
+  metadata: z.object({ resourceVersion: z.string() }),
+  spec: LeaseSpec.nullish(),
+});
+
+/** The Lease as last read or written, and when (on our monotonic clock) its record last changed. */
+interface Observed {
+  spec: LeaseSpec;
+  resourceVersion: string;
+  changedAt: number;
+}
+
+type Attempt =
+  | { outcome: "acquired" }
+  | { outcome: "held"; holder: string }
+  /** conflict: another candidate wrote first, the ordinary way to lose a race. */
+  | { outcome: "failed"; reason: string; conflict?: boolean };
+
+// Lease times are metav1.MicroTime: RFC 3339 with exactly six fractional digits.
+function microTime(date: Date): string {
+  return date.toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
+}
+
+function failed(failure: RequestFailure): Attempt {
+  if (failure.kind === "aborted") {
+    // Stopping returns before anyone reads this, so an abort here is the attempt's own deadline.
+    return { outcome: "failed", reason: "no answer before the deadline" };
+  }
+  const conflict = failure.kind === "status" && failure.status === 409;
+  return { outcome: "failed", reason: describeFailure(failure), conflict };
+}
+
+/**
+ * Leader election on a coordination.k8s.io/v1 Lease with client-go's rules. Expiry is judged by
+ * how long the record has gone unchanged as this process saw it, not by the renewTime written
+ * by another machine, so clock skew between replicas cannot make two of them lead; every write
+ * carries the resourceVersion it was based on, so two candidates cannot both win one record.
+ * Once leadership ends it is not sought again: the process is expected to exit.
+ */
+export function startLeaderElection(options: LeaderElectionOptions): LeaderElection {
+  const { kubeConfig, namespace, name, identity } = options;
+  const leaseDurationMs = options.leaseDurationMs ?? 15_000;
+  const renewDeadlineMs = options.renewDeadlineMs ?? 10_000;
+  const retryPeriodMs = options.retryPeriodMs ?? 2_000;
+  if (!(leaseDurationMs > renewDeadlineMs && renewDeadlineMs > retryPeriodMs)) {
+    throw new Error("leader election needs leaseDuration > renewDeadline > retryPeriod");
+  }
+  const logger = options.logger.child({ lease: `${namespace}/${name}`, identity });
+  const collection = `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`;
+  const path = `${collection}/${name}`;
+  const leaseDurationSeconds = Math.max(1, Math.round(leaseDurationMs / 1000));
+  const stopper = new AbortController();
+  let observed: Observed | undefined;
+  let leading = false;
+
+  const observe = (spec: LeaseSpec, resourceVersion: string) => {
+    const same =
+      observed !== undefined &&
+      observed.spec.holderIdentity === spec.holderIdentity &&
+      observed.spec.renewTime === spec.renewTime &&
+      observed.spec.leaseTransitions === spec.leaseTransitions;
+    observed = {
+      spec,
+      resourceVersion,
+      changedAt: same && observed ? observed.changedAt : performance.now(),
+    };
+  };
+
+  const body = (spec: LeaseSpec, resourceVersion?: string) => ({
+    apiVersion: "coordination.k8s.io/v1",
+    kind: "Lease",
+    metadata: { name, namespace, ...(resourceVersion ? { resourceVersion } : {}) },
+    spec,
+  });
+
+  /** Writes spec over the observed Lease; a conflict means someone else wrote first. */
+  const write = async (spec: LeaseSpec, signal: AbortSignal): Promise<Attempt> => {
+    const result = await kubeRequest(kubeConfig, {
+      method: "PUT",
+      path,
+      body: body(spec, observed?.resourceVersion),
+      signal,
+    });
+    if (!result.ok) {
+      // Whatever the server now holds, the next attempt must read it before writing again.
+      observed = undefined;
+      return failed(result.failure);
+    }
+    const written = Lease.safeParse(result.value);
+    if (!written.success)
+      return { outcome: "failed", reason: "the Lease written back is malformed" };
+    observe(spec, written.data.metadata.resourceVersion);
+    return { outcome: "acquired" };
+  };
+
+  const tryAcquireOrRenew = async (signal: AbortSignal): Promise<Attempt> => {
+    const now = microTime(new Date());
+    // Renewing a Lease we hold and last wrote needs no read first; a conflict sends us back to
+    // reading it.
+    if (leading && observed?.spec.holderIdentity === identity) {
+      return write({ ...observed.spec, renewTime: now, leaseDurationSeconds }, signal);
+    }
+    const read = await kubeRequest(kubeConfig, { path, signal });
+    if (!read.ok) {
+      if (read.failure.kind !== "status" || read.failure.status !== 404)
+        return failed(read.failure);
+      const spec: LeaseSpec = {
+        holderIdentity: identity,
+        leaseDurationSeconds,
+        acquireTime: now,
+        renewTime: now,
+        leaseTransitions: 0,
+      };
+      const created = await kubeRequest(kubeConfig, {
+        method: "POST",
+        path: collection,
+        body: body(spec),
+        signal,
+      });
+      if (!created.ok) return failed(created.failure);
+      const lease = Lease.safeParse(created.value);
+      if (!lease.success) return { outcome: "failed", reason: "the Lease created is malformed" };
+      observe(spec, lease.data.metadata.resourceVersion);
+      return { outcome: "acquired" };
+    }
+    const lease = Lease.safeParse(read.value);
+    if (!lease.success) return { outcome: "failed", reason: "the Lease read is malformed" };
+    const current = lease.data.spec ?? {};
+    observe(current, lease.data.metadata.resourceVersion);
+    const holder = current.holderIdentity ?? "";
+    const validForMs = (current.leaseDurationSeconds ?? 0) * 1000;
+    const changedAt = observed?.changedAt ?? performance.now();
+    if (holder && holder !== identity && performance.now() < changedAt + validForMs) {
+      return { outcome: "held", holder };
+    }
+    const ours = holder === identity;
+    return write(
+      {
+        holderIdentity: identity,
+        leaseDurationSeconds,
+        acquireTime: ours ? (current.acquireTime ?? now) : now,
+        renewTime: now,
+        leaseTransitions: (current.leaseTransitions ?? 0) + (ours ? 0 : 1),
+      },
+      signal,
+    );
+  };
+
+  const attemptWithin = (ms: number) =>
+    tryAcquireOrRenew(
+      AbortSignal.any([stopper.signal, AbortSignal.timeout(Math.max(1, Math.ceil(ms)))]),
+    );
+
+  const pause = (ms: number) =>
+    sleep(Math.max(0, ms), undefined, { signal: stopper.signal }).catch(() => {});
+
+  const acquire = async (): Promise<boolean> => {
+    let lastHolder: string | undefined;
+    while (!stopper.signal.aborted) {
+      const attempt = await attemptWithin(renewDeadlineMs);
+      if (stopper.signal.aborted) return false;
+      if (attempt.outcome === "acquired") return true;
+      if (attempt.outcome === "held" && attempt.holder !== lastHolder) {
+        lastHolder = attempt.holder;
+        logger.info({ holder: attempt.holder }, "lease is held; waiting as a candidate");
+      }
+      if (attempt.outcome === "failed") {
+        const level = attempt.conflict ? "debug" : "warn";
+        logger[level]({ reason: attempt.reason }, "could not acquire lease");
+      }
+      // Jittered as client-go does, so that candidates do not retry in lockstep.
+      await pause(retryPeriodMs * (1 + Math.random() * 1.2));
+    }
+    return false;
+  };
+
+  /** Renews until stopped (returns true) or until leadership is lost (returns false). */
+  const renew = async (): Promise<boolean> => {
+    let renewedAt = performance.now();
+    while (!stopper.signal.aborted) {
+      // Never sleep past the deadline: leading must end by then, before the lease can expire.
+      await pause(Math.min(retryPeriodMs, renewedAt + renewDeadlineMs - performance.now()));
+      if (stopper.signal.aborted) return true;
+      const attempt = await attemptWithin(renewedAt + renewDeadlineMs - performance.now());
+      if (stopper.signal.aborted) return true;
+      if (attempt.outcome === "acquired") {
+        renewedAt = performance.now();
+        continue;
+      }
+      if (attempt.outcome === "held") {
+        logger.warn({ holder: attempt.holder }, "another candidate holds the lease");
+        return false;
+      }
+      const sinceRenewal = performance.now() - renewedAt;
+      if (sinceRenewal >= renewDeadlineMs) {
+        logger.warn(
+          { reason: attempt.reason, sinceRenewal },
+          "could not renew lease before the deadline",
+        );
+        return false;
+      }
+      logger.warn({ reason: attempt.reason }, "lease renewal failed; retrying");
+    }
+    return true;
+  };
+
+  /** Hands the Lease back so that a successor need not wait for it to expire. */
+  const release = async () => {
+    const read = await kubeRequest(kubeConfig, { path, timeoutMs: renewDeadlineMs });
+    if (!read.ok) {
+      logger.warn({ reason: describeFailure(read.failure) }, "could not read lease to release it");
+      return;
+    }
+    const lease = Lease.safeParse(read.value);
+    if (!lease.success || lease.data.spec?.holderIdentity !== identity) return;
+    const now = microTime(new Date());
+    const released = await kubeRequest(kubeConfig, {
+      method: "PUT",
+      path,
+      timeoutMs: renewDeadlineMs,
+      body: body(
+        {
+          holderIdentity: null,
+          leaseDurationSeconds: 1,
+          acquireTime: now,
+          renewTime: now,
+          leaseTransitions: lease.data.spec.leaseTransitions ?? 0,
+        },
+        lease.data.metadata.resourceVersion,
+      ),
+    });
+    if (released.ok) logger.info("released lease");
+    else logger.warn({ reason: describeFailure(released.failure) }, "could not release lease");
+  };
+
+  const run = async () => {
+    if (!(await acquire())) return;
+    leading = true;
+    logger.info("acquired lease; leading");
+    options.onStartedLeading();
+    if (await renew()) return;
+    leading = false;
+    options.onStoppedLeading();
+  };
+
+  const running = run().catch((error: unknown) => {
+    leading = false;
+    logger.error({ err: error }, "leader election crashed");
+    options.onStoppedLeading();
+  });
+
+  return {
+    async stop() {
+      stopper.abort();
+      await running;
+      if (!leading) return;
+      leading = false;
+      await release();
+    },
+    get isLeader() {
+      return leading;
+    },
+  };
+}
