@@ -1,0 +1,68 @@
+import { hostname } from "node:os";
+import { parseArgs } from "node:util";
+import { KubeConfig } from "@kubernetes/client-node";
+import { startManager } from "./controller/manager.ts";
+import { createLogger } from "./observability/logger.ts";
+
+const HELP = `fledge-controller: progressive delivery for SMI service meshes
+
+  --kubeconfig PATH      kubeconfig file (default: $KUBECONFIG, then in-cluster)
+  --namespace NS         watch one namespace only (default: all)
+  --workers N            concurrent reconciles (default 8)
+  --metrics-port PORT    /healthz, /readyz and /metrics (default 8080)
+  --lease-namespace NS   leader election Lease namespace (default: $POD_NAMESPACE; none disables it)
+  --log-level LEVEL      pino level (default: $LOG_LEVEL or info)
+`;
+
+const { values } = parseArgs({
+  options: {
+    kubeconfig: { type: "string" },
+    namespace: { type: "string" },
+    workers: { type: "string", default: "8" },
+    "metrics-port": { type: "string", default: "8080" },
+    "lease-namespace": { type: "string" },
+    "log-level": { type: "string" },
+    help: { type: "boolean" },
+  },
+});
+if (values.help) {
+  process.stdout.write(HELP);
+  process.exit(0);
+}
+
+const logger = createLogger(values["log-level"]);
+const kubeConfig = new KubeConfig();
+if (values.kubeconfig) kubeConfig.loadFromFile(values.kubeconfig);
+else kubeConfig.loadFromDefault();
+
+const leaseNamespace = values["lease-namespace"] ?? process.env.POD_NAMESPACE;
+const manager = await startManager({
+  kubeConfig,
+  namespace: values.namespace,
+  workers: Number(values.workers),
+  metricsPort: Number(values["metrics-port"]),
+  logger,
+  identity: process.env.POD_NAME ?? `${hostname()}-${process.pid}`,
+  leaseNamespace: leaseNamespace === "none" ? undefined : leaseNamespace,
+  onLostLeadership: () => process.exit(1),
+});
+logger.info(
+  { port: manager.port, namespace: values.namespace ?? "(all)" },
+  "fledge controller started",
+);
+
+let stopping = false;
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "shutting down: finishing in-flight reconciles, releasing the lease");
+    manager.stop().then(
+      () => process.exit(0),
+      (e) => {
+        logger.error({ err: e }, "unclean shutdown");
+        process.exit(1);
+      },
+    );
+  });
+}

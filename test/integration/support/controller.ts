@@ -1,0 +1,83 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { kubeconfigYaml, serviceAccountToken } from "../../harness/control-plane.ts";
+import { adminClient, adminKubeConfig, applyFile, repoRoot } from "./cluster.ts";
+
+export type RunningController = {
+  process: ChildProcess;
+  logFile: string;
+  /** Kills it with a signal and waits for it to exit. */
+  kill(signal?: NodeJS.Signals): Promise<number | null>;
+  logs(): string;
+};
+
+/** Installs deploy/'s namespace and RBAC and writes a kubeconfig that acts as its ServiceAccount. */
+export async function controllerKubeconfig(dir: string): Promise<string> {
+  const client = await adminClient();
+  await applyFile(client, "deploy/namespace.yaml");
+  await applyFile(client, "deploy/rbac.yaml");
+  client.close();
+  const admin = adminKubeConfig();
+  const cluster = admin.getCurrentCluster();
+  if (!cluster?.caData) throw new Error("admin kubeconfig has no CA data");
+  const token = await serviceAccountToken(admin, "fledge-system", "fledge-controller");
+  const path = join(dir, "controller.kubeconfig");
+  writeFileSync(
+    path,
+    kubeconfigYaml(
+      cluster.server,
+      Buffer.from(cluster.caData, "base64").toString(),
+      "fledge-controller",
+      token,
+    ),
+  );
+  return path;
+}
+
+/** Runs src/main.ts as its own process, the way it runs in a cluster, logging to a file. */
+export function startController(
+  kubeconfig: string,
+  dir: string,
+  args: string[] = [],
+): RunningController {
+  const logFile = join(dir, `controller-${Date.now()}.log`);
+  const log = createWriteStream(logFile);
+  const child = spawn(
+    process.execPath,
+    [
+      join(repoRoot, "src/main.ts"),
+      "--kubeconfig",
+      kubeconfig,
+      "--metrics-port",
+      "0",
+      "--lease-namespace",
+      "fledge-system",
+      "--workers",
+      "4",
+      ...args,
+    ],
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, LOG_LEVEL: "debug" },
+    },
+  );
+  child.stdout?.pipe(log);
+  child.stderr?.pipe(log);
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  return {
+    process: child,
+    logFile,
+    kill: async (signal = "SIGTERM") => {
+      if (child.exitCode === null) child.kill(signal);
+      return exited;
+    },
+    logs: () => readFileSync(logFile, "utf8"),
+  };
+}
+
+export function tempDir(): { dir: string; remove(): void } {
+  const dir = mkdtempSync(join(tmpdir(), "fledge-it-"));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
