@@ -215,6 +215,28 @@ describe("informer against the tier's control plane", () => {
   });
 });
 
+test("start() resolves, unsynced, when stop() comes before the first list succeeds", async () => {
+  const unreachable = new KubeConfig();
+  unreachable.loadFromOptions({
+    clusters: [{ name: "c", server: "https://127.0.0.1:1", skipTLSVerify: true }],
+    users: [{ name: "u", token: "t" }],
+    contexts: [{ name: "x", cluster: "c", user: "u" }],
+    currentContext: "x",
+  });
+  const informer = createInformer({
+    kubeConfig: unreachable,
+    path: "/api/v1/configmaps",
+    transform: toColor,
+    logger: silentLogger,
+  });
+  const starting = informer.start();
+  await sleep(500);
+  await informer.stop();
+  await starting;
+  expect(informer.synced).toBe(false);
+  expect(informer.list()).toEqual([]);
+});
+
 /**
  * A TCP relay in front of kube-apiserver that the test can cut, as a network would: TLS passes
  * through untouched, so the informer talks to the real apiserver and only loses its connection.
