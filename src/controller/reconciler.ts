@@ -17,6 +17,7 @@ import {
   LABELS,
   parseDeployment,
   primaryLabels,
+  REVISION_ANNOTATION,
   templateHash,
 } from "../kube/deployment.ts";
 import { type OwnerRollout, primaryManifest, primaryName } from "../kube/primary.ts";
@@ -35,6 +36,7 @@ import { forRollout, type Logger } from "../observability/logger.ts";
 import type { ControllerMetrics } from "../observability/metrics.ts";
 import type { Route, TrafficRouter } from "../traffic/router.ts";
 import { chooseSplitVersion } from "../traffic/smi/versions.ts";
+import { Expectations, resourceVersionOf } from "./expectations.ts";
 import { observations } from "./observations.ts";
 import type { ReconcileResult } from "./queue.ts";
 import { type RolloutObject, rolloutObject } from "./rollout-object.ts";
@@ -71,6 +73,20 @@ class Conflict {
   }
 }
 
+/** What one reconcile works on. */
+type World = {
+  spec: RolloutSpec;
+  target: DeploymentView;
+  primary: DeploymentView | undefined;
+  route: Route;
+  router: TrafficRouter;
+  owner: OwnerRollout;
+  log: Logger;
+};
+
+/** What this reconcile has already written, which its caches cannot show yet. */
+type Done = { weight?: number; replicas?: number; primaryRevision?: string };
+
 /** What only the controller can judge: a reason for the SpecValid condition and the message a person acts on. */
 type Problem = { reason: string; message: string };
 
@@ -93,6 +109,7 @@ function must<T>(result: KubeResult<T>, what: string): T {
  */
 export class Reconciler {
   private readonly deps: ReconcilerDeps;
+  private readonly expectations = new Expectations();
 
   constructor(deps: ReconcilerDeps) {
     this.deps = deps;
@@ -154,6 +171,12 @@ export class Reconciler {
       primaryService: `${apex}-primary`,
       canaryService: `${apex}-canary`,
     };
+    const stale = this.staleObject(spec, target, route, router, now);
+    if (stale) {
+      // Its watch event is on the way and will bring this rollout back; the requeue is a backstop.
+      log.debug({ object: stale }, "the cache has not caught up with our last write yet");
+      return { requeueAfterMs: 1_000 };
+    }
     const plan = planFromSpec(spec);
 
     let snapshot = this.restored(rollout, plan, now, log);
@@ -219,18 +242,15 @@ export class Reconciler {
       }
     }
 
-    // Our own writes are observations too: the split we just wrote is the split in effect.
+    // Our own writes are observations too: the split we just wrote is the split in effect, and
+    // later rounds of this reconcile must not repeat writes the cache cannot show yet.
+    const done: Done = {};
     for (let round = 0; round < 4; round++) {
       const before = snapshot;
       const written = await this.apply(
-        spec,
         snapshot,
-        target,
-        primaryOf(),
-        route,
-        router,
-        owner,
-        log,
+        { spec, target, primary: primaryOf(), route, router, owner, log },
+        done,
       );
       if (written !== undefined) feed({ type: "TRAFFIC", canaryWeight: written, now });
       if (snapshot === before) break;
@@ -260,6 +280,33 @@ export class Reconciler {
     this.deps.metrics?.canaryWeight.set({ namespace, name }, snapshot.context.canaryWeight);
     const wake = wakeAt(snapshot);
     return wake === undefined ? {} : { requeueAfterMs: Math.max(0, wake - now) };
+  }
+
+  /** The first object Fledge wrote for this rollout whose cached copy predates that write. */
+  private staleObject(
+    spec: RolloutSpec,
+    target: DeploymentView,
+    route: Route,
+    router: TrafficRouter,
+    now: number,
+  ): string | undefined {
+    const { namespace } = route.owner;
+    const primary = this.deps.deployments.get(namespace, primaryName(spec.targetRef.name));
+    const cached: [string, string | undefined][] = [
+      [`deployments/${namespace}/${target.metadata.name}`, target.metadata.resourceVersion],
+      [
+        `deployments/${namespace}/${primaryName(spec.targetRef.name)}`,
+        primary?.metadata.resourceVersion,
+      ],
+      [`trafficsplits/${namespace}/${route.apex}`, router.cachedVersion(route)],
+      ...[route.primaryService, route.canaryService, route.apex].map(
+        (s): [string, string | undefined] => [
+          `services/${namespace}/${s}`,
+          this.deps.services.get(namespace, s)?.metadata.resourceVersion,
+        ],
+      ),
+    ];
+    return cached.find(([key, rv]) => !this.expectations.caughtUp(key, rv, now))?.[0];
   }
 
   private restored(
@@ -314,23 +361,18 @@ export class Reconciler {
 
   /** Makes the cluster what the snapshot wants; returns the canary weight if it wrote the split. */
   private async apply(
-    spec: RolloutSpec,
     snapshot: RolloutSnapshot,
-    target: DeploymentView,
-    primary: DeploymentView | undefined,
-    route: Route,
-    router: TrafficRouter,
-    owner: OwnerRollout,
-    log: Logger,
+    w: World,
+    done: Done,
   ): Promise<number | undefined> {
     const d = desiredOf(snapshot);
+    const { spec, target, primary, route, router, owner, log } = w;
     const { namespace } = owner;
     const matchLabels = target.matchLabels ?? {};
-    if (
-      d.primaryRevision &&
-      primary?.metadata.annotations["fledge.dev/revision"] !== d.primaryRevision
-    ) {
-      await this.applyPrimary(spec, d.primaryRevision, primary, target, owner, log);
+    const primaryAt = done.primaryRevision ?? primary?.metadata.annotations[REVISION_ANNOTATION];
+    if (d.primaryRevision && primaryAt !== d.primaryRevision) {
+      if (await this.applyPrimary(spec, d.primaryRevision, primary, target, owner, log))
+        done.primaryRevision = d.primaryRevision;
     }
     const port: ServicePort = {
       name: spec.service.portName,
@@ -343,28 +385,41 @@ export class Reconciler {
       await this.ensureService(route.apex, primaryLabels(matchLabels), port, owner);
 
     let written: number | undefined;
-    if (d.routed) {
+    if (d.routed && done.weight !== d.canaryWeight) {
       const result = must(
         await router.setWeight(route, d.canaryWeight),
         `TrafficSplit ${namespace}/${route.apex}`,
       );
-      if (result === "written") {
+      done.weight = d.canaryWeight;
+      if (result !== "unchanged") {
+        this.expectations.expect(
+          `trafficsplits/${namespace}/${route.apex}`,
+          result.resourceVersion,
+          this.deps.now(),
+        );
         log.info({ canaryWeight: d.canaryWeight }, "traffic split written");
         written = d.canaryWeight;
       }
     }
 
+    const current = done.replicas ?? target.replicas;
     const replicas = d.canaryScaledUp
-      ? target.replicas > 0
-        ? target.replicas
+      ? current > 0
+        ? current
         : Math.max(primary?.replicas ?? 1, 1)
       : 0;
-    if (replicas !== target.replicas && (replicas === 0 || target.replicas === 0)) {
-      must(
+    if (replicas !== current && (replicas === 0 || current === 0)) {
+      const scaled = must(
         await this.deps.client.patch(`${deploymentPath(namespace, target.metadata.name)}/scale`, {
           spec: { replicas },
         }),
         "scaling the canary",
+      );
+      done.replicas = replicas;
+      this.expectations.expect(
+        `deployments/${namespace}/${target.metadata.name}`,
+        resourceVersionOf(scaled),
+        this.deps.now(),
       );
       log.info({ replicas }, replicas === 0 ? "canary scaled down" : "canary scaled up");
     }
@@ -378,13 +433,13 @@ export class Reconciler {
     target: DeploymentView,
     owner: OwnerRollout,
     log: Logger,
-  ): Promise<void> {
+  ): Promise<boolean> {
     if (target.templateHash !== revision) {
       log.warn(
         { revision, target: target.templateHash },
         "the primary's revision is no longer the target's; it stays as it is",
       );
-      return;
+      return false;
     }
     const full = parseDeployment(
       must(
@@ -392,10 +447,10 @@ export class Reconciler {
         "reading the target",
       ),
     );
-    if (!full || templateHash(full.spec.template) !== revision) return;
+    if (!full || templateHash(full.spec.template) !== revision) return false;
     const replicas = primary?.replicas ?? (target.replicas > 0 ? target.replicas : 1);
     const manifest = primaryManifest(full, revision, replicas, owner);
-    must(
+    const applied = must(
       await this.deps.client.patch(
         deploymentPath(owner.namespace, manifest.metadata.name),
         manifest,
@@ -403,7 +458,13 @@ export class Reconciler {
       ),
       "applying the primary",
     );
+    this.expectations.expect(
+      `deployments/${owner.namespace}/${manifest.metadata.name}`,
+      resourceVersionOf(applied),
+      this.deps.now(),
+    );
     log.info({ revision, replicas }, primary ? "primary updated" : "primary created");
+    return true;
   }
 
   private async ensureService(
@@ -415,9 +476,14 @@ export class Reconciler {
     const current = this.deps.services.get(owner.namespace, name);
     if (current && serviceMatches(current, selector, port)) return;
     const manifest = serviceManifest(name, selector, port, owner);
-    must(
+    const applied = must(
       await this.deps.client.patch(`${servicesPath(owner.namespace)}/${name}`, manifest, "apply"),
       `applying Service ${name}`,
+    );
+    this.expectations.expect(
+      `services/${owner.namespace}/${name}`,
+      resourceVersionOf(applied),
+      this.deps.now(),
     );
   }
 

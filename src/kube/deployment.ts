@@ -57,6 +57,7 @@ export type DeploymentView = {
     name: string;
     namespace: string;
     uid: string;
+    resourceVersion: string;
     generation: number;
     labels: Record<string, string>;
     annotations: Record<string, string>;
@@ -85,6 +86,7 @@ export function deploymentView(raw: unknown): DeploymentView | undefined {
       name: d.metadata.name,
       namespace: d.metadata.namespace ?? "",
       uid: d.metadata.uid ?? "",
+      resourceVersion: d.metadata.resourceVersion ?? "",
       generation,
       labels: d.metadata.labels ?? {},
       annotations: pick(d.metadata.annotations, [REVISION_ANNOTATION]),

@@ -19,7 +19,12 @@ const RawService = z.looseObject({
 });
 
 export type ServiceView = {
-  metadata: { name: string; namespace: string; labels: Record<string, string> };
+  metadata: {
+    name: string;
+    namespace: string;
+    resourceVersion: string;
+    labels: Record<string, string>;
+  };
   selector: Record<string, string>;
   ports: { name?: string; port: number; targetPort?: number | string }[];
 };
@@ -32,6 +37,7 @@ export function serviceView(raw: unknown): ServiceView | undefined {
     metadata: {
       name: metadata.name,
       namespace: metadata.namespace ?? "",
+      resourceVersion: metadata.resourceVersion ?? "",
       labels: metadata.labels ?? {},
     },
     selector: spec.selector ?? {},

@@ -9,6 +9,9 @@ export type Route = {
   canaryService: string;
 };
 
+/** "unchanged", or the resourceVersion the write produced. */
+export type Written = "unchanged" | { resourceVersion: string | undefined };
+
 /**
  * A traffic router moves weight between the primary and canary Services. The core knows only
  * this; each mesh API (SMI TrafficSplit today, Gateway API later) lives in a folder of its own.
@@ -17,5 +20,7 @@ export interface TrafficRouter {
   /** The canary's share of traffic now in effect (0..100), or undefined when no route exists yet. */
   observedWeight(route: Route): number | undefined;
   /** Makes the route send canaryWeight% to the canary; writes only when something differs. */
-  setWeight(route: Route, canaryWeight: number): Promise<KubeResult<"unchanged" | "written">>;
+  setWeight(route: Route, canaryWeight: number): Promise<KubeResult<Written>>;
+  /** The resourceVersion of the route object as the cache has it, to tell a stale cache. */
+  cachedVersion(route: Route): string | undefined;
 }

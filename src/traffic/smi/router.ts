@@ -2,13 +2,14 @@ import { z } from "zod";
 import { ObjectMeta } from "../../api/common.ts";
 import { formatQuantity, parseQuantity } from "../../api/quantity.ts";
 import { SPLIT_GROUP, type SplitVersion } from "../../api/smi.ts";
+import { resourceVersionOf } from "../../controller/expectations.ts";
 import type { KubeClient, KubeResult } from "../../kube/client.ts";
 import { managedLabels, ownerReference } from "../../kube/primary.ts";
-import type { Route, TrafficRouter } from "../router.ts";
+import type { Route, TrafficRouter, Written } from "../router.ts";
 
 /** What the cache keeps of a TrafficSplit, in any version: weights read as quantities. */
 export type SplitView = {
-  metadata: { name: string; namespace: string };
+  metadata: { name: string; namespace: string; resourceVersion: string };
   service: string;
   backends: { service: string; weight: number }[];
 };
@@ -32,7 +33,11 @@ export function splitView(raw: unknown): SplitView | undefined {
   }));
   if (backends.some((b) => b.weight === undefined)) return undefined;
   return {
-    metadata: { name: parsed.data.metadata.name, namespace: parsed.data.metadata.namespace ?? "" },
+    metadata: {
+      name: parsed.data.metadata.name,
+      namespace: parsed.data.metadata.namespace ?? "",
+      resourceVersion: parsed.data.metadata.resourceVersion ?? "",
+    },
     service: parsed.data.spec.service,
     backends: backends as SplitView["backends"],
   };
@@ -81,10 +86,11 @@ export class SmiRouter implements TrafficRouter {
     return split ? canaryPercent(split, route.canaryService) : undefined;
   }
 
-  async setWeight(
-    route: Route,
-    canaryWeight: number,
-  ): Promise<KubeResult<"unchanged" | "written">> {
+  cachedVersion(route: Route): string | undefined {
+    return this.lookup(route.owner.namespace, route.apex)?.metadata.resourceVersion;
+  }
+
+  async setWeight(route: Route, canaryWeight: number): Promise<KubeResult<Written>> {
     const current = this.lookup(route.owner.namespace, route.apex);
     const path = collection(this.version, route.owner.namespace);
     const spec = splitSpec(this.version, route, canaryWeight);
@@ -100,7 +106,9 @@ export class SmiRouter implements TrafficRouter {
         },
         spec,
       });
-      return created.ok ? { ok: true, value: "written" } : created;
+      return created.ok
+        ? { ok: true, value: { resourceVersion: resourceVersionOf(created.value) } }
+        : created;
     }
     const same =
       current.service === route.apex &&
@@ -111,6 +119,8 @@ export class SmiRouter implements TrafficRouter {
       current.backends[1]?.weight === canaryWeight;
     if (same) return { ok: true, value: "unchanged" };
     const patched = await this.client.patch(`${path}/${route.apex}`, { spec });
-    return patched.ok ? { ok: true, value: "written" } : patched;
+    return patched.ok
+      ? { ok: true, value: { resourceVersion: resourceVersionOf(patched.value) } }
+      : patched;
   }
 }
