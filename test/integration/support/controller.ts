@@ -2,8 +2,10 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { KubeConfig } from "@kubernetes/client-node";
+import { KubeClient } from "../../../src/kube/client.ts";
 import { kubeconfigYaml, serviceAccountToken } from "../../harness/control-plane.ts";
-import { adminClient, adminKubeConfig, applyFile, repoRoot } from "./cluster.ts";
+import { adminKubeConfig, applyFile, eventually, repoRoot } from "./cluster.ts";
 
 export type RunningController = {
   process: ChildProcess;
@@ -11,15 +13,19 @@ export type RunningController = {
   /** Kills it with a signal and waits for it to exit. */
   kill(signal?: NodeJS.Signals): Promise<number | null>;
   logs(): string;
+  /** The port of /metrics, from the start-up log line. */
+  metricsPort(): Promise<number>;
 };
 
 /** Installs deploy/'s namespace and RBAC and writes a kubeconfig that acts as its ServiceAccount. */
-export async function controllerKubeconfig(dir: string): Promise<string> {
-  const client = await adminClient();
+export async function controllerKubeconfig(
+  dir: string,
+  admin: KubeConfig = adminKubeConfig(),
+): Promise<string> {
+  const client = await KubeClient.fromKubeConfig(admin);
   await applyFile(client, "deploy/namespace.yaml");
   await applyFile(client, "deploy/rbac.yaml");
   client.close();
-  const admin = adminKubeConfig();
   const cluster = admin.getCurrentCluster();
   if (!cluster?.caData) throw new Error("admin kubeconfig has no CA data");
   const token = await serviceAccountToken(admin, "fledge-system", "fledge-controller");
@@ -74,6 +80,13 @@ export function startController(
       return exited;
     },
     logs: () => readFileSync(logFile, "utf8"),
+    metricsPort: () =>
+      eventually("the controller's metrics port", () => {
+        const m = /"port":(\d+),[^\n]*"msg":"fledge controller started"/.exec(
+          readFileSync(logFile, "utf8"),
+        );
+        return m ? Number(m[1]) : undefined;
+      }),
   };
 }
 
