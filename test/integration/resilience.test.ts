@@ -70,8 +70,7 @@ describe("resilience", () => {
     await eventually("promotion", async () => {
       const r = await p.rollout();
       return r.status?.phase === "Healthy" &&
-        r.status.canaryRevision === undefined &&
-        r.status.stableRevision !== undefined
+        r.status.stableRevision !== initial.status?.stableRevision
         ? r
         : undefined;
     });

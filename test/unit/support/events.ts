@@ -39,12 +39,6 @@ const result = (outcome: CheckResult["outcome"]): CheckResult[] => [
 
 const REVISIONS = ["r1", "r2", "r3"];
 
-type Untimed = RolloutEvent extends infer E
-  ? E extends RolloutEvent
-    ? Omit<E, "now">
-    : never
-  : never;
-
 /**
  * The events that can happen next, all in event time after the snapshot's clock: what the
  * cluster and the analysis can report and what a person can do. Property tests pick among them
