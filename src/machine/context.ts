@@ -106,23 +106,27 @@ export const ACTION_EVENTS = {
 /** A Kubernetes Event the machine asks for: every decision has its own CamelCase reason. */
 export type Notice = { type: "Normal" | "Warning"; reason: string; message: string };
 
+/** Where every rollout starts counting from: step 1, no traffic, no checks yet. */
+export const FRESH_ROLLOUT = {
+  canaryReady: false,
+  stepIndex: 0,
+  canaryWeight: 0,
+  stepStartedAt: undefined,
+  nextCheckAt: undefined,
+  failed: 0,
+  errored: 0,
+  inconclusive: 0,
+  consecutiveErrors: 0,
+  consecutiveInconclusive: 0,
+  passes: 0,
+  results: [],
+  rollbackTo: undefined,
+  outcome: undefined,
+  promotedBy: undefined,
+} satisfies Partial<Context>;
+
 export function initialContext(plan: Plan, now: number): Context {
-  return {
-    plan,
-    now,
-    canaryReady: false,
-    stepIndex: 0,
-    canaryWeight: 0,
-    failed: 0,
-    errored: 0,
-    inconclusive: 0,
-    consecutiveErrors: 0,
-    consecutiveInconclusive: 0,
-    passes: 0,
-    results: [],
-    pauses: [],
-    applied: {},
-  };
+  return { plan, now, ...FRESH_ROLLOUT, pauses: [], applied: {} };
 }
 
 const SEVERITY: Record<z.infer<typeof CheckOutcome>, number> = {

@@ -3,6 +3,7 @@ import {
   type Context,
   checkOutcome,
   describeResults,
+  FRESH_ROLLOUT,
   initialContext,
   type Notice,
   type Outcome,
@@ -56,6 +57,49 @@ const failureMessage = ({ context, event }: Args) =>
 const errorMessage = ({ context, event }: Args) =>
   `${context.consecutiveErrors + 1} checks in a row could not read metrics (errorLimit ${context.plan.errorLimit}): ${describeResults(analysisOf(event), "errored")}`;
 
+/** A new revision on the target starts a rollout from step 1 against the stable revision. */
+const startOnNewRevision = {
+  guard: "targetIsNew",
+  target: "#rollout.progressing",
+  actions: [
+    "startRollout",
+    notice(
+      "Normal",
+      "RolloutStarted",
+      ({ context }) =>
+        `new revision ${context.targetRevision}; stable is ${context.stableRevision}`,
+    ),
+  ],
+} as const;
+
+/**
+ * Failed and Aborted: rolled back, holding until a new revision, a retry, or the target
+ * returning to the stable revision (nothing left to roll out).
+ */
+const settled = (message: (a: Args) => string) =>
+  ({
+    entry: notice("Warning", "RolledBack", message),
+    always: [
+      { guard: "targetIsStable", target: "#rollout.healthy", actions: "forgetCanary" },
+      startOnNewRevision,
+    ],
+    on: {
+      RETRY: {
+        target: "#rollout.progressing",
+        actions: [
+          "observe",
+          "retargetCanary",
+          "startRollout",
+          notice(
+            "Normal",
+            "RetryStarted",
+            ({ context }) => `retrying revision ${context.targetRevision}`,
+          ),
+        ],
+      },
+    },
+  }) as const;
+
 /**
  * The rollout statechart. Pure: time arrives on events, observations arrive as events, and what
  * should happen in the cluster is read off the snapshot by view.ts. Kubernetes Events leave as
@@ -73,24 +117,10 @@ export const rolloutMachine = setup({
     takeSpec: assign({ plan: ({ event }) => (event as Ev<"SPEC">).plan }),
     adoptTargetAsStable: assign({ stableRevision: ({ context }) => context.targetRevision }),
     startRollout: assign(({ context }) => ({
+      ...FRESH_ROLLOUT,
       canaryRevision: context.targetRevision,
-      canaryReady: false,
       waitingSince: context.now,
-      stepIndex: 0,
-      canaryWeight: 0,
-      stepStartedAt: undefined,
-      nextCheckAt: undefined,
-      failed: 0,
-      errored: 0,
-      inconclusive: 0,
-      consecutiveErrors: 0,
-      consecutiveInconclusive: 0,
-      passes: 0,
-      results: [],
       pauses: context.pauses.filter((p) => p.reason === "Person"),
-      rollbackTo: undefined,
-      outcome: undefined,
-      promotedBy: undefined,
     })),
     enterStep: assign(({ context }) => {
       const step = currentStep(context);
@@ -261,21 +291,7 @@ export const rolloutMachine = setup({
       },
     },
 
-    healthy: {
-      always: {
-        guard: "targetIsNew",
-        target: "progressing",
-        actions: [
-          "startRollout",
-          notice(
-            "Normal",
-            "RolloutStarted",
-            ({ context }) =>
-              `new revision ${context.targetRevision}; stable is ${context.stableRevision}`,
-          ),
-        ],
-      },
-    },
+    healthy: { always: startOnNewRevision },
 
     progressing: {
       initial: "awaitingCanary",
@@ -693,83 +709,11 @@ export const rolloutMachine = setup({
       ],
     },
 
-    failed: {
-      entry: notice(
-        "Warning",
-        "RolledBack",
-        ({ context }) =>
-          `rolled back to ${context.stableRevision}: ${context.outcome?.message ?? ""}`,
-      ),
-      always: [
-        { guard: "targetIsStable", target: "healthy", actions: "forgetCanary" },
-        {
-          guard: "targetIsNew",
-          target: "progressing",
-          actions: [
-            "startRollout",
-            notice(
-              "Normal",
-              "RolloutStarted",
-              ({ context }) =>
-                `new revision ${context.targetRevision}; stable is ${context.stableRevision}`,
-            ),
-          ],
-        },
-      ],
-      on: {
-        RETRY: {
-          target: "progressing",
-          actions: [
-            "observe",
-            "retargetCanary",
-            "startRollout",
-            notice(
-              "Normal",
-              "RetryStarted",
-              ({ context }) => `retrying revision ${context.targetRevision}`,
-            ),
-          ],
-        },
-      },
-    },
-
-    aborted: {
-      entry: notice(
-        "Warning",
-        "RolledBack",
-        ({ context }) => `aborted; rolled back to ${context.stableRevision}`,
-      ),
-      always: [
-        { guard: "targetIsStable", target: "healthy", actions: "forgetCanary" },
-        {
-          guard: "targetIsNew",
-          target: "progressing",
-          actions: [
-            "startRollout",
-            notice(
-              "Normal",
-              "RolloutStarted",
-              ({ context }) =>
-                `new revision ${context.targetRevision}; stable is ${context.stableRevision}`,
-            ),
-          ],
-        },
-      ],
-      on: {
-        RETRY: {
-          target: "progressing",
-          actions: [
-            "observe",
-            "startRollout",
-            notice(
-              "Normal",
-              "RetryStarted",
-              ({ context }) => `retrying revision ${context.targetRevision}`,
-            ),
-          ],
-        },
-      },
-    },
+    failed: settled(
+      ({ context }) =>
+        `rolled back to ${context.stableRevision}: ${context.outcome?.message ?? ""}`,
+    ),
+    aborted: settled(({ context }) => `aborted; rolled back to ${context.stableRevision}`),
   },
 });
 

@@ -2,7 +2,6 @@ import { randomBytes } from "node:crypto";
 import { readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import {
   AppsV1Api,
   AuthenticationV1Api,
@@ -24,6 +23,7 @@ import {
   startControlPlane,
 } from "../harness/control-plane.ts";
 import { UNREADY_ANNOTATION } from "../harness/fake-kubelet.ts";
+import { eventually } from "./support/cluster.ts";
 
 const admin = new KubeConfig();
 admin.loadFromFile(inject("kubeconfig"));
@@ -34,25 +34,6 @@ async function namespace(prefix: string, kubeConfig = admin): Promise<string> {
   const name = `${prefix}-${randomBytes(3).toString("hex")}`;
   await kubeConfig.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name } } });
   return name;
-}
-
-async function eventually<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${String(last)}`);
-    await sleep(100);
-  }
 }
 
 function deployment(name: string, replicas: number, annotations = {}): V1Deployment {
