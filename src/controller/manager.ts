@@ -54,8 +54,8 @@ const scoped = (namespace: string | undefined, group: string, resource: string) 
 export async function startManager(options: ManagerOptions): Promise<Manager> {
   const { kubeConfig, namespace, logger } = options;
   const metrics = new ControllerMetrics();
-  const client = await KubeClient.fromKubeConfig(kubeConfig, (method, _path, code) =>
-    metrics.apiRequests.inc({ method, code: String(code) }),
+  const client = await KubeClient.fromKubeConfig(kubeConfig, (method, _path, ok) =>
+    metrics.apiRequests.inc({ method, result: ok ? "success" : "failure" }),
   );
 
   let splitVersionsCache: SplitVersion[] | undefined;
@@ -237,7 +237,6 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
       await Promise.all(caches.map((c) => c.stop()));
       await election?.stop();
       await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-      client.close();
     },
   };
 }

@@ -547,17 +547,13 @@ export class Reconciler {
     if (!statusDiffers(rollout.status as RolloutStatus | undefined, status)) return false;
     const { namespace, name, resourceVersion } = rollout.metadata;
     must(
-      await this.deps.client.request(
-        "PUT",
-        `${rolloutPath(namespace, name)}/status?fieldManager=fledge`,
-        {
-          apiVersion: API_VERSION,
-          kind: "Rollout",
-          metadata: { name, namespace, resourceVersion },
-          spec: rollout.spec,
-          status,
-        },
-      ),
+      await this.deps.client.replace(`${rolloutPath(namespace, name)}/status`, {
+        apiVersion: API_VERSION,
+        kind: "Rollout",
+        metadata: { name, namespace, resourceVersion },
+        spec: rollout.spec,
+        status,
+      }),
       "writing status",
     );
     return true;

@@ -1,8 +1,9 @@
-import https from "node:https";
 import type { KubeConfig } from "@kubernetes/client-node";
+import { kubeRequest, type RequestOptions } from "./request.ts";
 
 /** An apiserver answer that is not a success, as a value: the reconciler decides what it means. */
 export type KubeError = {
+  /** The HTTP status; 0 when no answer came. */
   status: number;
   /** metav1.Status reason: NotFound, Conflict, AlreadyExists, Forbidden, Invalid ... or Unreachable. */
   reason: string;
@@ -18,119 +19,76 @@ const PATCH_CONTENT_TYPE: Record<PatchType, string> = {
 };
 
 export const FIELD_MANAGER = "fledge";
+const TIMEOUT_MS = 30_000;
 
-export type RequestCounter = (method: string, path: string, status: number) => void;
+export type RequestCounter = (method: string, path: string, ok: boolean) => void;
 
 /**
- * The thin layer over the apiserver's REST API the controller writes through: one keep-alive
- * connection pool, JSON in and out, failures as values. client-node supplies the credentials.
+ * The verbs the reconciler writes with, over the same request path the informers and the
+ * leader election use; failures come back as KubeError values.
  */
 export class KubeClient {
-  readonly server: string;
-  private readonly options: https.RequestOptions;
-  private readonly agent: https.Agent;
+  private readonly kubeConfig: KubeConfig;
   private readonly onRequest: RequestCounter | undefined;
 
-  private constructor(server: string, options: https.RequestOptions, onRequest?: RequestCounter) {
-    this.server = server;
+  constructor(kubeConfig: KubeConfig, onRequest?: RequestCounter) {
+    this.kubeConfig = kubeConfig;
     this.onRequest = onRequest;
-    this.agent = new https.Agent({
-      keepAlive: true,
-      maxSockets: 32,
-      ca: options.ca,
-      cert: options.cert,
-      key: options.key,
-    });
-    this.options = options;
   }
 
-  static async fromKubeConfig(kc: KubeConfig, onRequest?: RequestCounter): Promise<KubeClient> {
-    const cluster = kc.getCurrentCluster();
-    if (!cluster) throw new Error("kubeconfig has no current cluster");
-    const options: https.RequestOptions = {};
-    await kc.applyToHTTPSOptions(options);
-    return new KubeClient(cluster.server, options, onRequest);
+  static async fromKubeConfig(
+    kubeConfig: KubeConfig,
+    onRequest?: RequestCounter,
+  ): Promise<KubeClient> {
+    return new KubeClient(kubeConfig, onRequest);
   }
 
-  request<T>(
-    method: string,
+  async request<T>(
+    method: NonNullable<RequestOptions["method"]>,
     path: string,
     body?: unknown,
-    contentType = "application/json",
+    contentType?: string,
+    query?: Record<string, string>,
   ): Promise<KubeResult<T>> {
-    const url = new URL(path, this.server);
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    return new Promise((resolve) => {
-      const req = https.request(
-        url,
-        {
-          ...this.options,
-          agent: this.agent,
-          method,
-          headers: {
-            ...(this.options.headers ?? {}),
-            accept: "application/json",
-            ...(payload ? { "content-type": contentType, "content-length": payload.length } : {}),
-          },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on("data", (c: Buffer) => chunks.push(c));
-          res.on("end", () => {
-            const status = res.statusCode ?? 0;
-            this.onRequest?.(method, path, status);
-            const text = Buffer.concat(chunks).toString("utf8");
-            let json: unknown;
-            try {
-              json = text ? JSON.parse(text) : undefined;
-            } catch {
-              json = undefined;
-            }
-            if (status >= 200 && status < 300) return resolve({ ok: true, value: json as T });
-            const s = (json ?? {}) as { reason?: string; message?: string };
-            resolve({
-              ok: false,
-              error: {
-                status,
-                reason: s.reason ?? `HTTP${status}`,
-                message: s.message ?? text.slice(0, 300),
-              },
-            });
-          });
-          res.on("error", (e) =>
-            resolve({ ok: false, error: { status: 0, reason: "Unreachable", message: e.message } }),
-          );
-        },
-      );
-      req.on("error", (e) =>
-        resolve({ ok: false, error: { status: 0, reason: "Unreachable", message: e.message } }),
-      );
-      req.setTimeout(30_000, () => req.destroy(new Error("request timed out after 30s")));
-      if (payload) req.write(payload);
-      req.end();
+    const result = await kubeRequest<T>(this.kubeConfig, {
+      method,
+      path,
+      body,
+      contentType,
+      query,
+      timeoutMs: TIMEOUT_MS,
     });
+    this.onRequest?.(method, path, result.ok);
+    if (result.ok) return result;
+    const f = result.failure;
+    return {
+      ok: false,
+      error:
+        f.kind === "status"
+          ? { status: f.status, reason: f.reason, message: f.message }
+          : {
+              status: 0,
+              reason: "Unreachable",
+              message: f.kind === "network" ? f.message : "aborted",
+            },
+    };
   }
 
   get<T>(path: string) {
     return this.request<T>("GET", path);
   }
   create<T>(path: string, body: unknown) {
-    return this.request<T>("POST", `${path}?fieldManager=${FIELD_MANAGER}`, body);
+    return this.request<T>("POST", path, body, undefined, { fieldManager: FIELD_MANAGER });
+  }
+  replace<T>(path: string, body: unknown) {
+    return this.request<T>("PUT", path, body, undefined, { fieldManager: FIELD_MANAGER });
   }
   patch<T>(path: string, body: unknown, type: PatchType = "merge") {
-    const force = type === "apply" ? "&force=true" : "";
-    return this.request<T>(
-      "PATCH",
-      `${path}?fieldManager=${FIELD_MANAGER}${force}`,
-      body,
-      PATCH_CONTENT_TYPE[type],
-    );
+    const query: Record<string, string> = { fieldManager: FIELD_MANAGER };
+    if (type === "apply") query.force = "true";
+    return this.request<T>("PATCH", path, body, PATCH_CONTENT_TYPE[type], query);
   }
-  delete<T>(path: string, body?: unknown) {
-    return this.request<T>("DELETE", path, body);
-  }
-
-  close(): void {
-    this.agent.destroy();
+  delete<T>(path: string) {
+    return this.request<T>("DELETE", path);
   }
 }

@@ -11,7 +11,9 @@ export type RequestFailure =
 export type RequestResult<T> = { ok: true; value: T } | { ok: false; failure: RequestFailure };
 
 export interface RequestOptions {
-  method?: "GET" | "POST" | "PUT";
+  method?: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+  /** The body's media type; patches name their kind here. Default application/json. */
+  contentType?: string;
   /** Absolute API path, without the query. */
   path: string;
   query?: Record<string, string | undefined>;
@@ -86,7 +88,12 @@ async function send(
     headers: {
       ...httpsOptions.headers,
       accept: "application/json",
-      ...(payload ? { "content-type": "application/json", "content-length": payload.length } : {}),
+      ...(payload
+        ? {
+            "content-type": options.contentType ?? "application/json",
+            "content-length": payload.length,
+          }
+        : {}),
     },
   });
   request.on("response", onResponse);

@@ -40,8 +40,8 @@ export class ControllerMetrics {
   });
   readonly apiRequests = new Counter({
     name: "fledge_apiserver_requests_total",
-    help: "Requests the controller made to kube-apiserver, by method and status code.",
-    labelNames: ["method", "code"],
+    help: "Requests the reconciler made to kube-apiserver (lists and watches aside), by method and result.",
+    labelNames: ["method", "result"],
     registers: [this.registry],
   });
 

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { beforeAll, describe, expect, test } from "vitest";
 import type { KubeClient } from "../../src/kube/client.ts";
 import { adminClient, newNamespace, ok, paths, rolloutManifest } from "./support/cluster.ts";
 
@@ -9,7 +9,6 @@ beforeAll(async () => {
   client = await adminClient();
   ns = await newNamespace(client, "admission");
 });
-afterAll(() => client?.close());
 
 const base = {
   targetRef: { name: "podinfo" },

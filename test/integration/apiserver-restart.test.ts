@@ -27,7 +27,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await controller?.kill();
-  client?.close();
   await plane?.stop();
   if (!process.env.FLEDGE_KEEP_LOGS) tmp.remove();
 });

@@ -11,7 +11,7 @@ async function writes(port: number): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   let total = 0;
   for (const m of text.matchAll(
-    /^fledge_apiserver_requests_total\{method="(\w+)",code="\d+"\} (\d+)/gm,
+    /^fledge_apiserver_requests_total\{method="(\w+)",result="\w+"\} (\d+)/gm,
   )) {
     if (m[1] !== "GET") total += Number(m[2]);
   }

@@ -25,7 +25,6 @@ export async function controllerKubeconfig(
   const client = await KubeClient.fromKubeConfig(admin);
   await applyFile(client, "deploy/namespace.yaml");
   await applyFile(client, "deploy/rbac.yaml");
-  client.close();
   const cluster = admin.getCurrentCluster();
   if (!cluster?.caData) throw new Error("admin kubeconfig has no CA data");
   const token = await serviceAccountToken(admin, "fledge-system", "fledge-controller");

@@ -53,7 +53,6 @@ export function withController() {
   });
   afterAll(async () => {
     await world.controller?.kill();
-    world.client?.close();
     if (!process.env.FLEDGE_KEEP_LOGS) tmp.remove();
   });
   return world;
