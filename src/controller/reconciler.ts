@@ -434,20 +434,25 @@ export class Reconciler {
     owner: OwnerRollout,
     log: Logger,
   ): Promise<boolean> {
-    if (target.templateHash !== revision) {
-      log.warn(
-        { revision, target: target.templateHash },
-        "the primary's revision is no longer the target's; it stays as it is",
-      );
-      return false;
-    }
     const full = parseDeployment(
       must(
         await this.deps.client.get(deploymentPath(owner.namespace, spec.targetRef.name)),
         "reading the target",
       ),
     );
-    if (!full || templateHash(full.spec.template) !== revision) return false;
+    if (!full) return false;
+    // The revision is the target's own, or (undoing a promotion) one the primary ran before.
+    if (templateHash(full.spec.template) !== revision) {
+      const earlier = await this.primaryTemplateAt(revision, target, owner);
+      if (!earlier) {
+        log.warn(
+          { revision },
+          "no template for the revision: neither the target nor the primary's history has it",
+        );
+        return false;
+      }
+      full.spec.template = earlier;
+    }
     const replicas = primary?.replicas ?? (target.replicas > 0 ? target.replicas : 1);
     const manifest = primaryManifest(full, revision, replicas, owner);
     const applied = must(
@@ -465,6 +470,38 @@ export class Reconciler {
     );
     log.info({ revision, replicas }, primary ? "primary updated" : "primary created");
     return true;
+  }
+
+  /** The pod template the primary ran at `revision`, from its ReplicaSets (each carries its revision). */
+  private async primaryTemplateAt(revision: string, target: DeploymentView, owner: OwnerRollout) {
+    const selector = Object.entries(primaryLabels(target.matchLabels ?? {}))
+      .map(([k, v]) => `${k}=${v}`)
+      .join(",");
+    type ReplicaSets = {
+      items: {
+        spec: {
+          template: {
+            metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+          };
+        };
+      }[];
+    };
+    const list = must(
+      await this.deps.client.request<ReplicaSets>(
+        "GET",
+        `/apis/apps/v1/namespaces/${owner.namespace}/replicasets`,
+        undefined,
+        undefined,
+        { labelSelector: selector },
+      ),
+      "listing the primary's ReplicaSets",
+    );
+    const template = list.items.find(
+      (rs) => rs.spec.template.metadata?.annotations?.[REVISION_ANNOTATION] === revision,
+    )?.spec.template;
+    if (!template) return undefined;
+    const { "pod-template-hash": _, ...labels } = template.metadata?.labels ?? {};
+    return { ...template, metadata: { ...template.metadata, labels } };
   }
 
   private async ensureService(

@@ -177,9 +177,8 @@ export function observe(context: Context, event: RolloutEvent): Context {
       }
       break;
     case "PRIMARY":
-      if (event.ready) next.primaryReadyRevision = event.revision;
-      else if (context.primaryReadyRevision === event.revision)
-        next.primaryReadyRevision = undefined;
+      // One Deployment, one revision: a primary moving to a revision is ready at none until done.
+      next.primaryReadyRevision = event.ready ? event.revision : undefined;
       break;
     case "TRAFFIC":
       next.trafficWeight = event.canaryWeight;

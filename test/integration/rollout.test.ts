@@ -1,4 +1,5 @@
 import { describe, expect, test } from "vitest";
+import { UNREADY_ANNOTATION } from "../harness/fake-kubelet.ts";
 import { eventually, ok, paths } from "./support/cluster.ts";
 import { Podinfo, withController } from "./support/rollouts.ts";
 
@@ -93,6 +94,46 @@ describe("a person steering", () => {
     await eventually("the canary scaled down", async () =>
       (await p.replicas("podinfo")) === 0 ? true : undefined,
     );
+    expect(await p.weight()).toBe(0);
+  });
+});
+
+describe("undoing a promotion", () => {
+  test("abort while the primary takes a revision that never becomes ready returns it to the stable revision", async () => {
+    const { p, initial } = await Podinfo.healthy(world.client, "undo", [
+      { setWeight: 50 },
+      { pause: {} },
+    ]);
+    ok(
+      await world.client.patch(`${paths.deployments(p.ns)}/podinfo`, {
+        spec: { template: { metadata: { annotations: { [UNREADY_ANNOTATION]: "true" } } } },
+      }),
+      "an unready revision",
+    );
+    await p.phase("Progressing");
+    await p.annotate({ "fledge.dev/promote-full": "1" });
+    await p.phase("Promoting");
+    const primaryRevision = async () =>
+      ok(
+        await world.client.get<{ metadata: { annotations: Record<string, string> } }>(
+          `${paths.deployments(p.ns)}/podinfo-primary`,
+        ),
+        "primary",
+      ).metadata.annotations["fledge.dev/revision"];
+    await eventually("the primary to take the canary's revision", async () =>
+      (await primaryRevision()) !== initial.status?.stableRevision ? true : undefined,
+    );
+    await p.annotate({ "fledge.dev/abort": "1" });
+    const aborted = await p.phase("Aborted");
+    expect(aborted.status?.stableRevision).toBe(initial.status?.stableRevision);
+    expect(await primaryRevision()).toBe(initial.status?.stableRevision);
+    const primary = ok(
+      await world.client.get<{ status: { availableReplicas?: number; updatedReplicas?: number } }>(
+        `${paths.deployments(p.ns)}/podinfo-primary`,
+      ),
+      "primary",
+    );
+    expect(primary.status).toMatchObject({ availableReplicas: 2, updatedReplicas: 2 });
     expect(await p.weight()).toBe(0);
   });
 });

@@ -411,3 +411,19 @@ describe("Kubernetes Events", () => {
     for (const n of d.notices) expect(n.reason).toMatch(/^[A-Z][A-Za-z]+$/);
   });
 });
+
+describe("undoing a promotion", () => {
+  it("waits for the primary to be ready at the stable revision again, not for an old report of it", () => {
+    const d = new Driver(plan({ steps: [{ kind: "setWeight", weight: 50 }] }))
+      .initialise()
+      .newRevision("r2");
+    expect(d.state).toBe("promoting");
+    d.send({ type: "PRIMARY", revision: "r2", ready: false });
+    d.send({ type: "ABORT", id: "a" });
+    d.send({ type: "TRAFFIC", canaryWeight: 0 });
+    expect(d.state).toBe("rollingBack");
+    expect(d.desired.primaryRevision).toBe("r1");
+    d.send({ type: "PRIMARY", revision: "r1", ready: true });
+    expect(d.phase).toBe("Aborted");
+  });
+});
