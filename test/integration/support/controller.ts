@@ -46,6 +46,7 @@ export function startController(
   kubeconfig: string,
   dir: string,
   args: string[] = [],
+  logLevel = "debug",
 ): RunningController {
   const logFile = join(dir, `controller-${Date.now()}.log`);
   const log = createWriteStream(logFile);
@@ -59,13 +60,12 @@ export function startController(
       "0",
       "--lease-namespace",
       "fledge-system",
-      "--workers",
-      "4",
+      ...(args.some((a) => a.startsWith("--workers")) ? [] : ["--workers", "4"]),
       ...args,
     ],
     {
       stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, LOG_LEVEL: "debug" },
+      env: { ...process.env, LOG_LEVEL: logLevel },
     },
   );
   child.stdout?.pipe(log);

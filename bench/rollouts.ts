@@ -1,0 +1,288 @@
+/**
+ * N rollouts at once on one controller, on the harness's real control plane: the scenario the
+ * incumbents were measured on (issue 7). Prints a table and appends a run to bench/RESULTS.md.
+ * It is a benchmark: it prints figures and asserts nothing.
+ *
+ *   npm run bench -- --n 10,100,300,1000
+ */
+import {
+  appendFileSync,
+  createReadStream,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from "node:fs";
+import { cpus, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { parseArgs } from "node:util";
+import { KubeConfig } from "@kubernetes/client-node";
+import { KubeClient } from "../src/kube/client.ts";
+import { createInformer } from "../src/kube/informer.ts";
+import { silentLogger } from "../src/observability/logger.ts";
+import { canaryPercent, type SplitView, splitView } from "../src/traffic/smi/router.ts";
+import { KUBERNETES_VERSION } from "../test/harness/binaries.ts";
+import { startControlPlane } from "../test/harness/control-plane.ts";
+import {
+  deploymentManifest,
+  ok,
+  paths,
+  rolloutManifest,
+} from "../test/integration/support/cluster.ts";
+import { controllerKubeconfig, startController } from "../test/integration/support/controller.ts";
+
+const { values } = parseArgs({
+  options: {
+    n: { type: "string", default: "10,100,300,1000" },
+    workers: { type: "string", default: "16" },
+    "no-record": { type: "boolean", default: false },
+  },
+});
+
+const NS = "bench";
+const STEPS = [
+  { setWeight: 20 },
+  { pause: { duration: "10s" } },
+  { setWeight: 40 },
+  { pause: { duration: "10s" } },
+  { setWeight: 60 },
+  { pause: { duration: "10s" } },
+];
+const CONTROLLER_USER = "system:serviceaccount:fledge-system:fledge-controller";
+const READS = new Set(["get", "list", "watch"]);
+
+type Row = {
+  n: number;
+  wallS: number;
+  reaction: [number, number];
+  lateness: [number, number];
+  perCanary: number;
+  writesPerCanary: number;
+  idlePerMin: number;
+  rssMb: number;
+  cpuS: number;
+};
+
+const quantile = (xs: number[], q: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? (s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? 0) : Number.NaN;
+};
+
+async function pool<T>(items: T[], width: number, work: (item: T) => Promise<unknown>) {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < items.length) await work(items[next++] as T);
+    }),
+  );
+}
+
+/** The controller's requests in the audit log between two times, reads and writes apart. */
+async function auditCounts(path: string, from: number, to: number) {
+  const seen = new Set<string>();
+  let reads = 0;
+  let writes = 0;
+  const lines = createInterface({ input: createReadStream(path) });
+  for await (const line of lines) {
+    if (!line.includes(CONTROLLER_USER)) continue;
+    const e = JSON.parse(line) as {
+      auditID: string;
+      verb: string;
+      user: { username: string };
+      requestReceivedTimestamp: string;
+    };
+    if (e.user.username !== CONTROLLER_USER || seen.has(e.auditID)) continue;
+    const at = Date.parse(e.requestReceivedTimestamp);
+    if (at < from || at > to) continue;
+    seen.add(e.auditID);
+    if (READS.has(e.verb)) reads++;
+    else writes++;
+  }
+  return { reads, writes };
+}
+
+function processStats(pid: number) {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const hwmKb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+  const ticks = Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
+  return { rssMb: hwmKb / 1024, cpuS: ticks / 100 };
+}
+
+async function run(n: number): Promise<Row> {
+  const dir = mkdtempSync(join(tmpdir(), "fledge-bench-"));
+  const auditLog = join(dir, "audit.log");
+  const plane = await startControlPlane({
+    auditLog,
+    controllerManagerFlags: [
+      "--kube-api-qps=1000",
+      "--kube-api-burst=2000",
+      "--concurrent-deployment-syncs=50",
+      "--concurrent-replicaset-syncs=50",
+    ],
+  });
+  const admin = new KubeConfig();
+  admin.loadFromFile(plane.kubeconfigPath);
+  const client = new KubeClient(admin);
+  const controller = startController(
+    await controllerKubeconfig(dir, admin),
+    dir,
+    [`--workers=${values.workers}`],
+    "info",
+  );
+  try {
+    ok(
+      await client.create("/api/v1/namespaces", {
+        apiVersion: "v1",
+        kind: "Namespace",
+        metadata: { name: NS },
+      }),
+      "namespace",
+    );
+    const apps = Array.from({ length: n }, (_, i) => `app-${String(i).padStart(4, "0")}`);
+
+    const phases = new Map<string, { phase?: string; stableRevision?: string }>();
+    type RolloutView = {
+      metadata: { name: string; namespace: string };
+      status: { phase?: string; stableRevision?: string };
+    };
+    const rollouts = createInformer<RolloutView>({
+      kubeConfig: admin,
+      path: paths.rollouts(NS),
+      transform: (raw) => raw as RolloutView,
+      logger: silentLogger,
+    });
+    rollouts.onEvent((_t, r) => phases.set(r.metadata.name, r.status ?? {}));
+    await rollouts.start();
+
+    await pool(apps, 32, async (name) => {
+      ok(
+        await client.create(paths.deployments(NS), deploymentManifest(NS, name, 1)),
+        `deployment ${name}`,
+      );
+      ok(
+        await client.create(
+          paths.rollouts(NS),
+          rolloutManifest(NS, name, {
+            targetRef: { name },
+            service: { port: 80, targetPort: 9898 },
+            steps: STEPS,
+          }),
+        ),
+        `rollout ${name}`,
+      );
+    });
+    const until = async (what: string, done: () => boolean, timeoutMs: number) => {
+      const deadline = Date.now() + timeoutMs;
+      while (!done()) {
+        if (Date.now() > deadline) throw new Error(`bench: timed out waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    await until(
+      "every rollout Healthy",
+      () => apps.every((a) => phases.get(a)?.phase === "Healthy"),
+      600_000,
+    );
+    const initial = new Map(apps.map((a) => [a, phases.get(a)?.stableRevision]));
+    await new Promise((r) => setTimeout(r, 5_000));
+
+    const changes = new Map<string, { weight: number; at: number }[]>();
+    const splits = createInformer<SplitView>({
+      kubeConfig: admin,
+      path: paths.splits(NS),
+      transform: splitView,
+      logger: silentLogger,
+    });
+    splits.onEvent((_t, s) => {
+      const w = canaryPercent(s, `${s.metadata.name}-canary`);
+      const list = changes.get(s.metadata.name) ?? [];
+      if (list[list.length - 1]?.weight !== w) list.push({ weight: w, at: Date.now() });
+      changes.set(s.metadata.name, list);
+    });
+    await splits.start();
+    for (const list of changes.values()) list.splice(0, list.length);
+
+    const before = processStats(controller.process.pid as number);
+    const t0 = Date.now();
+    await Promise.all(
+      apps.map((name) =>
+        client.patch(`${paths.deployments(NS)}/${name}`, {
+          spec: { template: { metadata: { annotations: { "bench/trigger": String(t0) } } } },
+        }),
+      ),
+    );
+    await until(
+      "every rollout promoted",
+      () =>
+        apps.every(
+          (a) =>
+            phases.get(a)?.phase === "Healthy" && phases.get(a)?.stableRevision !== initial.get(a),
+        ),
+      900_000,
+    );
+    const t1 = Date.now();
+    const during = await auditCounts(auditLog, t0, t1);
+
+    const reactions: number[] = [];
+    const late: number[] = [];
+    for (const a of apps) {
+      const list = changes.get(a) ?? [];
+      const first = list[0];
+      if (first) reactions.push((first.at - t0) / 1000);
+      for (let i = 1; i < list.length; i++) {
+        const prev = list[i - 1];
+        const cur = list[i];
+        // The held steps: 20 -> 40 and 40 -> 60 are each due 10 s after the previous change.
+        if (prev && cur && cur.weight > prev.weight && prev.weight > 0)
+          late.push((cur.at - (prev.at + 10_000)) / 1000);
+      }
+    }
+
+    await new Promise((r) => setTimeout(r, 5_000));
+    const idleFrom = Date.now();
+    await new Promise((r) => setTimeout(r, 60_000));
+    const idle = await auditCounts(auditLog, idleFrom, Date.now());
+    const after = processStats(controller.process.pid as number);
+    await splits.stop();
+    await rollouts.stop();
+    return {
+      n,
+      wallS: (t1 - t0) / 1000,
+      reaction: [quantile(reactions, 0.5), quantile(reactions, 0.99)],
+      lateness: [quantile(late, 0.5), quantile(late, 0.99)],
+      perCanary: (during.reads + during.writes) / n,
+      writesPerCanary: during.writes / n,
+      idlePerMin: idle.reads + idle.writes,
+      rssMb: after.rssMb,
+      cpuS: after.cpuS - before.cpuS,
+    };
+  } finally {
+    await controller.kill();
+    await plane.stop();
+    if (statSync(dir, { throwIfNoEntry: false })) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const header =
+  "| N | wall s (ideal 30) | reaction p50/p99 s | step lateness p50/p99 s | requests per canary (writes) | idle requests/min | peak RSS MB | CPU s (trigger to done) |\n|---|---|---|---|---|---|---|---|";
+const fmt = (r: Row) =>
+  `| ${r.n} | ${r.wallS.toFixed(1)} | ${r.reaction[0].toFixed(2)} / ${r.reaction[1].toFixed(2)} | ${r.lateness[0].toFixed(2)} / ${r.lateness[1].toFixed(2)} | ${r.perCanary.toFixed(1)} (${r.writesPerCanary.toFixed(1)}) | ${r.idlePerMin} | ${r.rssMb.toFixed(0)} | ${r.cpuS.toFixed(1)} |`;
+
+const rows: Row[] = [];
+for (const n of values.n.split(",").map(Number)) {
+  process.stdout.write(`bench: N = ${n} ...\n`);
+  const row = await run(n);
+  rows.push(row);
+  process.stdout.write(`${header}\n${fmt(row)}\n`);
+}
+const table = `${header}\n${rows.map(fmt).join("\n")}`;
+process.stdout.write(`\n${table}\n`);
+if (!values["no-record"]) {
+  const machine = `${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB`;
+  appendFileSync(
+    join(import.meta.dirname, "RESULTS.md"),
+    `\n## Run of ${new Date().toISOString()}\n\nMachine: ${machine}. Node ${process.version}, Kubernetes ${KUBERNETES_VERSION}, ${values.workers} workers.\n\n${table}\n`,
+  );
+}
