@@ -31,7 +31,7 @@ import type { Notice, RolloutEvent } from "../machine/context.ts";
 import { planFromSpec } from "../machine/plan.ts";
 import { type RolloutSnapshot, restore, send, start } from "../machine/snapshot.ts";
 import { desiredOf, dueWork, phaseOf, wakeAt } from "../machine/view.ts";
-import type { EventRecorder } from "../observability/events.ts";
+import { coalesce, type EventRecorder } from "../observability/events.ts";
 import { forRollout, type Logger } from "../observability/logger.ts";
 import type { ControllerMetrics } from "../observability/metrics.ts";
 import type { Route, TrafficRouter } from "../traffic/router.ts";
@@ -271,6 +271,8 @@ export class Reconciler {
         { reason: notice.reason, phase: phaseOf(snapshot) },
         notice.message,
       );
+    }
+    for (const notice of coalesce(notices)) {
       await this.deps.events.record(
         { ...owner, resourceVersion: rollout.metadata.resourceVersion },
         notice,

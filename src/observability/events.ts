@@ -11,6 +11,21 @@ export type EventSubject = {
   resourceVersion?: string;
 };
 
+/**
+ * One Event per reason per reconcile: two steps passed in one go (a weight and the pause after
+ * it) become one StepAdvanced Event saying both, which halves the Events a rollout writes
+ * without merging different decisions under one reason.
+ */
+export function coalesce(notices: readonly Notice[]): Notice[] {
+  const out: Notice[] = [];
+  for (const n of notices) {
+    const same = out.find((o) => o.reason === n.reason && o.type === n.type);
+    if (same) same.message = `${same.message}; ${n.message}`;
+    else out.push({ ...n });
+  }
+  return out;
+}
+
 /** Kubernetes Events about Rollouts (core/v1, what `kubectl describe` shows); a lost Event is logged, never fatal. */
 export class EventRecorder {
   private readonly client: KubeClient;

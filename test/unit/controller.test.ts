@@ -7,6 +7,7 @@ import {
   primaryLabels,
   templateHash,
 } from "../../src/kube/deployment.ts";
+import { coalesce } from "../../src/observability/events.ts";
 import { canaryPercent, splitView } from "../../src/traffic/smi/router.ts";
 import { chooseSplitVersion } from "../../src/traffic/smi/versions.ts";
 import { Driver, plan, T0 } from "./support/driver.ts";
@@ -162,5 +163,23 @@ describe("SMI routing", () => {
     const refused = chooseSplitVersion("split.smi-spec.io/v1alpha3", ["v1alpha2"]);
     expect(refused.ok).toBe(false);
     if (!refused.ok) expect(refused.reason).toContain("served: v1alpha2");
+  });
+});
+
+describe("Events", () => {
+  it("one per reason per reconcile, different decisions kept apart", () => {
+    const merged = coalesce([
+      { type: "Normal", reason: "CanaryReady", message: "canary r2 is ready" },
+      { type: "Normal", reason: "StepAdvanced", message: "step 1/2: canary weight 20%" },
+      { type: "Normal", reason: "StepAdvanced", message: "step 2/2: pause 10s" },
+    ]);
+    expect(merged).toEqual([
+      { type: "Normal", reason: "CanaryReady", message: "canary r2 is ready" },
+      {
+        type: "Normal",
+        reason: "StepAdvanced",
+        message: "step 1/2: canary weight 20%; step 2/2: pause 10s",
+      },
+    ]);
   });
 });
