@@ -96,6 +96,7 @@ async function auditCounts(path: string, from: number, to: number) {
       verb: string;
       user: { username: string };
       requestReceivedTimestamp: string;
+      objectRef?: { resource?: string };
     };
     if (e.user.username !== CONTROLLER_USER || seen.has(e.auditID)) continue;
     const at = Date.parse(e.requestReceivedTimestamp);
