@@ -1,0 +1,172 @@
+import type { RolloutStatus } from "../api/rollout.ts";
+
+/** A Rollout as the CLI reads it: whatever the apiserver returned, status unparsed beyond its schema. */
+export type CliRollout = {
+  metadata: {
+    name: string;
+    namespace: string;
+    creationTimestamp?: string;
+    annotations?: Record<string, string>;
+  };
+  spec?: {
+    steps?: unknown[];
+    analysis?: { metrics?: { name: string; thresholdRange?: { min?: number; max?: number } }[] };
+  };
+  status?: RolloutStatus;
+};
+
+export type CliEvent = {
+  type?: string;
+  reason?: string;
+  message?: string;
+  lastTimestamp?: string;
+  eventTime?: string;
+  count?: number;
+};
+
+export type Paint = {
+  bold(s: string): string;
+  red(s: string): string;
+  green(s: string): string;
+  yellow(s: string): string;
+  dim(s: string): string;
+};
+
+const ansi = (code: number) => (s: string) => `\u001b[${code}m${s}\u001b[0m`;
+export const COLOURS: Paint = {
+  bold: ansi(1),
+  red: ansi(31),
+  green: ansi(32),
+  yellow: ansi(33),
+  dim: ansi(2),
+};
+export const PLAIN: Paint = {
+  bold: (s) => s,
+  red: (s) => s,
+  green: (s) => s,
+  yellow: (s) => s,
+  dim: (s) => s,
+};
+
+export function weightBar(weight: number, width = 20): string {
+  const filled = Math.round((Math.max(0, Math.min(100, weight)) / 100) * width);
+  return `[${"#".repeat(filled)}${".".repeat(width - filled)}]`;
+}
+
+function phaseColour(phase: string | undefined, paint: Paint): string {
+  const p = phase ?? "Unknown";
+  if (p === "Healthy") return paint.green(p);
+  if (p === "Failed" || p === "Aborted" || p === "RollingBack") return paint.red(p);
+  if (p === "Paused") return paint.yellow(p);
+  return paint.bold(p);
+}
+
+export function age(since: string | undefined, now: number): string {
+  if (!since) return "-";
+  const s = Math.max(0, Math.floor((now - Date.parse(since)) / 1000));
+  if (s < 120) return `${s}s`;
+  if (s < 7200) return `${Math.floor(s / 60)}m`;
+  if (s < 172_800) return `${Math.floor(s / 3600)}h`;
+  return `${Math.floor(s / 86_400)}d`;
+}
+
+const stepOf = (r: CliRollout) => {
+  const count = r.status?.stepCount ?? r.spec?.steps?.length ?? 0;
+  const index = r.status?.currentStepIndex;
+  return index === undefined ? "-" : `${Math.min(index + 1, count)}/${count}`;
+};
+
+function threshold(range: { min?: number; max?: number } | undefined): string {
+  if (!range) return "";
+  if (range.min !== undefined && range.max !== undefined) return `${range.min}..${range.max}`;
+  return range.min !== undefined ? `>= ${range.min}` : `<= ${range.max}`;
+}
+
+/** `kubectl fledge get rollout NAME`: everything a person needs to judge a rollout, on one screen. */
+export function renderRollout(
+  r: CliRollout,
+  events: CliEvent[],
+  paint: Paint,
+  now: number,
+): string {
+  const s = r.status ?? {};
+  const weight = s.canaryWeight ?? 0;
+  const lines = [
+    `${paint.bold("Name:")}       ${r.metadata.namespace}/${r.metadata.name}`,
+    `${paint.bold("Phase:")}      ${phaseColour(s.phase, paint)}${s.message ? `  ${paint.dim(s.message)}` : ""}`,
+    `${paint.bold("Step:")}       ${stepOf(r)}`,
+    `${paint.bold("Weight:")}     ${weightBar(weight)} ${weight}% canary`,
+    `${paint.bold("Stable:")}     ${s.stableRevision ?? "-"}`,
+    `${paint.bold("Canary:")}     ${s.canaryRevision ?? "-"}`,
+    `${paint.bold("Checks:")}     ${s.failedChecks ?? 0} failed, ${s.erroredChecks ?? 0} errored, ${s.inconclusiveChecks ?? 0} inconclusive`,
+  ];
+  for (const p of s.pauseReasons ?? []) {
+    lines.push(
+      `${paint.bold("Paused:")}     ${paint.yellow(p.reason)} since ${p.since}${p.until ? ` until ${p.until}` : ""}${p.message ? ` (${p.message})` : ""}`,
+    );
+  }
+  const metrics = r.spec?.analysis?.metrics ?? [];
+  if (metrics.length > 0) {
+    lines.push(paint.bold("Metrics:"));
+    for (const m of metrics) {
+      const last = s.metrics?.find((x) => x.name === m.name);
+      const value = last?.value === undefined ? "-" : String(Math.round(last.value * 100) / 100);
+      const outcome = last?.outcome ?? "not checked yet";
+      const coloured =
+        outcome === "passed"
+          ? paint.green(outcome)
+          : outcome === "failed"
+            ? paint.red(outcome)
+            : paint.yellow(outcome);
+      lines.push(
+        `  ${m.name.padEnd(26)} ${value.padStart(8)}  (threshold ${threshold(m.thresholdRange)})  ${coloured}${last?.message ? `  ${paint.dim(last.message)}` : ""}`,
+      );
+    }
+  }
+  const recent = events.slice(-8);
+  if (recent.length > 0) {
+    lines.push(paint.bold("Events:"));
+    for (const e of recent) {
+      const when = age(e.lastTimestamp ?? e.eventTime, now);
+      const reason = e.type === "Warning" ? paint.red(e.reason ?? "") : (e.reason ?? "");
+      lines.push(
+        `  ${when.padStart(4)}  ${reason.padEnd(e.type === "Warning" ? 34 : 24)}  ${e.message ?? ""}`,
+      );
+    }
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+/** `kubectl fledge list`: one line per Rollout. */
+export function renderList(rollouts: CliRollout[], allNamespaces: boolean, now: number): string {
+  const rows = rollouts.map((r) => [
+    ...(allNamespaces ? [r.metadata.namespace] : []),
+    r.metadata.name,
+    r.status?.phase ?? "-",
+    stepOf(r),
+    `${r.status?.canaryWeight ?? 0}%`,
+    age(r.metadata.creationTimestamp, now),
+  ]);
+  const header = [
+    ...(allNamespaces ? ["NAMESPACE"] : []),
+    "NAME",
+    "PHASE",
+    "STEP",
+    "WEIGHT",
+    "AGE",
+  ];
+  const table = [header, ...rows];
+  const widths = header.map((_, i) => Math.max(...table.map((row) => (row[i] ?? "").length)));
+  return `${table
+    .map((row) =>
+      row
+        .map((c, i) => c.padEnd((widths[i] ?? 0) + 3))
+        .join("")
+        .trimEnd(),
+    )
+    .join("\n")}\n`;
+}
+
+/** A rollout is finished for --watch once nothing is in flight. */
+export const finished = (r: CliRollout) =>
+  ["Healthy", "Failed", "Aborted"].includes(r.status?.phase ?? "");
