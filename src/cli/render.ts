@@ -170,3 +170,29 @@ export function renderList(rollouts: CliRollout[], allNamespaces: boolean, now: 
 /** A rollout is finished for --watch once nothing is in flight. */
 export const finished = (r: CliRollout) =>
   ["Healthy", "Failed", "Aborted"].includes(r.status?.phase ?? "");
+
+const OUTCOME_WIDTH = 6;
+
+/** `kubectl fledge check`: one line per item, its reason beside it. */
+export function renderChecks(
+  items: { name: string; outcome: string; detail: string }[],
+  paint: Paint,
+): string {
+  const width = Math.max(...items.map((i) => i.name.length));
+  const mark = (o: string) => {
+    const padded = o.padEnd(OUTCOME_WIDTH);
+    return o === "ok" ? paint.green(padded) : o === "fail" ? paint.red(padded) : paint.dim(padded);
+  };
+  return items.map((i) => `${mark(i.outcome)}${i.name.padEnd(width + 2)}${i.detail}\n`).join("");
+}
+
+/** One line for where a rollout is now: what a steering command prints after acting. */
+export function renderSummary(r: CliRollout, paint: Paint): string {
+  const s = r.status ?? {};
+  return [
+    phaseColour(s.phase, paint),
+    `step ${stepOf(r)}`,
+    `canary ${s.canaryWeight ?? 0}%`,
+    ...(s.message ? [paint.dim(s.message)] : []),
+  ].join("  ");
+}

@@ -1,0 +1,281 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseAllDocuments } from "yaml";
+import { GROUP, PLURAL, VERSION } from "../api/rollout.ts";
+import { METRICS_GROUP, SPECS_GROUP, SPLIT_GROUP, SPLIT_VERSIONS } from "../api/smi.ts";
+import type { KubeClient, KubeError } from "../kube/client.ts";
+
+export type CheckItem = { name: string; outcome: "ok" | "fail" | "skip"; detail: string };
+
+export const CHECKS = [
+  "crd",
+  "trafficsplit",
+  "httproutegroup",
+  "rbac",
+  "trafficmetrics",
+  "prometheus",
+] as const;
+export type CheckName = (typeof CHECKS)[number];
+
+export type CheckOptions = {
+  /** The controller's ServiceAccount; deploy/rbac.yaml's when undefined. */
+  serviceAccount?: { namespace: string; name: string };
+  prometheusAddress?: string;
+  skip: readonly CheckName[];
+  /** deploy/rbac.yaml's text: what the controller needs. */
+  rbacYaml: string;
+};
+
+/** deploy/ sits two levels above this module both in src/cli and in dist/cli. */
+export const readDeployRbac = () =>
+  readFileSync(join(import.meta.dirname, "../../deploy/rbac.yaml"), "utf8");
+
+export type Permission = {
+  group: string;
+  resource: string;
+  subresource?: string;
+  verb: string;
+  /** Granted by a Role in the controller's namespace rather than cluster-wide. */
+  namespaced: boolean;
+};
+
+type Rule = { apiGroups: string[]; resources: string[]; verbs: string[] };
+type RbacDoc = {
+  kind: string;
+  metadata: { name: string; namespace?: string };
+  rules?: Rule[];
+};
+
+/**
+ * What the controller needs, read from the install manifests rather than restated here: every
+ * verb on every resource of the ClusterRole and Roles in deploy/rbac.yaml, and the
+ * ServiceAccount they are bound to.
+ */
+export function requiredAccess(rbacYaml: string): {
+  serviceAccount: { namespace: string; name: string };
+  permissions: Permission[];
+} {
+  const docs = parseAllDocuments(rbacYaml).map((d) => d.toJS() as RbacDoc);
+  const sa = docs.find((d) => d.kind === "ServiceAccount");
+  if (!sa?.metadata.namespace) throw new Error("deploy/rbac.yaml has no namespaced ServiceAccount");
+  const permissions = docs
+    .filter((d) => d.kind === "ClusterRole" || d.kind === "Role")
+    .flatMap((d) =>
+      (d.rules ?? []).flatMap((rule) =>
+        rule.apiGroups.flatMap((group) =>
+          rule.resources.flatMap((resource) => {
+            const [base = resource, subresource] = resource.split("/");
+            return rule.verbs.map((verb) => ({
+              group,
+              resource: base,
+              subresource,
+              verb,
+              namespaced: d.kind === "Role",
+            }));
+          }),
+        ),
+      ),
+    );
+  return {
+    serviceAccount: { namespace: sa.metadata.namespace, name: sa.metadata.name },
+    permissions,
+  };
+}
+
+export const describePermission = (p: Permission) =>
+  `${p.verb} ${p.resource}${p.subresource ? `/${p.subresource}` : ""}${p.group ? `.${p.group}` : ""}`;
+
+type Crd = {
+  spec: { versions: { name: string; served: boolean }[] };
+  status?: { conditions?: { type: string; status: string; message?: string }[] };
+};
+
+const crdPath = (name: string) => `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`;
+
+/** A CRD's state in one phrase: which versions are served, and whether it is Established. */
+function judgeCrd(
+  name: string,
+  got: { ok: true; value: Crd } | { ok: false; error: KubeError },
+  wanted: readonly string[],
+): { ok: true; served: string[] } | { ok: false; detail: string } {
+  if (!got.ok)
+    return {
+      ok: false,
+      detail:
+        got.error.reason === "NotFound"
+          ? `CustomResourceDefinition ${name} is not installed`
+          : `cannot read CustomResourceDefinition ${name}: ${got.error.reason}: ${got.error.message}`,
+    };
+  const established = got.value.status?.conditions?.find((c) => c.type === "Established");
+  if (established?.status !== "True")
+    return {
+      ok: false,
+      detail: `${name} is not Established${established?.message ? `: ${established.message}` : ""}`,
+    };
+  const served = got.value.spec.versions
+    .filter((v) => v.served && wanted.includes(v.name))
+    .map((v) => v.name);
+  if (served.length === 0)
+    return {
+      ok: false,
+      detail: `${name} serves none of the versions Fledge speaks (${wanted.join(", ")})`,
+    };
+  return { ok: true, served };
+}
+
+async function crdCheck(
+  client: KubeClient,
+  name: CheckName,
+  crd: string,
+  wanted: readonly string[],
+): Promise<CheckItem> {
+  const judged = judgeCrd(crd, await client.get<Crd>(crdPath(crd)), wanted);
+  return judged.ok
+    ? { name, outcome: "ok", detail: `${crd} Established, serving ${judged.served.join(", ")}` }
+    : { name, outcome: "fail", detail: judged.detail };
+}
+
+type Review = { status?: { allowed?: boolean; reason?: string } };
+
+async function rbacCheck(
+  client: KubeClient,
+  rbacYaml: string,
+  override: CheckOptions["serviceAccount"],
+): Promise<CheckItem> {
+  const required = requiredAccess(rbacYaml);
+  const sa = override ?? required.serviceAccount;
+  const subject = `system:serviceaccount:${sa.namespace}:${sa.name}`;
+  const exists = await client.get(`/api/v1/namespaces/${sa.namespace}/serviceaccounts/${sa.name}`);
+  if (!exists.ok)
+    return {
+      name: "rbac",
+      outcome: "fail",
+      detail:
+        exists.error.reason === "NotFound"
+          ? `ServiceAccount ${sa.namespace}/${sa.name} does not exist (apply deploy/, or pass --service-account NAMESPACE/NAME)`
+          : `cannot read ServiceAccount ${sa.namespace}/${sa.name}: ${exists.error.reason}: ${exists.error.message}`,
+    };
+  const reviews = await Promise.all(
+    required.permissions.map(async (p) => {
+      const review = await client.create<Review>(
+        "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+        {
+          apiVersion: "authorization.k8s.io/v1",
+          kind: "SubjectAccessReview",
+          spec: {
+            user: subject,
+            groups: ["system:serviceaccounts", `system:serviceaccounts:${sa.namespace}`],
+            resourceAttributes: {
+              group: p.group,
+              resource: p.resource,
+              subresource: p.subresource,
+              verb: p.verb,
+              namespace: p.namespaced ? sa.namespace : undefined,
+            },
+          },
+        },
+      );
+      return { p, review };
+    }),
+  );
+  const failed = reviews.find((r) => !r.review.ok);
+  if (failed && !failed.review.ok)
+    return {
+      name: "rbac",
+      outcome: "fail",
+      detail: `cannot ask the apiserver what ${subject} may do (SubjectAccessReview): ${failed.review.error.reason}: ${failed.review.error.message}`,
+    };
+  const denied = reviews
+    .filter((r) => r.review.ok && r.review.value.status?.allowed !== true)
+    .map((r) => describePermission(r.p) + (r.p.namespaced ? ` in ${sa.namespace}` : ""));
+  return denied.length === 0
+    ? {
+        name: "rbac",
+        outcome: "ok",
+        detail: `${subject} may do all ${reviews.length} things deploy/rbac.yaml grants`,
+      }
+    : { name: "rbac", outcome: "fail", detail: `${subject} may not ${denied.join(", ")}` };
+}
+
+type ApiService = {
+  status?: { conditions?: { type: string; status: string; reason?: string; message?: string }[] };
+};
+
+async function trafficMetricsCheck(client: KubeClient): Promise<CheckItem> {
+  const name = `v1alpha1.${METRICS_GROUP}`;
+  const got = await client.get<ApiService>(`/apis/apiregistration.k8s.io/v1/apiservices/${name}`);
+  if (!got.ok)
+    return {
+      name: "trafficmetrics",
+      outcome: "fail",
+      detail:
+        got.error.reason === "NotFound"
+          ? `APIService ${name} is not registered: install the mesh's SMI metrics API, or --skip trafficmetrics when every metric uses Prometheus`
+          : `cannot read APIService ${name}: ${got.error.reason}: ${got.error.message}`,
+    };
+  const available = got.value.status?.conditions?.find((c) => c.type === "Available");
+  return available?.status === "True"
+    ? { name: "trafficmetrics", outcome: "ok", detail: `APIService ${name} is Available` }
+    : {
+        name: "trafficmetrics",
+        outcome: "fail",
+        detail: `APIService ${name} is not Available: ${available?.reason ?? "no condition yet"}${available?.message ? ` (${available.message})` : ""}`,
+      };
+}
+
+const PROMETHEUS_TIMEOUT_MS = 5_000;
+
+/** An instant query, not just /-/ready: Fledge needs the query API, which some proxies alone expose. */
+export async function prometheusCheck(address: string | undefined): Promise<CheckItem> {
+  const name = "prometheus";
+  if (!address)
+    return {
+      name,
+      outcome: "fail",
+      detail:
+        "no Prometheus address: pass --prometheus-address URL (the controller's), or --skip prometheus when no metric uses Prometheus",
+    };
+  const url = `${address.replace(/\/+$/, "")}/api/v1/query?query=vector(1)`;
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(PROMETHEUS_TIMEOUT_MS) });
+    const body = (await response.json().catch(() => ({}))) as { status?: string; error?: string };
+    if (response.ok && body.status === "success")
+      return { name, outcome: "ok", detail: `${address} answers queries` };
+    return {
+      name,
+      outcome: "fail",
+      detail: `${address} answered HTTP ${response.status}${body.error ? `: ${body.error}` : " without a query result"}`,
+    };
+  } catch (error) {
+    const cause = (error as { cause?: { message?: string } }).cause?.message;
+    return {
+      name,
+      outcome: "fail",
+      detail: `${address} does not answer: ${cause ?? (error as Error).message}`,
+    };
+  }
+}
+
+/** The preflight, one item per thing Fledge relies on, in the order a person would fix them. */
+export async function runChecks(client: KubeClient, options: CheckOptions): Promise<CheckItem[]> {
+  const run: Record<CheckName, () => Promise<CheckItem>> = {
+    crd: () => crdCheck(client, "crd", `${PLURAL}.${GROUP}`, [VERSION]),
+    trafficsplit: () =>
+      crdCheck(client, "trafficsplit", `trafficsplits.${SPLIT_GROUP}`, SPLIT_VERSIONS),
+    httproutegroup: () =>
+      crdCheck(client, "httproutegroup", `httproutegroups.${SPECS_GROUP}`, [
+        "v1alpha3",
+        "v1alpha4",
+      ]),
+    rbac: () => rbacCheck(client, options.rbacYaml, options.serviceAccount),
+    trafficmetrics: () => trafficMetricsCheck(client),
+    prometheus: () => prometheusCheck(options.prometheusAddress),
+  };
+  return Promise.all(
+    CHECKS.map((name) =>
+      options.skip.includes(name)
+        ? Promise.resolve<CheckItem>({ name, outcome: "skip", detail: "skipped (--skip)" })
+        : run[name](),
+    ),
+  );
+}

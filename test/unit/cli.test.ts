@@ -1,0 +1,334 @@
+import { readFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { ANNOTATIONS } from "../../src/api/rollout.ts";
+import { describePermission, prometheusCheck, requiredAccess } from "../../src/cli/check.ts";
+import { formatted } from "../../src/cli/output.ts";
+import {
+  type CliRollout,
+  COLOURS,
+  PLAIN,
+  renderChecks,
+  renderList,
+  renderRollout,
+  renderSummary,
+  weightBar,
+} from "../../src/cli/render.ts";
+import { steering } from "../../src/cli/steer.ts";
+import { redraw, rowsOf, untilSettled } from "../../src/cli/watch.ts";
+
+const NOW = Date.parse("2026-11-25T10:00:00Z");
+const ago = (seconds: number) => new Date(NOW - seconds * 1000).toISOString();
+
+const rollout = (status: CliRollout["status"], name = "podinfo"): CliRollout => ({
+  metadata: { name, namespace: "shop", creationTimestamp: ago(3600 * 3) },
+  spec: {
+    steps: [{ setWeight: 10 }, { pause: {} }, { setWeight: 50 }, { pause: { duration: "1m" } }],
+    analysis: {
+      metrics: [
+        { name: "request-success-rate", thresholdRange: { min: 99 } },
+        { name: "request-duration-p99-ms", thresholdRange: { max: 500 } },
+      ],
+    },
+  },
+  status,
+});
+
+const progressing = rollout({
+  phase: "Progressing",
+  message: "step 3/4, canary weight 50%",
+  stableRevision: "5d8f7c9b6",
+  canaryRevision: "7f6d5c4b3",
+  currentStepIndex: 2,
+  stepCount: 4,
+  canaryWeight: 50,
+  failedChecks: 1,
+  erroredChecks: 2,
+  inconclusiveChecks: 0,
+  metrics: [
+    { name: "request-success-rate", outcome: "passed", value: 99.5123, checkedAt: ago(10) },
+    {
+      name: "request-duration-p99-ms",
+      outcome: "failed",
+      value: 612,
+      message: "612 > max 500",
+      checkedAt: ago(10),
+    },
+  ],
+});
+
+describe("the rollout view", () => {
+  it("shows phase, step i of n, the weight as a bar, each metric against its threshold, checks, revisions and Events", () => {
+    const text = renderRollout(
+      progressing,
+      [
+        { type: "Normal", reason: "StepAdvanced", message: "weight 50%", lastTimestamp: ago(30) },
+        {
+          type: "Warning",
+          reason: "CheckFailed",
+          message: "request-duration-p99-ms 612 > max 500",
+          lastTimestamp: ago(10),
+        },
+      ],
+      PLAIN,
+      NOW,
+    );
+    expect(text).toBe(
+      [
+        "Name:       shop/podinfo",
+        "Phase:      Progressing  step 3/4, canary weight 50%",
+        "Step:       3/4",
+        "Weight:     [##########..........] 50% canary",
+        "Stable:     5d8f7c9b6",
+        "Canary:     7f6d5c4b3",
+        "Checks:     1 failed, 2 errored, 0 inconclusive",
+        "Metrics:",
+        "  request-success-rate          99.51  (threshold >= 99)  passed",
+        "  request-duration-p99-ms         612  (threshold <= 500)  failed  612 > max 500",
+        "Events:",
+        "   30s  StepAdvanced              weight 50%",
+        "   10s  CheckFailed                         request-duration-p99-ms 612 > max 500",
+        "",
+      ].join("\n"),
+    );
+  });
+
+  it("says a metric has not been checked yet, and shows no step outside a rollout", () => {
+    const text = renderRollout(
+      rollout({ phase: "Healthy", stableRevision: "5d8f7c9b6", canaryWeight: 0, stepCount: 4 }),
+      [],
+      PLAIN,
+      NOW,
+    );
+    expect(text).toContain("Step:       -\n");
+    expect(text).toContain("Weight:     [....................] 0% canary");
+    expect(text).toMatch(/request-success-rate +- +\(threshold >= 99\) +not checked yet/);
+    expect(text).not.toContain("Events:");
+  });
+
+  it("colours the phase and outcomes only when asked", () => {
+    const text = renderRollout(progressing, [], COLOURS, NOW);
+    expect(text).toContain("\u001b[31mfailed\u001b[0m");
+    expect(text).toContain("\u001b[32mpassed\u001b[0m");
+    expect(renderRollout(progressing, [], PLAIN, NOW)).not.toContain("\u001b[");
+  });
+
+  it("draws the weight bar in proportion, clamped to 0..100", () => {
+    expect(weightBar(0, 10)).toBe("[..........]");
+    expect(weightBar(25, 4)).toBe("[#...]");
+    expect(weightBar(100, 10)).toBe("[##########]");
+    expect(weightBar(140, 4)).toBe("[####]");
+  });
+
+  it("lists rollouts one per line, with the namespace column only for -A", () => {
+    const rows = [progressing, rollout({ phase: "Healthy", canaryWeight: 0 }, "cart")];
+    expect(renderList(rows, false, NOW)).toBe(
+      [
+        "NAME      PHASE         STEP   WEIGHT   AGE",
+        "podinfo   Progressing   3/4    50%      3h",
+        "cart      Healthy       -      0%       3h",
+        "",
+      ].join("\n"),
+    );
+    expect(renderList(rows, true, NOW).split("\n")[0]).toBe(
+      "NAMESPACE   NAME      PHASE         STEP   WEIGHT   AGE",
+    );
+  });
+
+  it("summarises the state after a steering command on one line", () => {
+    expect(renderSummary(progressing, PLAIN)).toBe(
+      "Progressing  step 3/4  canary 50%  step 3/4, canary weight 50%",
+    );
+  });
+
+  it("prints objects as JSON or YAML for scripts", () => {
+    expect(JSON.parse(formatted(progressing, "json"))).toEqual(progressing);
+    expect(formatted({ a: 1 }, "yaml")).toBe("a: 1\n");
+  });
+});
+
+/** A terminal just big enough for these tests: text, newlines, cursor-up-lines and clear-down. */
+const ESC = "\u001b";
+const CONTROL = new RegExp(`(${ESC}\\[\\d*[FJ]|\\n)`);
+function screen(writes: string[]): string {
+  const lines: string[] = [""];
+  let row = 0;
+  for (const token of writes.join("").split(CONTROL)) {
+    if (token === "\n") lines[++row] ??= "";
+    else if (token === `${ESC}[J`) lines.splice(row, Infinity, "");
+    else if (token.startsWith(`${ESC}[`) && token.endsWith("F"))
+      row = Math.max(0, row - Number(token.slice(2, -1) || 1));
+    else lines[row] += token;
+  }
+  return lines.join("\n");
+}
+
+describe("the --watch view", () => {
+  const frames = [
+    rollout({ phase: "Progressing", currentStepIndex: 0, stepCount: 4, canaryWeight: 10 }),
+    rollout({
+      phase: "Paused",
+      currentStepIndex: 1,
+      stepCount: 4,
+      canaryWeight: 10,
+      pauseReasons: [{ reason: "Step", since: ago(5) }],
+    }),
+    rollout({ phase: "Progressing", currentStepIndex: 2, stepCount: 4, canaryWeight: 50 }),
+    rollout({ phase: "Healthy", stableRevision: "7f6d5c4b3", canaryWeight: 0, stepCount: 4 }),
+  ].map((r) => renderRollout(r, [], PLAIN, NOW));
+
+  const play = (terminal: { columns: number } | undefined) => {
+    const writes: string[] = [];
+    let previous: string | undefined;
+    for (const frame of frames) {
+      writes.push(redraw(previous, frame, terminal));
+      previous = frame;
+    }
+    return writes;
+  };
+
+  it("redraws each frame in place on a terminal, leaving only the last on screen", () => {
+    const writes = play({ columns: 200 });
+    // The pause frame is one line longer (its Paused: line); the next frame must not leave it behind.
+    expect(frames[1]?.split("\n").length).toBe((frames[2]?.split("\n").length ?? 0) + 1);
+    expect(screen(writes)).toBe(frames[3]);
+    for (let i = 1; i <= frames.length; i++) expect(screen(writes.slice(0, i))).toBe(frames[i - 1]);
+  });
+
+  it("appends frames a blank line apart when stdout is not a terminal", () => {
+    const text = play(undefined).join("");
+    expect(text).toBe(frames.join("\n"));
+    expect(text).not.toContain("\u001b");
+    expect(text.match(/^Phase:.*$/gm)).toEqual([
+      "Phase:      Progressing",
+      "Phase:      Paused",
+      "Phase:      Progressing",
+      "Phase:      Healthy",
+    ]);
+  });
+
+  it("counts wrapped lines as the rows they take, ignoring colour codes", () => {
+    expect(rowsOf("abc\ndef\n", 80)).toBe(2);
+    expect(rowsOf(`${"x".repeat(81)}\n`, 80)).toBe(2);
+    expect(rowsOf(`${COLOURS.red("x".repeat(80))}\n\n`, 80)).toBe(2);
+  });
+
+  it("ends once the rollout rests after moving, and follows a resting rollout through its next one", () => {
+    const inFlight = untilSettled(rollout({ phase: "Progressing", stableRevision: "a" }));
+    expect(inFlight(rollout({ phase: "Paused", stableRevision: "a" }))).toBe(false);
+    expect(inFlight(rollout({ phase: "Failed", stableRevision: "a" }))).toBe(true);
+
+    const resting = untilSettled(rollout({ phase: "Healthy", stableRevision: "a" }));
+    expect(resting(rollout({ phase: "Healthy", stableRevision: "a" }))).toBe(false);
+    expect(resting(rollout({ phase: "Progressing", stableRevision: "a" }))).toBe(false);
+    expect(resting(rollout({ phase: "Healthy", stableRevision: "b" }))).toBe(true);
+    // A promotion seen only in its result still counts as having moved.
+    const quick = untilSettled(rollout({ phase: "Healthy", stableRevision: "a" }));
+    expect(quick(rollout({ phase: "Healthy", stableRevision: "b" }))).toBe(true);
+  });
+});
+
+describe("steering annotations", () => {
+  const id = "2026-11-25T10:00:00.000Z";
+
+  it("pause sets the level annotation and is applied once status shows a person's pause", () => {
+    const s = steering("pause", progressing, id);
+    expect(s.annotations).toEqual({ [ANNOTATIONS.pause]: "true" });
+    expect(s.applied(progressing)).toBe(false);
+    expect(
+      s.applied(rollout({ phase: "Paused", pauseReasons: [{ reason: "Person", since: id }] })),
+    ).toBe(true);
+  });
+
+  it("one-shot actions carry the id and are applied when status records that id", () => {
+    for (const [command, annotation] of [
+      ["promote", ANNOTATIONS.promote],
+      ["promoteFull", ANNOTATIONS.promoteFull],
+      ["abort", ANNOTATIONS.abort],
+      ["retry", ANNOTATIONS.retry],
+    ] as const) {
+      const s = steering(command, progressing, id);
+      expect(s.annotations).toEqual({ [annotation]: id });
+      expect(s.done).toEqual([`set ${annotation}=${id}`]);
+      expect(s.applied(rollout({ appliedActions: { [command]: "an older id" } }))).toBe(false);
+      expect(s.applied(rollout({ appliedActions: { [command]: id } }))).toBe(true);
+    }
+  });
+
+  it("resume removes a person's pause, and sends the one-shot resume only when a step or analysis holds the rollout", () => {
+    const byPerson = rollout({ phase: "Paused", pauseReasons: [{ reason: "Person", since: id }] });
+    expect(steering("resume", byPerson, id).annotations).toEqual({ [ANNOTATIONS.pause]: null });
+
+    const byStep = rollout({
+      phase: "Paused",
+      pauseReasons: [
+        { reason: "Person", since: id },
+        { reason: "Step", since: id },
+      ],
+    });
+    const s = steering("resume", byStep, id);
+    expect(s.annotations).toEqual({ [ANNOTATIONS.pause]: null, [ANNOTATIONS.resume]: id });
+    expect(s.applied(rollout({ appliedActions: { resume: id } }))).toBe(true);
+    expect(s.applied(byStep)).toBe(false);
+  });
+});
+
+describe("check", () => {
+  const rbac = readFileSync(join(import.meta.dirname, "../../deploy/rbac.yaml"), "utf8");
+
+  it("derives what the controller needs from deploy/rbac.yaml, verb by verb", () => {
+    const { serviceAccount, permissions } = requiredAccess(rbac);
+    expect(serviceAccount).toEqual({ namespace: "fledge-system", name: "fledge-controller" });
+    const described = permissions.map(
+      (p) => `${describePermission(p)}${p.namespaced ? " (namespaced)" : ""}`,
+    );
+    expect(described).toContain("patch deployments/scale.apps");
+    expect(described).toContain("update rollouts/status.fledge.dev");
+    expect(described).toContain("create events");
+    expect(described).toContain("update leases.coordination.k8s.io (namespaced)");
+    expect(described).not.toContain("delete deployments.apps");
+  });
+
+  it("renders one line per item with its reason", () => {
+    expect(
+      renderChecks(
+        [
+          { name: "crd", outcome: "ok", detail: "rollouts.fledge.dev Established" },
+          { name: "prometheus", outcome: "fail", detail: "no Prometheus address" },
+          { name: "trafficmetrics", outcome: "skip", detail: "skipped (--skip)" },
+        ],
+        PLAIN,
+      ),
+    ).toBe(
+      [
+        "ok    crd             rollouts.fledge.dev Established",
+        "fail  prometheus      no Prometheus address",
+        "skip  trafficmetrics  skipped (--skip)",
+        "",
+      ].join("\n"),
+    );
+  });
+
+  it("fails the Prometheus item with a reason when there is no address or nothing answers", async () => {
+    expect(await prometheusCheck(undefined)).toMatchObject({
+      outcome: "fail",
+      detail: expect.stringContaining("pass --prometheus-address"),
+    });
+    const server = createServer((_req, res) => res.writeHead(404).end("not here"));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const address = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    expect(await prometheusCheck(address)).toEqual({
+      name: "prometheus",
+      outcome: "fail",
+      detail: `${address} answered HTTP 404 without a query result`,
+    });
+    await new Promise((resolve) => server.close(resolve));
+    expect(await prometheusCheck(address)).toEqual({
+      name: "prometheus",
+      outcome: "fail",
+      detail: `${address} does not answer: connect ECONNREFUSED ${address.slice(7)}`,
+    });
+  });
+});
