@@ -19,8 +19,10 @@ export interface ServedRequest {
   port: number;
   status: number;
   latencyMs: number;
-  /** The TrafficSplit that routed it, for the simulator's own counter. */
+  /** The TrafficSplit that routed it ("" for none), for the simulator's own counter. */
   split: string;
+  /** "plain", or the HTTPRouteGroup match ("GROUP/MATCH") the request was made to satisfy. */
+  kind: string;
 }
 
 // linkerd2-proxy's latency buckets (milliseconds).
@@ -70,7 +72,7 @@ const OSM_WASM = [
 export interface MeshMetrics {
   registry: Registry;
   record(request: ServedRequest): void;
-  unroutable(namespace: string, split: string, service: string): void;
+  unroutable(namespace: string, split: string, service: string, kind: string): void;
 }
 
 export function createMeshMetrics(): MeshMetrics {
@@ -154,13 +156,13 @@ export function createMeshMetrics(): MeshMetrics {
   const simRequests = new Counter({
     name: "fledge_sim_requests_total",
     help: "Simulator: requests sent through a TrafficSplit, by the Service and Deployment that served them",
-    labelNames: ["namespace", "split", "service", "deployment", "status_code"],
+    labelNames: ["namespace", "split", "service", "deployment", "status_code", "request_kind"],
     registers,
   });
   const simUnroutable = new Counter({
     name: "fledge_sim_unroutable_requests_total",
     help: "Simulator: requests for a Service that selects no ready Deployment (a mesh answers 503)",
-    labelNames: ["namespace", "split", "service"],
+    labelNames: ["namespace", "split", "service", "request_kind"],
     registers,
   });
 
@@ -229,10 +231,11 @@ export function createMeshMetrics(): MeshMetrics {
         service: r.service,
         deployment: r.deployment,
         status_code: code,
+        request_kind: r.kind,
       });
     },
-    unroutable(namespace, split, service) {
-      simUnroutable.inc({ namespace, split, service });
+    unroutable(namespace, split, service, kind) {
+      simUnroutable.inc({ namespace, split, service, request_kind: kind });
     },
   };
 }

@@ -148,6 +148,39 @@ export function matchesRequest(match: HttpMatch, request: RequestAttributes): bo
 /** What the simulator's plain requests look like: they carry no header a segment is keyed on. */
 export const PLAIN_REQUEST: RequestAttributes = { method: "GET", path: "/", headers: {} };
 
+/**
+ * A string the regex probably matches, for the patterns HTTPRouteGroups use in practice
+ * ("insider", ".*Firefox.*", Flagger's cookie "^(.*?;)?(canary=always)(;.*)?$"): optional groups
+ * and wildcards dropped, the first branch of each alternation kept. Callers check the result.
+ */
+export function exampleFor(pattern: string): string {
+  let text = pattern.replace(/^\^/, "").replace(/\$$/, "");
+  const untilStable = (step: (s: string) => string) => {
+    for (let next = step(text); next !== text; next = step(text)) text = next;
+  };
+  untilStable((s) => s.replace(/\([^()]*\)(?:\?|\*\??)/g, ""));
+  untilStable((s) => s.replace(/\((?:\?:)?([^()|]*)(?:\|[^()]*)?\)/g, "$1"));
+  text = text.split("|")[0] ?? "";
+  text = text.replace(/\.\*\??/g, "").replace(/\.\+\??/g, "x");
+  text = text.replace(/\[([^\]^])[^\]]*\][*+?]?/g, "$1");
+  return text.replace(/\\(.)/g, "$1");
+}
+
+/** A request that satisfies the match, or undefined when none could be made up for it. */
+export function requestFor(match: HttpMatch): RequestAttributes | undefined {
+  const request: RequestAttributes = {
+    method: match.methods?.find((m) => m !== "*")?.toUpperCase() ?? "GET",
+    path: match.pathRegex === undefined ? "/" : exampleFor(match.pathRegex),
+    headers: Object.fromEntries(
+      Object.entries(match.headers ?? {}).map(([name, pattern]) => [
+        name.toLowerCase(),
+        exampleFor(pattern),
+      ]),
+    ),
+  };
+  return matchesRequest(match, request) ? request : undefined;
+}
+
 export interface SplitBackend {
   service: string;
   weight: number;
