@@ -1,7 +1,8 @@
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
-import { KubeConfig } from "@kubernetes/client-node";
+import { Duration, durationMs } from "./api/common.ts";
 import { startManager } from "./controller/manager.ts";
+import { loadApiAccess } from "./kube/kubeconfig.ts";
 import { createLogger } from "./observability/logger.ts";
 
 const HELP = `fledge-controller: progressive delivery for SMI service meshes
@@ -10,8 +11,13 @@ const HELP = `fledge-controller: progressive delivery for SMI service meshes
   --namespace NS         watch one namespace only (default: all)
   --workers N            concurrent reconciles (default 8)
   --metrics-port PORT    /healthz, /readyz and /metrics (default 8080)
-  --lease-namespace NS   leader election Lease namespace (default: $POD_NAMESPACE; none disables it)
+  --lease-namespace NS   elect a leader on a Lease in NS, for running more than one replica
+                         (default: none; renewing the Lease costs 30 requests a minute)
   --log-level LEVEL      pino level (default: $LOG_LEVEL or info)
+  --prometheus-address URL
+                         Prometheus for metrics whose Rollout names no address
+  --prometheus-scrape-interval DURATION
+                         Prometheus's scrape interval (default: read from its configuration)
 `;
 
 const { values } = parseArgs({
@@ -22,6 +28,8 @@ const { values } = parseArgs({
     "metrics-port": { type: "string", default: "8080" },
     "lease-namespace": { type: "string" },
     "log-level": { type: "string" },
+    "prometheus-address": { type: "string" },
+    "prometheus-scrape-interval": { type: "string" },
     help: { type: "boolean" },
   },
 });
@@ -31,11 +39,14 @@ if (values.help) {
 }
 
 const logger = createLogger(values["log-level"]);
-const kubeConfig = new KubeConfig();
-if (values.kubeconfig) kubeConfig.loadFromFile(values.kubeconfig);
-else kubeConfig.loadFromDefault();
+const scrapeInterval = values["prometheus-scrape-interval"];
+if (scrapeInterval !== undefined && !Duration.safeParse(scrapeInterval).success) {
+  process.stderr.write(`--prometheus-scrape-interval: "${scrapeInterval}" is not a duration\n`);
+  process.exit(2);
+}
+const kubeConfig = await loadApiAccess(values.kubeconfig);
 
-const leaseNamespace = values["lease-namespace"] ?? process.env.POD_NAMESPACE;
+const leaseNamespace = values["lease-namespace"];
 const manager = await startManager({
   kubeConfig,
   namespace: values.namespace,
@@ -44,6 +55,8 @@ const manager = await startManager({
   logger,
   identity: process.env.POD_NAME ?? `${hostname()}-${process.pid}`,
   leaseNamespace: leaseNamespace === "none" ? undefined : leaseNamespace,
+  prometheusAddress: values["prometheus-address"],
+  prometheusScrapeIntervalMs: scrapeInterval === undefined ? undefined : durationMs(scrapeInterval),
   onLostLeadership: () => process.exit(1),
 });
 logger.info(

@@ -1,5 +1,6 @@
-import type { RolloutSpec } from "../api/rollout.ts";
-import type { CheckResult, GateName } from "../machine/context.ts";
+import type { Condition } from "../api/common.ts";
+import type { RolloutSpec, WEBHOOK_TYPES } from "../api/rollout.ts";
+import type { CheckResult, GateName, Notice } from "../machine/context.ts";
 
 /** What a check or a gate is about: enough for providers to build queries and webhook payloads. */
 export type AnalysisSubject = {
@@ -14,8 +15,22 @@ export type AnalysisSubject = {
   now: number;
 };
 
+/** A gate either passed, was refused (a non-2xx answer), or could not be asked at all. */
+export type GateOutcome = { outcome: "passed" | "failed" | "errored"; message?: string };
+
+/** Whether the analysis can work as configured; the reconciler shows it as a condition. */
+export type Readiness = { status: Condition["status"]; reason: string; message: string };
+
+/** Webhooks told of something after the fact: their answer changes nothing. */
+export type Notification =
+  | { type: Extract<(typeof WEBHOOK_TYPES)[number], "post-rollout" | "rollback"> }
+  | { type: "event"; notice: Notice };
+
 /** Reads the metrics and calls the webhooks; every failure to read is a result with a reason, not a throw. */
 export interface Analyst {
   check(subject: AnalysisSubject): Promise<CheckResult[]>;
-  gate(subject: AnalysisSubject, gate: GateName): Promise<{ passed: boolean; message?: string }>;
+  gate(subject: AnalysisSubject, gate: GateName): Promise<GateOutcome>;
+  /** Undefined when the rollout has no metrics to be ready for. */
+  readiness(subject: AnalysisSubject): Promise<Readiness | undefined>;
+  notify(subject: AnalysisSubject, notification: Notification): Promise<void>;
 }

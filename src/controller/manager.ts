@@ -1,7 +1,6 @@
 import http from "node:http";
-import type { KubeConfig } from "@kubernetes/client-node";
 import type { Analyst } from "../analysis/analyst.ts";
-import { unconfiguredAnalyst } from "../analysis/unconfigured.ts";
+import { createAnalyst } from "../analysis/index.ts";
 import { GROUP, PLURAL, VERSION } from "../api/rollout.ts";
 import { SPLIT_GROUP, type SplitVersion } from "../api/smi.ts";
 import { KubeClient, type KubeResult } from "../kube/client.ts";
@@ -12,6 +11,7 @@ import {
   MANAGED_SELECTOR,
 } from "../kube/deployment.ts";
 import { createInformer, type Informer } from "../kube/informer.ts";
+import type { ApiAccess } from "../kube/request.ts";
 import { type ServiceView, serviceView } from "../kube/service.ts";
 import { EventRecorder } from "../observability/events.ts";
 import type { Logger } from "../observability/logger.ts";
@@ -24,7 +24,7 @@ import { Reconciler } from "./reconciler.ts";
 import { type RolloutObject, rolloutObject } from "./rollout-object.ts";
 
 export type ManagerOptions = {
-  kubeConfig: KubeConfig;
+  kubeConfig: ApiAccess;
   /** Watch one namespace only; all namespaces when undefined. */
   namespace?: string;
   workers: number;
@@ -34,7 +34,12 @@ export type ManagerOptions = {
   identity: string;
   /** Namespace of the leader-election Lease; no election when undefined (one replica, or tests). */
   leaseNamespace?: string;
+  /** Replaces the analyst built from the Prometheus options below. */
   analyst?: Analyst;
+  /** Where Prometheus metrics are read when a Rollout names no address. */
+  prometheusAddress?: string;
+  /** Prometheus's scrape interval, when its /api/v1/status/config cannot be read. */
+  prometheusScrapeIntervalMs?: number;
   now?: () => number;
   /** Called when leadership is lost: the process should exit so a fresh one can stand again. */
   onLostLeadership?: () => void;
@@ -112,7 +117,14 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     services: { get: (ns, name) => services.get(ns, name) },
     splitVersions,
     router: (version) => new SmiRouter(client, version, (ns, name) => splits?.get(ns, name)),
-    analyst: options.analyst ?? unconfiguredAnalyst,
+    analyst:
+      options.analyst ??
+      createAnalyst({
+        client,
+        logger,
+        prometheusAddress: options.prometheusAddress,
+        scrapeIntervalMs: options.prometheusScrapeIntervalMs,
+      }),
     events,
     logger,
     now: options.now ?? Date.now,

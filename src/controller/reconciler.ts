@@ -1,4 +1,5 @@
-import type { Analyst } from "../analysis/analyst.ts";
+import type { AnalysisSubject, Analyst } from "../analysis/analyst.ts";
+import { outcomeNotifications } from "../analysis/webhooks.ts";
 import type { Condition } from "../api/common.ts";
 import { parseAs } from "../api/parse.ts";
 import {
@@ -30,7 +31,7 @@ import {
 import type { Notice, RolloutEvent } from "../machine/context.ts";
 import { planFromSpec } from "../machine/plan.ts";
 import { type RolloutSnapshot, restore, send, start } from "../machine/snapshot.ts";
-import { desiredOf, dueWork, phaseOf, wakeAt } from "../machine/view.ts";
+import { desiredOf, dueWork, phaseOf, stageOf, wakeAt } from "../machine/view.ts";
 import { coalesce, type EventRecorder } from "../observability/events.ts";
 import { forRollout, type Logger } from "../observability/logger.ts";
 import type { ControllerMetrics } from "../observability/metrics.ts";
@@ -180,6 +181,18 @@ export class Reconciler {
     const plan = planFromSpec(spec);
 
     let snapshot = this.restored(rollout, plan, now, log);
+    const stageBefore = stageOf(snapshot);
+    const subject = (): AnalysisSubject => ({
+      namespace,
+      name,
+      target: spec.targetRef.name,
+      canaryService: route.canaryService,
+      spec,
+      phase: phaseOf(snapshot),
+      stepIndex: snapshot.context.stepIndex,
+      canaryWeight: snapshot.context.canaryWeight,
+      now,
+    });
     const notices: Notice[] = [];
     const feed = (event: RolloutEvent) => {
       const step = send(snapshot, event);
@@ -203,19 +216,8 @@ export class Reconciler {
 
     const due = dueWork(snapshot, now);
     if (due) {
-      const subject = {
-        namespace,
-        name,
-        target: spec.targetRef.name,
-        canaryService: route.canaryService,
-        spec,
-        phase: phaseOf(snapshot),
-        stepIndex: snapshot.context.stepIndex,
-        canaryWeight: snapshot.context.canaryWeight,
-        now,
-      };
       if (due.kind === "analysis") {
-        const results = await this.deps.analyst.check(subject);
+        const results = await this.deps.analyst.check(subject());
         for (const r of results) {
           log.info(
             {
@@ -231,11 +233,12 @@ export class Reconciler {
         }
         feed({ type: "ANALYSIS", results, now });
       } else {
-        const outcome = await this.deps.analyst.gate(subject, due.gate);
+        const outcome = await this.deps.analyst.gate(subject(), due.gate);
         feed({
           type: "GATE",
           gate: due.gate,
-          passed: outcome.passed,
+          passed: outcome.outcome === "passed",
+          errored: outcome.outcome === "errored",
           message: outcome.message,
           now,
         });
@@ -256,6 +259,7 @@ export class Reconciler {
       if (snapshot === before) break;
     }
 
+    const readiness = await this.deps.analyst.readiness(subject());
     await this.writeStatus(
       rollout,
       rolloutStatus(
@@ -263,6 +267,7 @@ export class Reconciler {
         rollout.status as RolloutStatus | undefined,
         rollout.metadata.generation,
         now,
+        readiness ? [{ type: "AnalysisReady", ...readiness }] : [],
       ),
     );
     for (const notice of notices) {
@@ -277,6 +282,12 @@ export class Reconciler {
         { ...owner, resourceVersion: rollout.metadata.resourceVersion },
         notice,
       );
+      await this.deps.analyst.notify(subject(), { type: "event", notice });
+    }
+    // Told after the status that records the move is written: a conflict retries the reconcile
+    // before anyone is told, and the next reconcile starts from the new stage.
+    for (const notification of outcomeNotifications(stageBefore, stageOf(snapshot))) {
+      await this.deps.analyst.notify(subject(), notification);
     }
     this.deps.metrics?.setPhase(namespace, name, phaseOf(snapshot));
     this.deps.metrics?.canaryWeight.set({ namespace, name }, snapshot.context.canaryWeight);

@@ -80,7 +80,8 @@ export type RolloutEvent =
   | (Timed & { type: "PRIMARY"; revision: string; ready: boolean })
   | (Timed & { type: "TRAFFIC"; canaryWeight: number })
   | (Timed & { type: "ANALYSIS"; results: CheckResult[] })
-  | (Timed & { type: "GATE"; gate: GateName; passed: boolean; message?: string })
+  /** errored: the gate's webhooks could not be asked, which holds the gate without failing it. */
+  | (Timed & { type: "GATE"; gate: GateName; passed: boolean; errored?: boolean; message?: string })
   | (Timed & { type: "PAUSE"; paused: boolean })
   | ActionEvent<"RESUME">
   | ActionEvent<"PROMOTE">

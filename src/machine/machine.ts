@@ -57,6 +57,22 @@ const failureMessage = ({ context, event }: Args) =>
 const errorMessage = ({ context, event }: Args) =>
   `${context.consecutiveErrors + 1} checks in a row could not read metrics (errorLimit ${context.plan.errorLimit}): ${describeResults(analysisOf(event), "errored")}`;
 
+/** A gate whose webhooks could not be asked holds and asks again; silence is not a refusal. */
+const gateErrored = (gate: Ev<"GATE">["gate"]) =>
+  ({
+    guard: { type: "gateErrored", params: gate },
+    actions: [
+      "observe",
+      "gateFailed",
+      notice(
+        "Warning",
+        "GateErrored",
+        ({ event }) =>
+          `${gate} webhook could not be called, asking again: ${(event as Ev<"GATE">).message ?? "no reason given"}`,
+      ),
+    ],
+  }) as const;
+
 /** A new revision on the target starts a rollout from step 1 against the stable revision. */
 const startOnNewRevision = {
   guard: "targetIsNew",
@@ -214,12 +230,19 @@ export const rolloutMachine = setup({
     },
     gateFailed: ({ event }, gate: Ev<"GATE">["gate"]) => {
       const e = event as Ev<"GATE">;
-      return e.gate === gate && !e.passed;
+      return e.gate === gate && !e.passed && !e.errored;
+    },
+    gateErrored: ({ event }, gate: Ev<"GATE">["gate"]) => {
+      const e = event as Ev<"GATE">;
+      return e.gate === gate && !e.passed && e.errored === true;
     },
     gateFailureLimit: ({ context, event }) => {
       const e = event as Ev<"GATE">;
       return (
-        e.gate === "pre-rollout" && !e.passed && context.failed + 1 >= context.plan.failureLimit
+        e.gate === "pre-rollout" &&
+        !e.passed &&
+        !e.errored &&
+        context.failed + 1 >= context.plan.failureLimit
       );
     },
     failureLimit: ({ context, event }) =>
@@ -481,6 +504,7 @@ export const rolloutMachine = setup({
           always: { guard: not("preRolloutGate"), target: "nextStep" },
           on: {
             GATE: [
+              gateErrored("pre-rollout"),
               {
                 guard: { type: "gatePassed", params: "pre-rollout" },
                 target: "nextStep",
@@ -590,6 +614,7 @@ export const rolloutMachine = setup({
           always: { guard: not("confirmGate"), target: "#rollout.promoting" },
           on: {
             GATE: [
+              gateErrored("confirm-promotion"),
               {
                 guard: { type: "gatePassed", params: "confirm-promotion" },
                 target: "#rollout.promoting",

@@ -75,7 +75,8 @@ function stepInspected(
   return after;
 }
 
-describe("model-based: paths generated from the statechart itself", () => {
+// Exploring every state with every event takes seconds, more on a machine busy with other tiers.
+describe("model-based: paths generated from the statechart itself", { timeout: 30_000 }, () => {
   it("has a path to every state, and each path replays to where the model says it ends", () => {
     const paths = getShortestPaths(rolloutMachine, traversal as never);
     const visited = new Set<string>();

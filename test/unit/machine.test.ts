@@ -385,6 +385,30 @@ describe("deadlines and gates", () => {
     expect(d.state).toBe("failed");
     expect(d.context.outcome?.message).toContain("load test failed");
   });
+
+  it("a gate whose webhook cannot be called holds and asks again, counting no failure", () => {
+    const d = new Driver(plan({ preRolloutGate: true, failureLimit: 1 }))
+      .initialise()
+      .newRevision("r2");
+    const unreachable = "webhook load: cannot reach http://load:8080: connection refused";
+    for (let i = 0; i < 3; i++) {
+      d.send({
+        type: "GATE",
+        gate: "pre-rollout",
+        passed: false,
+        errored: true,
+        message: unreachable,
+      });
+      expect(d.state).toBe("progressing.preRollout");
+      expect(dueWork(d.snapshot, d.now)).toBeUndefined();
+      d.now += 10_000;
+      expect(dueWork(d.snapshot, d.now)).toEqual({ kind: "gate", gate: "pre-rollout" });
+    }
+    expect(d.context.failed).toBe(0);
+    expect(d.notices.find((n) => n.reason === "GateErrored")?.message).toContain(unreachable);
+    d.send({ type: "GATE", gate: "pre-rollout", passed: true });
+    expect(d.desired.canaryWeight).toBe(20);
+  });
 });
 
 describe("Kubernetes Events", () => {

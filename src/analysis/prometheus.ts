@@ -1,0 +1,378 @@
+import axios, { type AxiosInstance } from "axios";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { durationMs } from "../api/common.ts";
+import { BUILTIN_METRICS, type Metric } from "../api/rollout.ts";
+import type { AnalysisSubject, Readiness } from "./analyst.ts";
+import { excerpt, formatMs, httpsAgent, noAnswer } from "./http.ts";
+import {
+  type BuiltinMetric,
+  builtinQuery,
+  parsePromDuration,
+  promDuration,
+  type QueryVars,
+  renderQuery,
+} from "./promql.ts";
+import { finite, type ReadResult, read, unreadable } from "./reading.ts";
+import type { SecretReader } from "./secrets.ts";
+
+/** Where one metric's queries go and with which credentials. */
+export type PrometheusTarget = {
+  address: string;
+  authorization?: string | undefined;
+  ca?: string | undefined;
+  insecureSkipVerify?: boolean | undefined;
+};
+
+/** A query's one number (undefined: no data), or why there is none. */
+export type Answer = { ok: true; value: number | undefined } | { ok: false; reason: string };
+
+const Sample = z.tuple([z.number(), z.string()]);
+const QueryData = z.discriminatedUnion("resultType", [
+  z.object({
+    resultType: z.literal("vector"),
+    result: z.array(z.object({ metric: z.record(z.string(), z.string()), value: Sample })),
+  }),
+  z.object({ resultType: z.literal("scalar"), result: Sample }),
+  z.object({ resultType: z.enum(["matrix", "string"]), result: z.unknown() }),
+]);
+const ApiAnswer = z.object({
+  status: z.enum(["success", "error"]),
+  data: z.unknown().optional(),
+  errorType: z.string().optional(),
+  error: z.string().optional(),
+});
+const ConfigData = z.object({ yaml: z.string() });
+const PromConfig = z.object({
+  global: z.object({ scrape_interval: z.string().optional() }).nullish(),
+  scrape_configs: z
+    .array(z.object({ job_name: z.string(), scrape_interval: z.string().optional() }))
+    .nullish(),
+});
+
+const originOf = (address: string) => {
+  try {
+    return new URL(address).origin;
+  } catch {
+    return address;
+  }
+};
+
+/** Prometheus's HTTP API answer as a value; `what` names the request in messages. */
+function apiAnswer(
+  status: number,
+  body: string,
+  address: string,
+): { ok: true; data: unknown } | { ok: false; reason: string } {
+  const at = `Prometheus at ${originOf(address)}`;
+  if (status === 401 || status === 403) {
+    return { ok: false, reason: `${at} refused the credentials (${status}): ${excerpt(body)}` };
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    return {
+      ok: false,
+      reason: `${at} answered ${status} with something other than JSON: ${excerpt(body)}`,
+    };
+  }
+  const parsed = ApiAnswer.safeParse(json);
+  if (!parsed.success) {
+    return { ok: false, reason: `${at} answered ${status} in an unknown shape: ${excerpt(body)}` };
+  }
+  const answer = parsed.data;
+  if (answer.status === "error") {
+    const why = `${answer.errorType ?? "error"}: ${answer.error ?? "no reason given"}`;
+    return status === 400 || status === 422
+      ? { ok: false, reason: `${at} rejected the query (${why})` }
+      : { ok: false, reason: `${at} could not answer (${status} ${why})` };
+  }
+  if (status < 200 || status >= 300) {
+    return { ok: false, reason: `${at} answered ${status}: ${excerpt(body)}` };
+  }
+  return { ok: true, data: answer.data };
+}
+
+/**
+ * One number from an instant query: a vector of one series or a scalar. An empty vector and
+ * NaN are "no data" (a rate over a window without samples, a ratio of zero requests).
+ */
+export function parseQueryAnswer(status: number, body: string, address: string): Answer {
+  const answer = apiAnswer(status, body, address);
+  if (!answer.ok) return answer;
+  const data = QueryData.safeParse(answer.data);
+  if (!data.success) {
+    return { ok: false, reason: `unexpected query result from Prometheus: ${excerpt(body)}` };
+  }
+  const result = data.data;
+  switch (result.resultType) {
+    case "scalar":
+      return { ok: true, value: finite(Number(result.result[1])) };
+    case "vector": {
+      const [first, ...rest] = result.result;
+      if (!first) return { ok: true, value: undefined };
+      if (rest.length > 0) {
+        return {
+          ok: false,
+          reason: `the query returned ${result.result.length} series; it must return one (aggregate it, e.g. with sum)`,
+        };
+      }
+      return { ok: true, value: finite(Number(first.value[1])) };
+    }
+    default:
+      return {
+        ok: false,
+        reason: `the query returned a ${result.resultType}; it must return an instant vector or a scalar`,
+      };
+  }
+}
+
+/** The longest scrape interval in a Prometheus configuration, and the job it belongs to. */
+export function longestScrapeInterval(
+  configYaml: string,
+): { ms: number; job: string } | { reason: string } {
+  let config: z.infer<typeof PromConfig>;
+  try {
+    const parsed = PromConfig.safeParse(parseYaml(configYaml));
+    if (!parsed.success) return { reason: "its configuration has an unexpected shape" };
+    config = parsed.data;
+  } catch (e) {
+    return { reason: `its configuration is not YAML: ${(e as Error).message}` };
+  }
+  const globalText = config.global?.scrape_interval ?? "1m";
+  const globalMs = parsePromDuration(globalText);
+  if (globalMs === undefined)
+    return { reason: `global scrape_interval ${globalText} is unreadable` };
+  let longest = { ms: globalMs, job: "(global)" };
+  for (const job of config.scrape_configs ?? []) {
+    const ms = job.scrape_interval ? parsePromDuration(job.scrape_interval) : globalMs;
+    if (ms !== undefined && ms > longest.ms) longest = { ms, job: job.job_name };
+  }
+  return longest;
+}
+
+const isBuiltin = (name: string): name is BuiltinMetric =>
+  (BUILTIN_METRICS as readonly string[]).includes(name);
+
+type Scrape = { ms: number; job: string } | { reason: string };
+type Settings = NonNullable<Metric["provider"]["prometheus"]>;
+type Where = { address: string | undefined; settings: Settings | undefined };
+
+const NO_ADDRESS =
+  "no Prometheus address: set analysis.prometheus.address or start the controller with --prometheus-address";
+
+export type PrometheusOptions = {
+  /** The controller's default (--prometheus-address). */
+  defaultAddress?: string | undefined;
+  /** Overrides what Prometheus's configuration says (--prometheus-scrape-interval). */
+  scrapeIntervalMs?: number | undefined;
+  readSecret: SecretReader;
+  now?: () => number;
+};
+
+const SCRAPE_CACHE_MS = 10 * 60_000;
+const SCRAPE_RETRY_MS = 30_000;
+const CONFIG_TIMEOUT_MS = 5_000;
+
+/**
+ * The Prometheus provider: built-in per-mesh queries and users' own, over Prometheus's HTTP API.
+ * One HTTP client per address and TLS setting is shared by every rollout using it.
+ */
+export class PrometheusProvider {
+  private readonly options: PrometheusOptions;
+  private readonly clients = new Map<string, AxiosInstance>();
+  private readonly scrapes = new Map<string, { until: number; scrape: Promise<Scrape> }>();
+
+  constructor(options: PrometheusOptions) {
+    this.options = options;
+  }
+
+  async read(subject: AnalysisSubject, metrics: Metric[]): Promise<ReadResult[]> {
+    return Promise.all(metrics.map((m) => this.readOne(subject, m)));
+  }
+
+  /**
+   * Whether every Prometheus metric of the rollout has an address and a mesh, and whether its
+   * window covers two scrapes: a rate() over fewer samples than two returns no data.
+   */
+  async readiness(subject: AnalysisSubject, metrics: Metric[]): Promise<Readiness> {
+    const windowMs = durationMs(subject.spec.analysis.interval);
+    const checked = new Set<string>();
+    for (const metric of metrics) {
+      const where = this.whereFor(subject, metric);
+      if (!where.address) {
+        return { status: "False", reason: "PrometheusNotConfigured", message: NO_ADDRESS };
+      }
+      if (!metric.provider.query && !metric.provider.mesh) {
+        return { status: "False", reason: "PrometheusNotConfigured", message: meshMissing(metric) };
+      }
+      if (checked.has(where.address)) continue;
+      checked.add(where.address);
+      const scrape = await this.scrapeInterval(subject, where);
+      if ("reason" in scrape) {
+        return {
+          status: "Unknown",
+          reason: "ScrapeIntervalUnknown",
+          message: `cannot tell whether the query window covers two scrapes: ${scrape.reason}; --prometheus-scrape-interval can say it`,
+        };
+      }
+      if (windowMs < 2 * scrape.ms) {
+        return {
+          status: "False",
+          reason: "QueryWindowTooShort",
+          message: `analysis.interval ${formatMs(windowMs)} is shorter than two scrape intervals (job ${scrape.job} scrapes every ${formatMs(scrape.ms)}): rate() over it can return no data; use at least ${formatMs(2 * scrape.ms)}`,
+        };
+      }
+    }
+    return {
+      status: "True",
+      reason: "Ready",
+      message: `the query window ${formatMs(windowMs)} covers at least two scrapes`,
+    };
+  }
+
+  private async readOne(subject: AnalysisSubject, metric: Metric): Promise<ReadResult> {
+    const resolved = await this.targetFor(subject, this.whereFor(subject, metric));
+    if (!resolved.ok) return unreadable(resolved.reason);
+    const { target } = resolved;
+    const intervalMs = durationMs(subject.spec.analysis.interval);
+    // A check must not outlive its interval, nor give up on a busy Prometheus too soon.
+    const timeoutMs = Math.min(10_000, Math.max(1_000, intervalMs));
+    const vars: QueryVars = {
+      namespace: subject.namespace,
+      target: subject.target,
+      canary: subject.canaryService,
+      interval: promDuration(intervalMs),
+    };
+    if (metric.provider.query) {
+      const rendered = renderQuery(metric.provider.query, vars);
+      if (!rendered.ok) return unreadable(rendered.reason);
+      const answer = await this.query(target, rendered.query, timeoutMs);
+      return answer.ok ? read(answer.value) : unreadable(answer.reason);
+    }
+    const { mesh } = metric.provider;
+    if (!mesh || !isBuiltin(metric.name)) return unreadable(meshMissing(metric));
+    const q = builtinQuery(mesh, metric.name, vars);
+    const [value, requests] = await Promise.all([
+      this.query(target, q.value, timeoutMs),
+      this.query(target, q.requests, timeoutMs),
+    ]);
+    if (!value.ok) return unreadable(value.reason);
+    if (!requests.ok) return unreadable(requests.reason);
+    // No series counting requests means none were served in the window.
+    return read(value.value, requests.value ?? 0);
+  }
+
+  /**
+   * A metric's own prometheus block, else the rollout's, else the controller's address.
+   * Credentials travel only with the block that names their address, so a token meant for one
+   * Prometheus is never sent to another; a block without an address configures the default.
+   */
+  private whereFor(subject: AnalysisSubject, metric: Metric): Where {
+    const blocks = [metric.provider.prometheus, subject.spec.analysis.prometheus];
+    const settings = blocks.find((b) => b?.address) ?? blocks.find((b) => b !== undefined);
+    return { address: settings?.address ?? this.options.defaultAddress, settings };
+  }
+
+  /** The target with its credentials, read from their Secrets now. */
+  private async targetFor(
+    subject: AnalysisSubject,
+    where: Where,
+  ): Promise<{ ok: true; target: PrometheusTarget } | { ok: false; reason: string }> {
+    const { address, settings } = where;
+    if (!address) return { ok: false, reason: NO_ADDRESS };
+    const target: PrometheusTarget = { address, insecureSkipVerify: settings?.insecureSkipVerify };
+    for (const [field, ref] of [
+      ["authorization", settings?.authorization],
+      ["ca", settings?.caSecretRef],
+    ] as const) {
+      if (!ref) continue;
+      const secret = await this.options.readSecret(subject.namespace, ref);
+      if (!secret.ok) return { ok: false, reason: secret.reason };
+      target[field] = secret.value;
+    }
+    return { ok: true, target };
+  }
+
+  private client(target: PrometheusTarget): AxiosInstance {
+    const key = JSON.stringify([target.address, target.ca ?? "", !!target.insecureSkipVerify]);
+    let client = this.clients.get(key);
+    if (!client) {
+      client = axios.create({
+        baseURL: target.address,
+        httpsAgent: httpsAgent(target),
+        // Answers are parsed here, so that a proxy's HTML page is reported as what it is.
+        responseType: "text",
+        transformResponse: (body: unknown) => body,
+        validateStatus: () => true,
+      });
+      this.clients.set(key, client);
+    }
+    return client;
+  }
+
+  private async get(
+    target: PrometheusTarget,
+    path: string,
+    params: Record<string, string>,
+    timeoutMs: number,
+  ): Promise<{ ok: true; status: number; body: string } | { ok: false; reason: string }> {
+    try {
+      const response = await this.client(target).get<string>(path, {
+        params,
+        timeout: timeoutMs,
+        headers: target.authorization ? { Authorization: target.authorization } : {},
+      });
+      return { ok: true, status: response.status, body: String(response.data ?? "") };
+    } catch (e) {
+      const tlsHint = target.address.startsWith("https:")
+        ? "; set caSecretRef or insecureSkipVerify for a private CA"
+        : "";
+      return {
+        ok: false,
+        reason: noAnswer(e, `${target.address}${path}`, timeoutMs, tlsHint).reason,
+      };
+    }
+  }
+
+  private async query(target: PrometheusTarget, promql: string, timeoutMs: number) {
+    const got = await this.get(target, "api/v1/query", { query: promql }, timeoutMs);
+    if (!got.ok) return got;
+    return parseQueryAnswer(got.status, got.body, target.address);
+  }
+
+  /** Cached per address: a Prometheus's configuration changes rarely, and an answer costs a request. */
+  private scrapeInterval(subject: AnalysisSubject, where: Where): Promise<Scrape> {
+    const override = this.options.scrapeIntervalMs;
+    if (override !== undefined) return Promise.resolve({ ms: override, job: "(controller flag)" });
+    const address = where.address ?? "";
+    const now = (this.options.now ?? Date.now)();
+    const cached = this.scrapes.get(address);
+    if (cached && cached.until > now) return cached.scrape;
+    const scrape = this.fetchScrapeInterval(subject, where);
+    const entry = { until: now + SCRAPE_CACHE_MS, scrape };
+    this.scrapes.set(address, entry);
+    // A failed read is retried sooner than a good one is refreshed.
+    scrape.then((s) => {
+      if ("reason" in s) entry.until = now + SCRAPE_RETRY_MS;
+    });
+    return scrape;
+  }
+
+  private async fetchScrapeInterval(subject: AnalysisSubject, where: Where): Promise<Scrape> {
+    const resolved = await this.targetFor(subject, where);
+    if (!resolved.ok) return resolved;
+    const { target } = resolved;
+    const got = await this.get(target, "api/v1/status/config", {}, CONFIG_TIMEOUT_MS);
+    if (!got.ok) return got;
+    const answer = apiAnswer(got.status, got.body, target.address);
+    if (!answer.ok) return answer;
+    const data = ConfigData.safeParse(answer.data);
+    if (!data.success) return { reason: "its /api/v1/status/config answer has no yaml" };
+    return longestScrapeInterval(data.data.yaml);
+  }
+}
+
+const meshMissing = (metric: Metric) =>
+  `metric ${metric.name} on Prometheus needs provider.mesh (linkerd, osm or envoy) or provider.query`;
