@@ -1,8 +1,8 @@
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
+import { KubeConfig } from "@kubernetes/client-node";
 import { Duration, durationMs } from "./api/common.ts";
 import { startManager } from "./controller/manager.ts";
-import { loadApiAccess } from "./kube/kubeconfig.ts";
 import { createLogger } from "./observability/logger.ts";
 
 const HELP = `fledge-controller: progressive delivery for SMI service meshes
@@ -11,8 +11,7 @@ const HELP = `fledge-controller: progressive delivery for SMI service meshes
   --namespace NS         watch one namespace only (default: all)
   --workers N            concurrent reconciles (default 8)
   --metrics-port PORT    /healthz, /readyz and /metrics (default 8080)
-  --lease-namespace NS   elect a leader on a Lease in NS, for running more than one replica
-                         (default: none; renewing the Lease costs 30 requests a minute)
+  --lease-namespace NS   leader election Lease namespace (default: $POD_NAMESPACE; none disables it)
   --log-level LEVEL      pino level (default: $LOG_LEVEL or info)
   --prometheus-address URL
                          Prometheus for metrics whose Rollout names no address
@@ -44,9 +43,11 @@ if (scrapeInterval !== undefined && !Duration.safeParse(scrapeInterval).success)
   process.stderr.write(`--prometheus-scrape-interval: "${scrapeInterval}" is not a duration\n`);
   process.exit(2);
 }
-const kubeConfig = await loadApiAccess(values.kubeconfig);
+const kubeConfig = new KubeConfig();
+if (values.kubeconfig) kubeConfig.loadFromFile(values.kubeconfig);
+else kubeConfig.loadFromDefault();
 
-const leaseNamespace = values["lease-namespace"];
+const leaseNamespace = values["lease-namespace"] ?? process.env.POD_NAMESPACE;
 const manager = await startManager({
   kubeConfig,
   namespace: values.namespace,
