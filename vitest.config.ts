@@ -22,6 +22,18 @@ export default defineConfig({
           fileParallelism: false,
         },
       },
+      {
+        test: {
+          name: "e2e",
+          include: ["test/e2e/**/*.test.ts"],
+          // Control plane, traffic simulator and Prometheus for the whole tier.
+          globalSetup: ["test/harness/e2e-setup.ts"],
+          // Rollouts step on real metrics, and the demo runs for minutes.
+          testTimeout: 180_000,
+          hookTimeout: 120_000,
+          fileParallelism: false,
+        },
+      },
     ],
   },
 });

@@ -68,7 +68,7 @@ rules:
   - level: Metadata
 `;
 
-async function freePorts(count: number): Promise<number[]> {
+export async function freePorts(count: number): Promise<number[]> {
   // All listeners stay open until every port is known, so the ports are distinct.
   const servers = await Promise.all(
     Array.from({ length: count }, async () => {

@@ -1,0 +1,53 @@
+// Reading what the simulator did: its own request counter from /metrics, and PromQL answers
+// from the tier's Prometheus.
+
+import { inject } from "vitest";
+
+export type Sample = { labels: Record<string, string>; value: number };
+
+/** The samples of one metric in the simulator's /metrics whose labels include `where`. */
+export async function simulatorSamples(
+  metric: string,
+  where: Record<string, string>,
+): Promise<Sample[]> {
+  const text = await (await fetch(inject("simulatorMetricsUrl"))).text();
+  const samples: Sample[] = [];
+  for (const line of text.split("\n")) {
+    const m = /^(\w+)\{(.*)\} (\S+)$/.exec(line);
+    if (!m || m[1] !== metric) continue;
+    const labels = Object.fromEntries(
+      [...(m[2] ?? "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((l) => [l[1], l[2]]),
+    );
+    if (Object.entries(where).every(([k, v]) => labels[k] === v)) {
+      samples.push({ labels, value: Number(m[3]) });
+    }
+  }
+  return samples;
+}
+
+/** Requests the simulator sent in a namespace, summed by the values of some labels ("a|b"). */
+export async function requestsBy(
+  namespace: string,
+  ...labels: string[]
+): Promise<Map<string, number>> {
+  const sums = new Map<string, number>();
+  for (const s of await simulatorSamples("fledge_sim_requests_total", { namespace })) {
+    const key = labels.map((label) => s.labels[label] ?? "").join("|");
+    sums.set(key, (sums.get(key) ?? 0) + s.value);
+  }
+  return sums;
+}
+
+/** An instant query's first value; undefined when the result is empty or NaN ("no data"). */
+export async function promValue(query: string): Promise<number | undefined> {
+  const url = new URL("/api/v1/query", inject("prometheusUrl"));
+  url.searchParams.set("query", query);
+  const body = (await (await fetch(url)).json()) as {
+    status: string;
+    error?: string;
+    data?: { result: { value: [number, string] }[] };
+  };
+  if (body.status !== "success") throw new Error(`prometheus: ${body.error} (query ${query})`);
+  const value = Number(body.data?.result[0]?.value[1]);
+  return Number.isFinite(value) ? value : undefined;
+}

@@ -1,0 +1,62 @@
+/**
+ * Global setup of the e2e tier (vitest project `e2e`, test/e2e/**): one control plane (as in the
+ * integration tier), the traffic simulator and a real Prometheus scraping it every second, shared
+ * by every file of the tier. Tests use a namespace of their own each, and get through `inject()`:
+ *
+ * - `kubeconfig`, `apiserverUrl`: as in the integration tier, so test/integration/support works
+ *   unchanged (adminClient(), withController(), Podinfo ...).
+ * - `prometheusUrl`: the shared Prometheus (http://127.0.0.1:PORT), for --prometheus-address.
+ * - `simulatorMetricsUrl`: the simulator's /metrics. A test that stops Prometheus mid-analysis
+ *   starts one of its own on it, leaving the shared one alone:
+ *     const prometheus = await startPrometheus({ targets: [inject("simulatorMetricsUrl")] });
+ *     await prometheus.stop(); ... await prometheus.start(); ... await prometheus.close();
+ *
+ * The simulator sends SIMULATOR_RPS requests a second to every apex Service with a TrafficSplit,
+ * in every namespace, and serves TrafficMetrics at /apis/metrics.smi-spec.io/v1alpha1 through the
+ * apiserver. A Deployment's pod-template annotations fledge.dev/sim-success-rate ("0.9") and
+ * fledge.dev/sim-latency-ms ("p50=10,p99=50") say how its requests are answered.
+ */
+import type { TestProject } from "vitest/node";
+import { startControlPlane } from "./control-plane.ts";
+import { type Prometheus, startPrometheus } from "./prometheus.ts";
+import { startSimulator } from "./simulator/simulator.ts";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    /** The e2e tier's Prometheus, http://127.0.0.1:PORT, scraping the simulator every second. */
+    prometheusUrl: string;
+    /** The simulator's /metrics URL, for a Prometheus of a test's own. */
+    simulatorMetricsUrl: string;
+  }
+}
+
+export const SIMULATOR_RPS = 50;
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const controlPlane = await startControlPlane();
+  const stops: (() => Promise<void>)[] = [() => controlPlane.stop()];
+  const stop = async () => {
+    for (const step of stops.reverse()) await step();
+  };
+  try {
+    const started = await startSimulator({
+      kubeConfig: controlPlane.kubeConfig,
+      rps: SIMULATOR_RPS,
+      seed: process.env.FLEDGE_SIM_SEED,
+    });
+    if (!started.ok) throw new Error(started.reason);
+    stops.push(() => started.simulator.stop());
+    const prometheus: Prometheus = await startPrometheus({
+      targets: [started.simulator.metricsUrl],
+    });
+    stops.push(() => prometheus.close());
+    project.provide("kubeconfig", controlPlane.kubeconfigPath);
+    project.provide("apiserverUrl", controlPlane.url);
+    project.provide("prometheusUrl", prometheus.url);
+    project.provide("simulatorMetricsUrl", started.simulator.metricsUrl);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return stop;
+}
