@@ -331,7 +331,7 @@ export class PrometheusProvider {
         : "";
       return {
         ok: false,
-        reason: noAnswer(e, `${target.address}${path}`, timeoutMs, tlsHint).reason,
+        reason: noAnswer(e, target.address, timeoutMs, tlsHint).reason,
       };
     }
   }
