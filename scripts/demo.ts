@@ -1,0 +1,253 @@
+// `npm run demo`: Fledge's first five minutes on a laptop. A local control plane, the controller
+// under deploy/'s ServiceAccount, the traffic simulator and a real Prometheus; then
+// examples/podinfo, a good revision that is promoted and a bad one that is rolled back, with the
+// kubectl-fledge live view as they go. Everything it started is stopped when it ends, fails or
+// is interrupted.
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { parseAllDocuments } from "yaml";
+import { KubeClient } from "../src/kube/client.ts";
+import { createLogger } from "../src/observability/logger.ts";
+import { startControlPlane } from "../test/harness/control-plane.ts";
+import { guardDir, onTermination, tail } from "../test/harness/process.ts";
+import { startPrometheus } from "../test/harness/prometheus.ts";
+import { startSimulator } from "../test/harness/simulator/simulator.ts";
+import { controllerKubeconfig, startController } from "../test/integration/support/controller.ts";
+
+const NAMESPACE = "shop";
+const EXAMPLE = join(import.meta.dirname, "../examples/podinfo");
+const CLI = join(import.meta.dirname, "../src/cli/main.ts");
+/** Per revision; the example's steps take well under a minute on Prometheus analysis. */
+const REVISION_TIMEOUT_MS = 150_000;
+const began = Date.now();
+
+const say = (line: string) =>
+  console.log(`[${((Date.now() - began) / 1000).toFixed(1).padStart(5)}s] ${line}`);
+
+type RolloutStatus = {
+  status?: { phase?: string; message?: string; stableRevision?: string; canaryWeight?: number };
+};
+
+const COLLECTIONS: Record<string, string> = {
+  Deployment: `/apis/apps/v1/namespaces/${NAMESPACE}/deployments`,
+  Rollout: `/apis/fledge.dev/v1alpha1/namespaces/${NAMESPACE}/rollouts`,
+};
+
+async function must<T>(
+  result: Promise<{ ok: true; value: T } | { ok: false; error: { message: string } }>,
+  what: string,
+): Promise<T> {
+  const r = await result;
+  if (!r.ok) throw new Error(`${what}: ${r.error.message}`);
+  return r.value;
+}
+
+/** Creates the example's objects in NAMESPACE, Deployments first, as kubectl apply -f would. */
+async function applyExample(client: KubeClient): Promise<void> {
+  const objects = readdirSync(EXAMPLE)
+    .filter((f) => f.endsWith(".yaml"))
+    .flatMap((f) => parseAllDocuments(readFileSync(join(EXAMPLE, f), "utf8")))
+    .map((doc) => doc.toJS() as { kind: string; metadata: { name: string } })
+    .sort((a, b) => Number(a.kind === "Rollout") - Number(b.kind === "Rollout"));
+  for (const object of objects) {
+    const path = COLLECTIONS[object.kind];
+    if (!path) throw new Error(`examples/podinfo: no place for a ${object.kind}`);
+    await must(client.create(path, object), `create ${object.kind} ${object.metadata.name}`);
+  }
+}
+
+async function waitFor(
+  client: KubeClient,
+  what: string,
+  done: (r: RolloutStatus) => boolean,
+): Promise<RolloutStatus> {
+  const deadline = Date.now() + REVISION_TIMEOUT_MS;
+  for (;;) {
+    const got = await client.get<RolloutStatus>(`${COLLECTIONS.Rollout}/podinfo`);
+    if (got.ok && done(got.value)) return got.value;
+    if (Date.now() > deadline) {
+      const status = got.ok ? JSON.stringify(got.value.status) : got.error.message;
+      throw new Error(`timed out waiting for ${what}; the Rollout's status: ${status}`);
+    }
+    await sleep(250);
+  }
+}
+
+/** What to undo when the demo ends: `sync` at a sudden exit, `async` at a normal stop or a signal. */
+type Cleanup = { sync(): void; async(): Promise<void> };
+const cleanups: Cleanup[] = [];
+const stopAll = async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup.async().catch(() => {});
+};
+const unregister = onTermination({
+  sync: () => {
+    for (const cleanup of cleanups.splice(0).reverse()) cleanup.sync();
+  },
+  async: stopAll,
+});
+
+/** A child process of the demo's: SIGKILLed at a sudden exit, else asked to stop. */
+function owned(child: ChildProcess, stop: () => Promise<unknown>): Cleanup {
+  const cleanup = {
+    sync: () => void child.kill("SIGKILL"),
+    async: async () => void (await stop()),
+  };
+  cleanups.push(cleanup);
+  return cleanup;
+}
+
+/** kubectl-fledge's live view of the Rollout until it rests; stopped early if still running. */
+function liveView(kubeconfig: string): { stop(): Promise<void> } {
+  const child = spawn(
+    process.execPath,
+    [CLI, "--kubeconfig", kubeconfig, "-n", NAMESPACE, "get", "rollout", "podinfo", "--watch"],
+    { stdio: ["ignore", "inherit", "inherit"] },
+  );
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const kill = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+    await exited;
+  };
+  const cleanup = owned(child, kill);
+  return {
+    async stop() {
+      // The view exits by itself once the rollout rests; give it a moment to draw the last frame.
+      await Promise.race([exited, sleep(3000)]);
+      await kill();
+      cleanups.splice(cleanups.indexOf(cleanup), 1);
+    },
+  };
+}
+
+async function revision(
+  client: KubeClient,
+  kubeconfig: string,
+  annotations: Record<string, string>,
+  image: string,
+) {
+  const before = await waitFor(client, "the Rollout to rest", (r) => r.status?.phase === "Healthy");
+  const view = liveView(kubeconfig);
+  // Let the view show the resting rollout first, so the change is seen arriving.
+  await sleep(1000);
+  await must(
+    client.patch(`${COLLECTIONS.Deployment}/podinfo`, {
+      spec: {
+        template: {
+          metadata: { annotations },
+          spec: { containers: [{ name: "app", image }] },
+        },
+      },
+    }),
+    "change the Deployment",
+  );
+  try {
+    return {
+      before,
+      after: await waitFor(
+        client,
+        "the rollout to finish",
+        (r) =>
+          r.status?.phase === "Failed" ||
+          (r.status?.phase === "Healthy" &&
+            r.status.stableRevision !== before.status?.stableRevision),
+      ),
+    };
+  } finally {
+    await view.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  console.log(
+    "Fledge demo: a local control plane, the Fledge controller, a traffic simulator and Prometheus;\n" +
+      "then podinfo gets a good revision (promoted step by step) and a bad one (rolled back).\n",
+  );
+  const dir = mkdtempSync(join(tmpdir(), "fledge-demo-"));
+  const dirGuard = guardDir(dir);
+  cleanups.push({ sync: () => dirGuard.release(), async: async () => dirGuard.release() });
+  let controllerLog = "";
+  try {
+    const controlPlane = await startControlPlane();
+    cleanups.push({ sync: () => {}, async: () => controlPlane.stop() });
+    say(`control plane up at ${controlPlane.url}, with Fledge's and SMI's CRDs`);
+    const admin = controlPlane.kubeConfig;
+    const client = new KubeClient(admin);
+
+    const simulator = await startSimulator({
+      kubeConfig: admin,
+      rps: 40,
+      logger: createLogger("warn"),
+    });
+    if (!simulator.ok) throw new Error(simulator.reason);
+    cleanups.push({ sync: () => {}, async: () => simulator.simulator.stop() });
+    const prometheus = await startPrometheus({ targets: [simulator.simulator.metricsUrl] });
+    cleanups.push({ sync: () => {}, async: () => prometheus.close() });
+    say(
+      `traffic simulator sending 40 requests/s to each split service; Prometheus at ${prometheus.url}`,
+    );
+
+    const controller = startController(
+      await controllerKubeconfig(dir, admin),
+      dir,
+      ["--prometheus-address", prometheus.url],
+      "info",
+    );
+    controllerLog = controller.logFile;
+    owned(controller.process, () => controller.kill());
+    say("controller running as fledge-system/fledge-controller (deploy/'s RBAC)");
+
+    await must(
+      client.create("/api/v1/namespaces", { metadata: { name: NAMESPACE } }),
+      `namespace ${NAMESPACE}`,
+    );
+    await applyExample(client);
+    say(`applied examples/podinfo in namespace ${NAMESPACE}; Fledge makes podinfo-primary`);
+    const initial = await waitFor(
+      client,
+      "podinfo to be Healthy",
+      (r) => r.status?.phase === "Healthy",
+    );
+    say(`podinfo is Healthy: podinfo-primary serves revision ${initial.status?.stableRevision}`);
+
+    console.log("\n== 1. a good revision: podinfo 6.7.1, answering as well as the last one\n");
+    const good = await revision(
+      client,
+      controlPlane.kubeconfigPath,
+      { "fledge.dev/sim-success-rate": "1" },
+      "ghcr.io/stefanprodan/podinfo:6.7.1",
+    );
+    if (good.after.status?.phase !== "Healthy") {
+      throw new Error(`the good revision was not promoted: ${good.after.status?.message}`);
+    }
+    say(`promoted: podinfo-primary now serves revision ${good.after.status?.stableRevision}`);
+
+    console.log("\n== 2. a bad revision: podinfo 6.7.2, failing 20% of requests with a 5xx\n");
+    const bad = await revision(
+      client,
+      controlPlane.kubeconfigPath,
+      { "fledge.dev/sim-success-rate": "0.8" },
+      "ghcr.io/stefanprodan/podinfo:6.7.2",
+    );
+    if (bad.after.status?.phase !== "Failed") {
+      throw new Error(`the bad revision was not rolled back: ${bad.after.status?.message}`);
+    }
+    say(
+      `rolled back: podinfo-primary still serves revision ${bad.after.status?.stableRevision} ` +
+        `(${bad.after.status?.message})`,
+    );
+  } catch (error) {
+    say(`demo failed: ${(error as Error).message}`);
+    if (controllerLog) console.error(`last lines of the controller's log:\n${tail(controllerLog)}`);
+    process.exitCode = 1;
+  } finally {
+    unregister();
+    await stopAll();
+  }
+  say(`done; everything the demo started is stopped`);
+}
+
+await main();
