@@ -2,13 +2,23 @@ import { type CheckName, readDeployRbac, runChecks } from "./check.ts";
 import { type Connection, explain } from "./connect.ts";
 import { type Format, formatted, type Io } from "./output.ts";
 import {
+  type CliEvent,
   type CliRollout,
   renderChecks,
   renderList,
   renderRollout,
   renderSummary,
 } from "./render.ts";
-import { getRollout, listRollouts, rolloutEvents, rolloutsPath, watchRollout } from "./rollouts.ts";
+import {
+  byTime,
+  eventsOf,
+  follow,
+  getRollout,
+  listRollouts,
+  rolloutEvents,
+  rolloutOf,
+  rolloutsPath,
+} from "./rollouts.ts";
 import { type Command, steering } from "./steer.ts";
 import { redraw, untilSettled } from "./watch.ts";
 
@@ -17,12 +27,11 @@ const fail = (io: Io, message: string) => {
   return 1;
 };
 
-/** The view of one rollout: the Rollout and its recent Events, rendered for a person. */
-async function frameOf(c: Connection, io: Io, rollout: CliRollout): Promise<string> {
-  const events = await rolloutEvents(c.client, rollout.metadata.namespace, rollout.metadata.name);
-  // Events are context; a person allowed to read Rollouts but not Events still sees the rollout.
-  return renderRollout(rollout, events.ok ? events.value : [], io.paint, Date.now());
-}
+/** The Events of a rollout's final reconcile are written just after its status; wait that long for them. */
+const LAST_EVENTS_MS = 1_000;
+
+const sameEvent = (a: CliEvent, b: CliEvent) =>
+  a.metadata?.name !== undefined && a.metadata.name === b.metadata?.name;
 
 export async function getCommand(
   c: Connection,
@@ -36,32 +45,84 @@ export async function getCommand(
       io,
       explain(got.error, `rollout "${name}" in namespace "${c.namespace}"`, c.server),
     );
-  // With -o, every version is a document of its own (YAML documents apart, as kubectl -w does).
-  const show = async (r: CliRollout, previous: string | undefined) => {
+  if (options.output && !options.watch) {
+    io.out(formatted(got.value, options.output));
+    return 0;
+  }
+  const listed = await rolloutEvents(c.client, c.namespace, name);
+  // Events are context: a person allowed to read Rollouts but not Events still sees the rollout.
+  let events = listed.ok ? listed.value : [];
+  let rollout: CliRollout = got.value;
+  let shown: string | undefined;
+  const show = () => {
     if (options.output) {
-      const separator = previous !== undefined && options.output === "yaml" ? "---\n" : "";
-      io.out(separator + formatted(r, options.output));
-      return "";
+      const separator = shown !== undefined && options.output === "yaml" ? "---\n" : "";
+      shown = "";
+      return io.out(separator + formatted(rollout, options.output));
     }
-    const frame = await frameOf(c, io, r);
-    if (frame !== previous)
-      io.out(redraw(previous, frame, io.tty ? { columns: options.columns ?? 80 } : undefined));
-    return frame;
+    const frame = renderRollout(rollout, events, io.paint, Date.now());
+    if (frame === shown) return;
+    io.out(redraw(shown, frame, io.tty ? { columns: options.columns ?? 80 } : undefined));
+    shown = frame;
   };
-  let shown = await show(got.value, undefined);
+  show();
   if (!options.watch) return 0;
 
-  const settled = untilSettled(got.value);
-  let last: CliRollout = got.value;
-  const end = await watchRollout(c, c.namespace, name, got.value.metadata, async (r) => {
-    last = r;
-    shown = await show(r, shown);
-    return !settled(r);
-  });
-  if (end.kind === "deleted") return fail(io, `rollout "${name}" was deleted`);
-  if (end.kind === "failed") return fail(io, `watch failed: ${end.message}`);
+  const settled = untilSettled(rollout);
+  let deleted = false;
+  const stop = new AbortController();
+  const finish = () => setTimeout(() => stop.abort(), LAST_EVENTS_MS);
+  const onRollout = (type: string, r: CliRollout): boolean => {
+    if (type === "DELETED") {
+      deleted = true;
+      stop.abort();
+      return false;
+    }
+    if (r.metadata.resourceVersion !== rollout.metadata.resourceVersion) {
+      rollout = r;
+      show();
+    }
+    if (!settled(r)) return true;
+    finish();
+    return false;
+  };
+  const [watched] = await Promise.all([
+    follow<CliRollout>(
+      c,
+      rolloutOf(c.namespace, name),
+      {
+        onList: ([r]) => (r ? onRollout("MODIFIED", r) : onRollout("DELETED", rollout)),
+        onChange: (type, r) => onRollout(type, r),
+      },
+      stop.signal,
+    ),
+    // Events are followed for the view alone (-o prints the Rollout only), and losing them is no
+    // reason to stop following the rollout.
+    options.output
+      ? Promise.resolve({ kind: "stopped" } as const)
+      : follow<CliEvent>(
+          c,
+          eventsOf(c.namespace, name),
+          {
+            onList: (items) => {
+              events = byTime(items);
+              show();
+              return true;
+            },
+            onChange: (type, e) => {
+              const others = events.filter((x) => !sameEvent(x, e));
+              events = type === "DELETED" ? others : byTime([...others, e]);
+              show();
+              return true;
+            },
+          },
+          stop.signal,
+        ),
+  ]);
+  if (deleted) return fail(io, `rollout "${name}" was deleted`);
+  if (watched.kind === "failed") return fail(io, `watch failed: ${watched.message}`);
   // Like `kubectl rollout status`: a script can tell a promotion from a rollback.
-  return last.status?.phase === "Healthy" ? 0 : 1;
+  return rollout.status?.phase === "Healthy" ? 0 : 1;
 }
 
 export async function listCommand(
@@ -107,25 +168,22 @@ export async function steerCommand(
   const before = await getRollout(c.client, c.namespace, name);
   if (!before.ok) return fail(io, explain(before.error, what, c.server));
   const steer = steering(command, before.value, new Date().toISOString());
-  const patched = await c.client.patch<CliRollout & { metadata: { resourceVersion: string } }>(
-    `${rolloutsPath(c.namespace)}/${name}`,
-    { metadata: { annotations: steer.annotations } },
-  );
+  const patched = await c.client.patch<CliRollout>(`${rolloutsPath(c.namespace)}/${name}`, {
+    metadata: { annotations: steer.annotations },
+  });
   if (!patched.ok) return fail(io, explain(patched.error, what, c.server));
 
   let latest: CliRollout = patched.value;
   if (!steer.applied(latest)) {
-    const deadline = AbortSignal.timeout(options.timeoutMs);
-    await watchRollout(
+    const watching = (r: CliRollout | undefined) => {
+      if (r) latest = r;
+      return r !== undefined && !steer.applied(r);
+    };
+    await follow<CliRollout>(
       c,
-      c.namespace,
-      name,
-      patched.value.metadata,
-      async (r) => {
-        latest = r;
-        return !steer.applied(r);
-      },
-      deadline,
+      rolloutOf(c.namespace, name),
+      { onList: ([r]) => watching(r), onChange: (_type, r) => watching(r) },
+      AbortSignal.timeout(options.timeoutMs),
     );
   }
   if (options.output) {

@@ -6,6 +6,7 @@ export type CliRollout = {
     name: string;
     namespace: string;
     creationTimestamp?: string;
+    resourceVersion?: string;
     annotations?: Record<string, string>;
   };
   spec?: {
@@ -16,6 +17,7 @@ export type CliRollout = {
 };
 
 export type CliEvent = {
+  metadata?: { name?: string; resourceVersion?: string };
   type?: string;
   reason?: string;
   message?: string;
@@ -108,7 +110,9 @@ export function renderRollout(
   const metrics = r.spec?.analysis?.metrics ?? [];
   if (metrics.length > 0) {
     lines.push(paint.bold("Metrics:"));
-    for (const m of metrics) {
+    const thresholds = metrics.map((m) => `(threshold ${threshold(m.thresholdRange)})`);
+    const width = Math.max(...thresholds.map((t) => t.length));
+    for (const [i, m] of metrics.entries()) {
       const last = s.metrics?.find((x) => x.name === m.name);
       const value = last?.value === undefined ? "-" : String(Math.round(last.value * 100) / 100);
       const outcome = last?.outcome ?? "not checked yet";
@@ -119,7 +123,7 @@ export function renderRollout(
             ? paint.red(outcome)
             : paint.yellow(outcome);
       lines.push(
-        `  ${m.name.padEnd(26)} ${value.padStart(8)}  (threshold ${threshold(m.thresholdRange)})  ${coloured}${last?.message ? `  ${paint.dim(last.message)}` : ""}`,
+        `  ${m.name.padEnd(26)} ${value.padStart(8)}  ${(thresholds[i] ?? "").padEnd(width)}  ${coloured}${last?.message ? `  ${paint.dim(last.message)}` : ""}`,
       );
     }
   }

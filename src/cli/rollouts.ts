@@ -10,9 +10,7 @@ export const rolloutsPath = (namespace: string | undefined) =>
   `/apis/${GROUP}/${VERSION}${namespace ? `/namespaces/${namespace}` : ""}/${PLURAL}`;
 
 export const getRollout = (client: KubeClient, namespace: string, name: string) =>
-  client.get<CliRollout & { metadata: { resourceVersion: string } }>(
-    `${rolloutsPath(namespace)}/${name}`,
-  );
+  client.get<CliRollout>(`${rolloutsPath(namespace)}/${name}`);
 
 /** Rollouts of one namespace, or of all when namespace is undefined, sorted as kubectl sorts. */
 export async function listRollouts(
@@ -27,84 +25,91 @@ export async function listRollouts(
 
 const eventTime = (e: CliEvent) => e.lastTimestamp ?? e.eventTime ?? "";
 
-/** The Rollout's Events, oldest first, as `kubectl describe` lists them. */
+/** Events oldest first, as `kubectl describe` lists them. */
+export const byTime = (events: CliEvent[]) =>
+  [...events].sort((a, b) => eventTime(a).localeCompare(eventTime(b)));
+
+/** Where a Rollout's Events are, selected on the server. */
+export const eventsOf = (namespace: string, name: string): Selection => ({
+  path: `/api/v1/namespaces/${namespace}/events`,
+  fieldSelector: `involvedObject.kind=${KIND},involvedObject.name=${name}`,
+});
+
+/** One Rollout as a selection, so it can be listed and watched like its Events. */
+export const rolloutOf = (namespace: string, name: string): Selection => ({
+  path: rolloutsPath(namespace),
+  fieldSelector: `metadata.name=${name}`,
+});
+
 export async function rolloutEvents(
   client: KubeClient,
   namespace: string,
   name: string,
 ): Promise<KubeResult<CliEvent[]>> {
-  const list = await client.request<List<CliEvent>>(
-    "GET",
-    `/api/v1/namespaces/${namespace}/events`,
-    undefined,
-    undefined,
-    { fieldSelector: `involvedObject.kind=${KIND},involvedObject.name=${name}` },
-  );
-  if (!list.ok) return list;
-  return {
-    ok: true,
-    value: list.value.items.sort((a, b) => eventTime(a).localeCompare(eventTime(b))),
-  };
+  const { path, fieldSelector } = eventsOf(namespace, name);
+  const list = await client.request<List<CliEvent>>("GET", path, undefined, undefined, {
+    fieldSelector,
+  });
+  return list.ok ? { ok: true, value: byTime(list.value.items) } : list;
 }
 
-export type WatchEnd =
-  | { kind: "stopped" }
-  | { kind: "deleted" }
-  | { kind: "failed"; message: string };
+export type Selection = { path: string; fieldSelector: string };
 
-type WatchEvent = {
-  type: string;
-  object: CliRollout & { metadata: { resourceVersion: string }; code?: number };
+type Named = { metadata?: { resourceVersion?: string } };
+
+export type Follower<T> = {
+  /** The whole selection, at the start and again whenever the watch cannot resume. */
+  onList(items: T[]): boolean | Promise<boolean>;
+  onChange(type: "ADDED" | "MODIFIED" | "DELETED", object: T): boolean | Promise<boolean>;
 };
 
+export type WatchEnd = { kind: "stopped" } | { kind: "failed"; message: string };
+
 /**
- * Follows one Rollout with a watch from resourceVersion, calling onChange with each new version
- * until onChange returns false, the Rollout is deleted or the watch fails. The apiserver ends
- * watches after a while; the loop picks up from the last version seen, and after 410 Gone it
- * starts again from a fresh read. Aborting signal stops it.
+ * Lists a selection and then watches it, handing each change over in order, until a callback
+ * returns false, signal aborts or a request fails. The apiserver ends watches after a while;
+ * the watch resumes from the last resourceVersion seen, and after 410 Gone lists afresh.
  */
-export async function watchRollout(
+export async function follow<T extends Named>(
   connection: Pick<Connection, "client" | "kubeConfig">,
-  namespace: string,
-  name: string,
-  from: { resourceVersion: string },
-  onChange: (rollout: CliRollout) => Promise<boolean>,
+  selection: Selection,
+  follower: Follower<T>,
   signal?: AbortSignal,
 ): Promise<WatchEnd> {
-  let resourceVersion: string | undefined = from.resourceVersion;
+  const { path, fieldSelector } = selection;
+  let resourceVersion: string | undefined;
   for (;;) {
     if (signal?.aborted) return { kind: "stopped" };
     if (resourceVersion === undefined) {
-      const fresh = await getRollout(connection.client, namespace, name);
-      if (!fresh.ok)
-        return fresh.error.reason === "NotFound"
-          ? { kind: "deleted" }
-          : { kind: "failed", message: fresh.error.message };
-      resourceVersion = fresh.value.metadata.resourceVersion;
-      if (!(await onChange(fresh.value))) return { kind: "stopped" };
+      const list = await connection.client.request<List<T>>("GET", path, undefined, undefined, {
+        fieldSelector,
+      });
+      if (!list.ok) return { kind: "failed", message: list.error.message };
+      resourceVersion = list.value.metadata.resourceVersion;
+      if (!(await follower.onList(list.value.items))) return { kind: "stopped" };
     }
-    let outcome: WatchEnd | "gone" | undefined;
+    let gone = false;
+    let failure: string | undefined;
     let stopped = false;
     let pending = Promise.resolve();
     const stop = new AbortController();
     const end = await kubeStream(connection.kubeConfig, {
-      path: rolloutsPath(namespace),
-      query: { watch: "true", fieldSelector: `metadata.name=${name}`, resourceVersion },
+      path,
+      query: { watch: "true", fieldSelector, resourceVersion },
       signal: signal ? AbortSignal.any([signal, stop.signal]) : stop.signal,
       onLine: (line) => {
-        const event = JSON.parse(line) as WatchEvent;
+        const event = JSON.parse(line) as { type: string; object: T & { code?: number } };
         if (event.type === "ERROR") {
-          outcome = event.object.code === 410 ? "gone" : { kind: "failed", message: line };
+          gone = event.object.code === 410;
+          if (!gone) failure = line;
           return false;
         }
-        resourceVersion = event.object.metadata.resourceVersion;
-        if (event.type === "DELETED") {
-          outcome = { kind: "deleted" };
-          return false;
-        }
-        // Changes are handed over one at a time, in order, however fast they arrive.
+        if (event.type !== "ADDED" && event.type !== "MODIFIED" && event.type !== "DELETED")
+          return true;
+        resourceVersion = event.object.metadata?.resourceVersion;
+        // One change at a time, in order, however fast they arrive.
         pending = pending.then(async () => {
-          if (stopped || (await onChange(event.object))) return;
+          if (stopped || (await follower.onChange(event.type as "ADDED", event.object))) return;
           stopped = true;
           stop.abort();
         });
@@ -113,8 +118,8 @@ export async function watchRollout(
     });
     await pending;
     if (stopped || signal?.aborted) return { kind: "stopped" };
-    if (outcome === "gone") resourceVersion = undefined;
-    else if (outcome) return outcome;
+    if (failure) return { kind: "failed", message: failure };
+    if (gone) resourceVersion = undefined;
     else if (end.kind === "failed")
       return { kind: "failed", message: describeFailure(end.failure) };
   }

@@ -85,7 +85,7 @@ describe("the rollout view", () => {
         "Canary:     7f6d5c4b3",
         "Checks:     1 failed, 2 errored, 0 inconclusive",
         "Metrics:",
-        "  request-success-rate          99.51  (threshold >= 99)  passed",
+        "  request-success-rate          99.51  (threshold >= 99)   passed",
         "  request-duration-p99-ms         612  (threshold <= 500)  failed  612 > max 500",
         "Events:",
         "   30s  StepAdvanced              weight 50%",

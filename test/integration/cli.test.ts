@@ -1,0 +1,316 @@
+import { execFile, spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, inject, test } from "vitest";
+import { parse } from "yaml";
+import { kubeconfigYaml, serviceAccountToken } from "../harness/control-plane.ts";
+import {
+  adminKubeConfig,
+  eventually,
+  newNamespace,
+  ok,
+  paths,
+  repoRoot,
+} from "./support/cluster.ts";
+import { Podinfo, withController } from "./support/rollouts.ts";
+
+const world = withController();
+const MAIN = join(repoRoot, "src/cli/main.ts");
+
+type Run = { code: number | null; stdout: string; stderr: string };
+
+/** Runs kubectl-fledge as a person would, as its own process with the admin kubeconfig. */
+function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [MAIN, "--kubeconfig", inject("kubeconfig"), ...args],
+      { env: { ...process.env, ...env }, timeout: 60_000 },
+      (error, stdout, stderr) =>
+        resolve({ code: error ? ((error.code as number | undefined) ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+/** The value the CLI wrote for a one-shot action, from what it printed. */
+const idFrom = (out: string, annotation: string) =>
+  new RegExp(`set ${annotation}=(\\S+?)(;|\\n|$)`).exec(out)?.[1];
+
+async function eventsWith(p: Podinfo, reason: string): Promise<number> {
+  const list = ok(
+    await world.client.get<{ items: { reason: string; involvedObject: { name: string } }[] }>(
+      paths.events(p.ns),
+    ),
+    "events",
+  );
+  return list.items.filter((e) => e.reason === reason && e.involvedObject.name === "podinfo")
+    .length;
+}
+
+describe("kubectl-fledge list and get", () => {
+  test("list, list -A, get and -o json|yaml show the rollouts the controller manages", async () => {
+    const { p, initial } = await Podinfo.healthy(world.client, "cli-get", [
+      { setWeight: 20 },
+      { pause: {} },
+    ]);
+    const listed = await cli(["list", "-n", p.ns]);
+    expect(listed).toMatchObject({ code: 0, stderr: "" });
+    expect(listed.stdout.split("\n")[0]).toMatch(/^NAME +PHASE +STEP +WEIGHT +AGE$/);
+    expect(listed.stdout.split("\n")[1]).toMatch(/^podinfo +Healthy +- +0% +\d+s$/);
+
+    const all = await cli(["list", "-A"]);
+    expect(all.code).toBe(0);
+    expect(all.stdout.split("\n")[0]).toMatch(/^NAMESPACE +NAME +PHASE/);
+    expect(all.stdout).toMatch(new RegExp(`^${p.ns} +podinfo +Healthy `, "m"));
+
+    const json = JSON.parse((await cli(["list", "-n", p.ns, "-o", "json"])).stdout);
+    expect(json.items.map((r: { metadata: { name: string } }) => r.metadata.name)).toEqual([
+      "podinfo",
+    ]);
+
+    const got = await cli(["get", "rollout", "podinfo", "-n", p.ns]);
+    expect(got.code).toBe(0);
+    expect(got.stdout).toContain(`Name:       ${p.ns}/podinfo`);
+    expect(got.stdout).toContain("Phase:      Healthy");
+    expect(got.stdout).toContain(`Stable:     ${initial.status?.stableRevision}`);
+    expect(got.stdout).toMatch(/Events:\n.*Initialized/);
+    expect(got.stdout).not.toContain("\u001b[");
+
+    const yaml = parse((await cli(["get", "rollout", "podinfo", "-n", p.ns, "-o", "yaml"])).stdout);
+    expect(yaml.status.stableRevision).toBe(initial.status?.stableRevision);
+  });
+
+  test("errors are one line with a non-zero exit: not found, forbidden, no kubeconfig", async () => {
+    const ns = await newNamespace(world.client, "cli-err");
+    expect(await cli(["get", "rollout", "nope", "-n", ns])).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: `error: rollout "nope" in namespace "${ns}" not found\n`,
+    });
+
+    ok(
+      await world.client.create(`/api/v1/namespaces/${ns}/serviceaccounts`, {
+        metadata: { name: "nobody" },
+      }),
+      "service account",
+    );
+    const admin = adminKubeConfig();
+    const cluster = admin.getCurrentCluster();
+    const kubeconfig = join(world.dir, "nobody.kubeconfig");
+    writeFileSync(
+      kubeconfig,
+      kubeconfigYaml(
+        cluster?.server ?? "",
+        Buffer.from(cluster?.caData ?? "", "base64").toString(),
+        "nobody",
+        await serviceAccountToken(admin, ns, "nobody"),
+      ),
+    );
+    const forbidden = await cli(["list", "-n", ns, "--kubeconfig", kubeconfig]);
+    expect(forbidden.code).toBe(1);
+    expect(forbidden.stderr).toMatch(
+      new RegExp(
+        `^error: forbidden: .*system:serviceaccount:${ns}:nobody.* cannot list .*rollouts.*\\n$`,
+      ),
+    );
+
+    const none = await new Promise<Run>((resolve) =>
+      execFile(
+        process.execPath,
+        [MAIN, "list"],
+        { env: { PATH: process.env.PATH, HOME: world.dir } },
+        (error, stdout, stderr) => resolve({ code: error ? 1 : 0, stdout, stderr }),
+      ),
+    );
+    expect(none).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: "error: no kubeconfig: pass --kubeconfig, set KUBECONFIG or create ~/.kube/config\n",
+    });
+  });
+});
+
+describe("kubectl-fledge steering", () => {
+  test("pause, resume, promote, abort, retry and promote --full each apply exactly once", async () => {
+    const { p } = await Podinfo.healthy(world.client, "cli-steer", [
+      { setWeight: 20 },
+      { pause: {} },
+      { setWeight: 60 },
+      { pause: {} },
+    ]);
+    await p.newRevision("2");
+    await p.phase("Paused");
+
+    const paused = await cli(["pause", "podinfo", "-n", p.ns]);
+    expect(paused.code).toBe(0);
+    expect(paused.stdout).toBe(
+      `rollout ${p.ns}/podinfo: set fledge.dev/pause=true\n  Paused  step 2/4  canary 20%  paused at step 2/4\n`,
+    );
+    expect((await p.rollout()).status?.pauseReasons?.map((r) => r.reason).sort()).toEqual([
+      "Person",
+      "Step",
+    ]);
+
+    // One resume lifts both holds: the person's annotation and the step's pause.
+    const resumed = await cli(["resume", "podinfo", "-n", p.ns]);
+    expect(resumed.code).toBe(0);
+    expect(resumed.stdout).toMatch(
+      /^rollout \S+: removed fledge\.dev\/pause; set fledge\.dev\/resume=\S+\n/,
+    );
+    const atSixty = await p.phase("Paused");
+    expect(atSixty.status?.canaryWeight).toBe(60);
+    expect(atSixty.metadata.annotations?.["fledge.dev/pause"]).toBeUndefined();
+
+    const promoted = await cli(["promote", "podinfo", "-n", p.ns]);
+    expect(promoted.code).toBe(0);
+    const promoteId = idFrom(promoted.stdout, "fledge.dev/promote");
+    expect(promoteId).toBeDefined();
+    const healthy = await p.phase("Healthy");
+    expect(healthy.metadata.annotations?.["fledge.dev/promote"]).toBe(promoteId);
+
+    // The promote annotation is still there; the next rollout must not be promoted by it again.
+    await p.newRevision("3");
+    await eventually("the third revision to pause at its first pause step", async () => {
+      const r = await p.rollout();
+      return r.status?.phase === "Paused" && r.status.canaryWeight === 20 ? r : undefined;
+    });
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await p.rollout()).status?.phase).toBe("Paused");
+    expect(await eventsWith(p, "PromotionRequested")).toBe(1);
+
+    const aborted = await cli(["abort", "podinfo", "-n", p.ns]);
+    expect(aborted.code).toBe(0);
+    expect(aborted.stdout).toMatch(/set fledge\.dev\/abort=\S+\n {2}(RollingBack|Aborted) /);
+    await p.phase("Aborted");
+    expect(await p.weight()).toBe(0);
+
+    const retried = await cli(["retry", "podinfo", "-n", p.ns]);
+    expect(retried.code).toBe(0);
+    expect(retried.stdout).toMatch(/set fledge\.dev\/retry=\S+\n/);
+    await eventually("the retried rollout to pause at 20%", async () => {
+      const r = await p.rollout();
+      return r.status?.phase === "Paused" && r.status.canaryWeight === 20 ? r : undefined;
+    });
+
+    const full = await cli(["promote", "--full", "podinfo", "-n", p.ns]);
+    expect(full.code).toBe(0);
+    expect(full.stdout).toMatch(/set fledge\.dev\/promote-full=\S+\n/);
+    await p.phase("Healthy");
+    expect(await eventsWith(p, "Aborted")).toBe(1);
+    expect(await eventsWith(p, "RetryStarted")).toBe(1);
+    expect(await eventsWith(p, "PromotionRequested")).toBe(2);
+  });
+
+  test("get --watch follows the rollout through a watch and exits when it rests", async () => {
+    const { p } = await Podinfo.healthy(world.client, "cli-watch", [
+      { setWeight: 20 },
+      { pause: { duration: "1s" } },
+      { setWeight: 60 },
+      { pause: { duration: "1s" } },
+    ]);
+    const child = spawn(process.execPath, [
+      MAIN,
+      "--kubeconfig",
+      inject("kubeconfig"),
+      "get",
+      "rollout",
+      "podinfo",
+      "-n",
+      p.ns,
+      "--watch",
+    ]);
+    let out = "";
+    child.stdout.on("data", (chunk) => {
+      out += chunk;
+    });
+    const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+    await eventually("the first frame", () => (out.includes("Phase:") ? true : undefined));
+    await p.newRevision("2");
+    expect(await exited).toBe(0);
+
+    const phases = [...out.matchAll(/^Phase: +(\w+)/gm)].map((m) => m[1]);
+    expect(phases[0]).toBe("Healthy");
+    expect(phases).toContain("Paused");
+    expect(phases[phases.length - 1]).toBe("Healthy");
+    const weights = [...out.matchAll(/^Weight: +\[[#.]+\] (\d+)% canary/gm)].map((m) => m[1]);
+    expect(weights).toContain("20");
+    expect(weights).toContain("60");
+    // The last frame has the Events of the reconcile that promoted, written after its status.
+    expect(out.slice(out.lastIndexOf("Phase:"))).toMatch(/Events:\n(.*\n)*.*Promoted +revision/);
+    // Not a terminal: frames follow one another, without cursor movement.
+    expect(out).not.toContain("\u001b");
+  });
+});
+
+describe("kubectl-fledge check", () => {
+  test("passes what the harness has, and names what it lacks", async () => {
+    const passing = await cli(["check", "--skip", "trafficmetrics", "prometheus"]);
+    expect(passing.stdout).toMatch(
+      /^ok {4}crd {13}rollouts\.fledge\.dev Established, serving v1alpha1$/m,
+    );
+    expect(passing.stdout).toMatch(
+      /^ok {4}trafficsplit +trafficsplits\.split\.smi-spec\.io Established, serving v1alpha1, v1alpha2, v1alpha3, v1alpha4$/m,
+    );
+    expect(passing.stdout).toMatch(/^ok {4}httproutegroup +.* serving v1alpha3, v1alpha4$/m);
+    expect(passing.stdout).toMatch(
+      /^ok {4}rbac +system:serviceaccount:fledge-system:fledge-controller may do all \d+ things deploy\/rbac\.yaml grants$/m,
+    );
+    expect(passing.stdout).toMatch(/^skip {2}prometheus +skipped \(--skip\)$/m);
+    expect(passing.code).toBe(0);
+
+    const failing = await cli(["check"]);
+    expect(failing.code).toBe(1);
+    expect(failing.stdout).toMatch(
+      /^fail {2}trafficmetrics +APIService v1alpha1\.metrics\.smi-spec\.io is not registered: /m,
+    );
+    expect(failing.stdout).toMatch(/^fail {2}prometheus +no Prometheus address: /m);
+
+    const json = JSON.parse((await cli(["check", "-o", "json"])).stdout);
+    expect(json.map((i: { name: string }) => i.name)).toEqual([
+      "crd",
+      "trafficsplit",
+      "httproutegroup",
+      "rbac",
+      "trafficmetrics",
+      "prometheus",
+    ]);
+  });
+
+  test("a ServiceAccount without the controller's rights fails rbac, naming what it may not do", async () => {
+    const ns = await newNamespace(world.client, "cli-rbac");
+    ok(
+      await world.client.create(`/api/v1/namespaces/${ns}/serviceaccounts`, {
+        metadata: { name: "bare" },
+      }),
+      "service account",
+    );
+    const bare = await cli([
+      "check",
+      "--service-account",
+      `${ns}/bare`,
+      "--skip",
+      "trafficmetrics",
+      "prometheus",
+    ]);
+    expect(bare.code).toBe(1);
+    const line = bare.stdout.split("\n").find((l) => l.startsWith("fail  rbac"));
+    expect(line).toMatch(
+      new RegExp(`system:serviceaccount:${ns}:bare may not get rollouts\\.fledge\\.dev, `),
+    );
+    expect(line).toContain("patch deployments/scale.apps");
+    expect(line).toContain(`update leases.coordination.k8s.io in ${ns}`);
+
+    const missing = await cli([
+      "check",
+      "--service-account",
+      `${ns}/ghost`,
+      "--skip",
+      "trafficmetrics",
+      "prometheus",
+    ]);
+    expect(missing.code).toBe(1);
+    expect(missing.stdout).toMatch(
+      new RegExp(`^fail {2}rbac +ServiceAccount ${ns}/ghost does not exist`, "m"),
+    );
+  });
+});
