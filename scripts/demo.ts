@@ -198,7 +198,9 @@ async function main(): Promise<void> {
     );
     controllerLog = controller.logFile;
     owned(controller.process, () => controller.kill());
-    say("controller running as fledge-system/fledge-controller (deploy/'s RBAC)");
+    say(
+      `controller running as fledge-system/fledge-controller (deploy/'s RBAC); its log: ${controller.logFile}`,
+    );
 
     await must(
       client.create("/api/v1/namespaces", { metadata: { name: NAMESPACE } }),
