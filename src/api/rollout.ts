@@ -232,6 +232,7 @@ export type RolloutSpec = z.infer<typeof RolloutSpec>;
 export type Step = z.infer<typeof Step>;
 export type Metric = z.infer<typeof Metric>;
 export type Webhook = z.infer<typeof Webhook>;
+export type HeaderMatch = z.infer<typeof HeaderMatch>;
 
 export const PHASES = [
   "Initializing",

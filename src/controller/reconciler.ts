@@ -154,6 +154,7 @@ export class Reconciler {
     const version = chooseSplitVersion(
       spec.trafficRouting.smi.apiVersion,
       must(await this.deps.splitVersions(), "API discovery"),
+      spec.trafficRouting.smi.matches !== undefined,
     );
     if (!version.ok)
       return this.report(
@@ -171,6 +172,7 @@ export class Reconciler {
       apex,
       primaryService: `${apex}-primary`,
       canaryService: `${apex}-canary`,
+      matches: spec.trafficRouting.smi.matches,
     };
     const stale = this.staleObject(spec, target, route, router, now);
     if (stale) {

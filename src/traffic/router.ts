@@ -1,3 +1,4 @@
+import type { HeaderMatch } from "../api/rollout.ts";
 import type { KubeResult } from "../kube/client.ts";
 import type { OwnerRollout } from "../kube/primary.ts";
 
@@ -7,6 +8,8 @@ export type Route = {
   apex: string;
   primaryService: string;
   canaryService: string;
+  /** A/B routing: only requests matching one of these go by the weights; the rest stay on the primary. */
+  matches?: HeaderMatch[] | undefined;
 };
 
 /** "unchanged", or the resourceVersion the write produced. */

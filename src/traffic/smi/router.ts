@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { ObjectMeta } from "../../api/common.ts";
 import { formatQuantity, parseQuantity } from "../../api/quantity.ts";
-import { SPLIT_GROUP, type SplitVersion } from "../../api/smi.ts";
+import { SPECS_GROUP, SPLIT_GROUP, type SplitVersion } from "../../api/smi.ts";
 import { resourceVersionOf } from "../../controller/expectations.ts";
 import type { KubeClient, KubeResult } from "../../kube/client.ts";
 import { managedLabels, ownerReference } from "../../kube/primary.ts";
@@ -12,6 +12,8 @@ export type SplitView = {
   metadata: { name: string; namespace: string; resourceVersion: string };
   service: string;
   backends: { service: string; weight: number }[];
+  /** The HTTPRouteGroups the split is restricted to; empty when it takes all requests. */
+  routeGroups: string[];
 };
 
 const RawSplit = z.looseObject({
@@ -21,6 +23,7 @@ const RawSplit = z.looseObject({
     backends: z.array(
       z.looseObject({ service: z.string(), weight: z.union([z.number(), z.string()]) }),
     ),
+    matches: z.array(z.looseObject({ name: z.string() })).nullish(),
   }),
 });
 
@@ -40,6 +43,7 @@ export function splitView(raw: unknown): SplitView | undefined {
     },
     service: parsed.data.spec.service,
     backends: backends as SplitView["backends"],
+    routeGroups: (parsed.data.spec.matches ?? []).map((m) => m.name),
   };
 }
 
@@ -50,15 +54,39 @@ export function canaryPercent(split: SplitView, canaryService: string): number {
   return total > 0 ? Math.round((canary / total) * 100) : 0;
 }
 
+/** A/B routing's HTTPRouteGroup is named after the apex Service, as the split is. */
+const routeGroupsOf = (route: Route) => (route.matches?.length ? [route.apex] : []);
+
 function splitSpec(version: SplitVersion, route: Route, canaryWeight: number) {
   // v1alpha1 weights are resource quantities; later versions made them integers.
   const weight = (w: number) => (version === "v1alpha1" ? formatQuantity(w) : w);
+  // v1alpha4 names the group of the route kind; v1alpha3 has no field for it.
+  const apiGroup = version === "v1alpha4" ? { apiGroup: SPECS_GROUP } : {};
+  const groups = routeGroupsOf(route);
   return {
     service: route.apex,
     backends: [
       { service: route.primaryService, weight: weight(100 - canaryWeight) },
       { service: route.canaryService, weight: weight(canaryWeight) },
     ],
+    ...(groups.length
+      ? { matches: groups.map((name) => ({ kind: "HTTPRouteGroup", name, ...apiGroup })) }
+      : {}),
+  };
+}
+
+/** The HTTPRouteGroup a split's matches refer to, in the specs version paired with the split's. */
+function routeGroupManifest(version: SplitVersion, route: Route) {
+  return {
+    apiVersion: `${SPECS_GROUP}/${version}`,
+    kind: "HTTPRouteGroup",
+    metadata: {
+      name: route.apex,
+      namespace: route.owner.namespace,
+      labels: managedLabels(route.owner),
+      ownerReferences: [ownerReference(route.owner)],
+    },
+    spec: { matches: route.matches },
   };
 }
 
@@ -94,6 +122,16 @@ export class SmiRouter implements TrafficRouter {
     const current = this.lookup(route.owner.namespace, route.apex);
     const path = collection(this.version, route.owner.namespace);
     const spec = splitSpec(this.version, route, canaryWeight);
+    // The route group goes first, so the split never refers to one that is not there yet. It
+    // is applied whenever the split is written, which is when a rollout moves.
+    if (route.matches?.length) {
+      const applied = await this.client.patch(
+        `/apis/${SPECS_GROUP}/${this.version}/namespaces/${route.owner.namespace}/httproutegroups/${route.apex}`,
+        routeGroupManifest(this.version, route),
+        "apply",
+      );
+      if (!applied.ok) return applied;
+    }
     if (!current) {
       const created = await this.client.create(path, {
         apiVersion: `${SPLIT_GROUP}/${this.version}`,
@@ -112,13 +150,17 @@ export class SmiRouter implements TrafficRouter {
     }
     const same =
       current.service === route.apex &&
+      current.routeGroups.join() === routeGroupsOf(route).join() &&
       current.backends.length === 2 &&
       current.backends[0]?.service === route.primaryService &&
       current.backends[0]?.weight === 100 - canaryWeight &&
       current.backends[1]?.service === route.canaryService &&
       current.backends[1]?.weight === canaryWeight;
     if (same) return { ok: true, value: "unchanged" };
-    const patched = await this.client.patch(`${path}/${route.apex}`, { spec });
+    // A split that no longer has matches takes all requests again (null deletes in a merge patch).
+    const patched = await this.client.patch(`${path}/${route.apex}`, {
+      spec: { matches: null, ...spec },
+    });
     return patched.ok
       ? { ok: true, value: { resourceVersion: resourceVersionOf(patched.value) } }
       : patched;

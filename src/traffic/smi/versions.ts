@@ -11,8 +11,24 @@ export async function servedSplitVersions(client: KubeClient): Promise<KubeResul
   return { ok: true, value: SPLIT_VERSIONS.filter((v) => served.has(v)) };
 }
 
+/** The split versions that carry HTTPRouteGroup matches (A/B routing). */
+export const MATCHING_VERSIONS: readonly SplitVersion[] = ["v1alpha3", "v1alpha4"];
+
 /** `auto` takes the newest served version; a pinned version must be served. */
 export function chooseSplitVersion(
+  wanted: string,
+  served: readonly SplitVersion[],
+  matches = false,
+): { ok: true; version: SplitVersion } | { ok: false; reason: string } {
+  const chosen = chooseServed(wanted, served);
+  if (!chosen.ok || !matches || MATCHING_VERSIONS.includes(chosen.version)) return chosen;
+  return {
+    ok: false,
+    reason: `matches need ${SPLIT_GROUP}/v1alpha3 or v1alpha4; this cluster serves ${served.join(", ")}`,
+  };
+}
+
+function chooseServed(
   wanted: string,
   served: readonly SplitVersion[],
 ): { ok: true; version: SplitVersion } | { ok: false; reason: string } {

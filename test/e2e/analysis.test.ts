@@ -1,0 +1,324 @@
+// Canary analysis end to end: the controller under deploy/'s ServiceAccount, the simulator
+// sending traffic by the TrafficSplit's weights, a real Prometheus scraping it every second and
+// TrafficMetrics served through the apiserver. A bad revision is a real change to the
+// Deployment's pod template (the simulator answers by its annotations).
+
+import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
+import type { KubeClient } from "../../src/kube/client.ts";
+import { type Prometheus, startPrometheus } from "../harness/prometheus.ts";
+import { adminClient, eventually, ok, paths } from "../integration/support/cluster.ts";
+import {
+  controllerKubeconfig,
+  type RunningController,
+  startController,
+  tempDir,
+} from "../integration/support/controller.ts";
+import { Podinfo, type RolloutJson, type Steps } from "../integration/support/rollouts.ts";
+import { type Receiver, webhookReceiver } from "./support/hooks.ts";
+import { requestsBy } from "./support/simulator.ts";
+
+type Status = NonNullable<RolloutJson["status"]> & {
+  failedChecks?: number;
+  erroredChecks?: number;
+  metrics?: {
+    name: string;
+    outcome: string;
+    value?: number;
+    requests?: number;
+    message?: string;
+  }[];
+};
+type EventJson = { items: { reason: string; type: string; message: string }[] };
+
+const SUCCESS_RATE = "fledge.dev/sim-success-rate";
+const LATENCY = "fledge.dev/sim-latency-ms";
+
+let client: KubeClient;
+let controller: RunningController;
+let hooks: Receiver;
+const tmp = tempDir();
+
+beforeAll(async () => {
+  client = await adminClient();
+  hooks = await webhookReceiver();
+  const kubeconfig = await controllerKubeconfig(tmp.dir);
+  controller = startController(
+    kubeconfig,
+    tmp.dir,
+    ["--prometheus-address", inject("prometheusUrl")],
+    "info",
+  );
+});
+
+afterAll(async () => {
+  await controller?.kill();
+  await hooks?.close();
+  if (!process.env.FLEDGE_KEEP_LOGS) tmp.remove();
+});
+
+const status = async (p: Podinfo) => ((await p.rollout()).status ?? {}) as Status;
+
+async function events(ns: string) {
+  return ok(await client.get<EventJson>(paths.events(ns)), "events").items;
+}
+
+/** A new revision of the target whose pods answer as the simulator annotations say. */
+async function revise(p: Podinfo, revision: string, behaviour: Record<string, string> = {}) {
+  ok(
+    await client.patch(`${paths.deployments(p.ns)}/podinfo`, {
+      spec: {
+        template: {
+          metadata: { annotations: { "example.com/revision": revision, ...behaviour } },
+        },
+      },
+    }),
+    "new revision",
+  );
+}
+
+/** Waits for the rollout of a new revision to settle in `phase`, keeping every status seen. */
+async function settles(p: Podinfo, stable: string | undefined, phase: string, timeoutMs = 120_000) {
+  const seen: Status[] = [];
+  const last = await eventually(
+    `${p.ns}/podinfo to settle ${phase}`,
+    async () => {
+      const s = await status(p);
+      seen.push(s);
+      if (s.phase === "Failed" && phase !== "Failed")
+        throw new Error(`rolled back: ${s.message}\n${controller.logs().slice(-3000)}`);
+      const moved = phase === "Healthy" ? s.stableRevision !== stable : s.canaryRevision;
+      return s.phase === phase && moved ? s : undefined;
+    },
+    timeoutMs,
+  );
+  return { last, seen };
+}
+
+const prometheusMetric = (name: string, mesh: string, range: Record<string, number>) => ({
+  name,
+  thresholdRange: range,
+  provider: { type: "prometheus", mesh },
+});
+
+const steps: Steps = [{ setWeight: 20 }, { setWeight: 50 }];
+
+describe("a good canary is promoted through every step", () => {
+  test("on Prometheus, with Linkerd's metrics", async () => {
+    const analysis = {
+      interval: "3s",
+      minRequestCount: 5,
+      metrics: [
+        prometheusMetric("request-success-rate", "linkerd", { min: 99 }),
+        prometheusMetric("request-duration-p99-ms", "linkerd", { max: 500 }),
+      ],
+    };
+    const { p, initial } = await Podinfo.healthy(client, "prom-good", steps, { analysis });
+    const ready = (initial.status?.conditions ?? []).find((c) => c.type === "AnalysisReady");
+    expect(ready).toMatchObject({ status: "True", reason: "Ready" });
+    const weights = p.recordWeights();
+    await revise(p, "v2");
+    const { seen } = await settles(p, initial.status?.stableRevision, "Healthy");
+    await weights.stop();
+    expect(weights.seen.filter((w) => w > 0)).toEqual([20, 50]);
+    const judged = seen.flatMap((s) => s.metrics ?? []).filter((m) => m.outcome === "passed");
+    const rate = judged.find((m) => m.name === "request-success-rate");
+    expect(rate?.value).toBe(100);
+    expect(rate?.requests).toBeGreaterThanOrEqual(5);
+    expect(judged.some((m) => m.name === "request-duration-p99-ms" && m.value !== undefined)).toBe(
+      true,
+    );
+  });
+
+  test("on SMI TrafficMetrics, read through the apiserver", async () => {
+    const analysis = {
+      interval: "3s",
+      minRequestCount: 5,
+      metrics: [
+        { name: "request-success-rate", thresholdRange: { min: 99 } },
+        { name: "request-duration-p99-ms", thresholdRange: { max: 500 } },
+      ],
+    };
+    const { p, initial } = await Podinfo.healthy(client, "smi-good", steps, { analysis });
+    await revise(p, "v2");
+    const { seen } = await settles(p, initial.status?.stableRevision, "Healthy");
+    const passed = seen.flatMap((s) => s.metrics ?? []).filter((m) => m.outcome === "passed");
+    expect(passed.find((m) => m.name === "request-success-rate")?.value).toBe(100);
+    expect(passed.find((m) => m.name === "request-duration-p99-ms")?.value).toBeLessThan(500);
+  });
+});
+
+describe("a bad canary is rolled back, and the Event names the metric", () => {
+  test("10% errors, on Istio-style Envoy metrics; rollback and event webhooks are told", async () => {
+    const analysis = {
+      interval: "3s",
+      failureLimit: 2,
+      minRequestCount: 5,
+      metrics: [prometheusMetric("request-success-rate", "envoy", { min: 99 })],
+      webhooks: [
+        { name: "pager", type: "rollback", url: `${hooks.url}/errors/rollback` },
+        { name: "done", type: "post-rollout", url: `${hooks.url}/errors/post` },
+        { name: "chat", type: "event", url: `${hooks.url}/errors/events` },
+      ],
+    };
+    const { p, initial } = await Podinfo.healthy(client, "prom-errors", steps, { analysis });
+    await revise(p, "v2", { [SUCCESS_RATE]: "0.9" });
+    const { last } = await settles(p, initial.status?.stableRevision, "Failed");
+    expect(last.stableRevision).toBe(initial.status?.stableRevision);
+    expect(last.canaryWeight).toBe(0);
+    const ready = last.conditions?.find((c) => c.type === "Ready");
+    expect(ready?.reason).toBe("AnalysisFailed");
+    expect(ready?.message).toMatch(/request-success-rate: \d+(\.\d+)? < min 99/);
+    const failed = (await events(p.ns)).find((e) => e.reason === "AnalysisFailed");
+    expect(failed?.type).toBe("Warning");
+    expect(failed?.message).toMatch(
+      /2 failed checks reached failureLimit 2: request-success-rate: \d+(\.\d+)? < min 99/,
+    );
+    await eventually("the post-rollout webhook", () =>
+      hooks.received.some((r) => r.path === "/errors/post") ? true : undefined,
+    );
+    const told = (path: string) => hooks.received.filter((r) => r.path === path);
+    expect(told("/errors/rollback")).toHaveLength(1);
+    expect(told("/errors/rollback")[0]?.body).toMatchObject({
+      name: "podinfo",
+      namespace: p.ns,
+      type: "rollback",
+    });
+    expect(told("/errors/post")).toHaveLength(1);
+    expect(told("/errors/post")[0]?.body).toMatchObject({ phase: "Failed" });
+    const reasons = told("/errors/events").map(
+      (r) => (r.body.metadata as Record<string, string>).eventReason,
+    );
+    expect(reasons).toEqual(expect.arrayContaining(["RolloutStarted", "AnalysisFailed"]));
+  });
+
+  test("p99 latency over its threshold, on OSM's Envoy metrics", async () => {
+    const analysis = {
+      interval: "3s",
+      failureLimit: 2,
+      minRequestCount: 5,
+      metrics: [prometheusMetric("request-duration-p99-ms", "osm", { max: 500 })],
+    };
+    const { p, initial } = await Podinfo.healthy(client, "prom-slow", steps, { analysis });
+    await revise(p, "v2", { [LATENCY]: "p50=300,p99=900" });
+    const { last } = await settles(p, initial.status?.stableRevision, "Failed");
+    expect(last.conditions?.find((c) => c.type === "Ready")?.message).toMatch(
+      /request-duration-p99-ms: \d+(\.\d+)? > max 500/,
+    );
+  });
+});
+
+test("Prometheus stopped mid-analysis: errors are counted apart, nothing rolls back, the rollout goes on", async () => {
+  const prometheus: Prometheus = await startPrometheus({
+    targets: [inject("simulatorMetricsUrl")],
+  });
+  try {
+    const analysis = {
+      interval: "2s",
+      errorLimit: 30,
+      inconclusiveLimit: 30,
+      minRequestCount: 3,
+      prometheus: { address: prometheus.url },
+      metrics: [prometheusMetric("request-success-rate", "linkerd", { min: 99 })],
+    };
+    const { p, initial } = await Podinfo.healthy(
+      client,
+      "prom-outage",
+      [{ setWeight: 20 }, { setWeight: 40 }, { setWeight: 60 }],
+      { analysis },
+    );
+    await revise(p, "v2");
+    await eventually("a passing check", async () => {
+      const s = await status(p);
+      return s.metrics?.some((m) => m.outcome === "passed") ? s : undefined;
+    });
+    await prometheus.stop();
+    const held = await eventually(
+      "three errored checks",
+      async () => {
+        const s = await status(p);
+        if (s.phase === "RollingBack" || s.phase === "Failed")
+          throw new Error(`rolled back on errors: ${s.message}`);
+        return (s.erroredChecks ?? 0) >= 3 ? s : undefined;
+      },
+      60_000,
+    );
+    expect(held.phase).toBe("Progressing");
+    expect(held.failedChecks ?? 0).toBe(0);
+    expect(held.metrics?.[0]?.message).toBe(`cannot reach ${prometheus.url}: connection refused`);
+    const errored = (await events(p.ns)).find((e) => e.reason === "CheckErrored");
+    expect(errored?.message).toContain("connection refused");
+    await prometheus.start();
+    await settles(p, initial.status?.stableRevision, "Healthy");
+  } finally {
+    await prometheus.close();
+  }
+});
+
+test("a confirm-promotion webhook holds promotion until it answers 2xx", async () => {
+  hooks.answer("/confirm", 503);
+  const analysis = {
+    interval: "2s",
+    webhooks: [
+      { name: "approve", type: "confirm-promotion", url: `${hooks.url}/confirm` },
+      { name: "done", type: "post-rollout", url: `${hooks.url}/confirm/post` },
+    ],
+  };
+  const { p, initial } = await Podinfo.healthy(client, "confirm", [{ setWeight: 50 }], {
+    analysis,
+  });
+  await revise(p, "v2");
+  const asked = () => hooks.received.filter((r) => r.path === "/confirm");
+  await eventually("three refusals", () => (asked().length >= 3 ? true : undefined), 60_000);
+  const held = await status(p);
+  expect(held.phase).toBe("Progressing");
+  expect(held.stableRevision).toBe(initial.status?.stableRevision);
+  expect(held.canaryWeight).toBe(50);
+  expect(asked()[0]?.body).toMatchObject({ type: "confirm-promotion", weight: 50 });
+  const gateHeld = (await events(p.ns)).find((e) => e.reason === "GateHeld");
+  expect(gateHeld?.message).toContain("webhook approve answered 503: not yet");
+  hooks.answer("/confirm", 200);
+  await settles(p, initial.status?.stableRevision, "Healthy");
+  await eventually("the post-rollout webhook", () =>
+    hooks.received.some((r) => r.path === "/confirm/post") ? true : undefined,
+  );
+  const post = hooks.received.filter((r) => r.path === "/confirm/post");
+  expect(post).toHaveLength(1);
+  expect(post[0]?.body).toMatchObject({ phase: "Healthy", type: "post-rollout" });
+});
+
+/** What the simulator's requests in a namespace did over the next `count` of them, by labels. */
+async function nextRequests(ns: string, count: number, ...labels: string[]) {
+  const total = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
+  const before = await requestsBy(ns, ...labels);
+  const after = await eventually(`${count} more requests in ${ns}`, async () => {
+    const now = await requestsBy(ns, ...labels);
+    return total(now) - total(before) >= count ? now : undefined;
+  });
+  return (key: string) => (after.get(key) ?? 0) - (before.get(key) ?? 0);
+}
+
+test("an A/B rollout sends only requests matching its header to the canary, until promotion", async () => {
+  const { p, initial } = await Podinfo.healthy(
+    client,
+    "ab",
+    [{ setWeight: 100 }, { pause: { duration: "20s" } }],
+    {
+      trafficRouting: {
+        smi: { matches: [{ name: "insiders", headers: { "x-canary": "insider" } }] },
+      },
+    },
+  );
+  await revise(p, "v2");
+  await eventually("all matching requests on the canary", async () =>
+    (await p.weight()) === 100 ? true : undefined,
+  );
+  const during = await nextRequests(p.ns, 150, "request_kind", "deployment");
+  expect(during("podinfo/insiders|podinfo")).toBeGreaterThan(0);
+  expect(during("podinfo/insiders|podinfo-primary")).toBe(0);
+  expect(during("plain|podinfo-primary")).toBeGreaterThan(0);
+  expect(during("plain|podinfo")).toBe(0);
+  await settles(p, initial.status?.stableRevision, "Healthy");
+  const after = await nextRequests(p.ns, 150, "request_kind", "deployment");
+  expect(after("podinfo/insiders|podinfo")).toBe(0);
+  expect(after("podinfo/insiders|podinfo-primary")).toBeGreaterThan(0);
+});
