@@ -2,9 +2,12 @@
 // failures reach the real Prometheus in Linkerd's and Istio's shapes, TrafficMetrics answers
 // through the apiserver, and HTTPRouteGroup matches route only the requests that match.
 
-import { beforeAll, describe, expect, test } from "vitest";
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { beforeAll, describe, expect, inject, test } from "vitest";
 import { parseQuantity } from "../../src/api/quantity.ts";
 import type { KubeClient } from "../../src/kube/client.ts";
+import { startPrometheus } from "../harness/prometheus.ts";
 import {
   adminClient,
   deploymentManifest,
@@ -256,5 +259,79 @@ describe("the traffic simulator", () => {
     expect(plain).toBeGreaterThan(150);
     // Nothing else: no matching request reached web-v1, no plain one web-v2.
     expect(matching + plain).toBe([...served.values()].reduce((a, b) => a + b, 0));
+  });
+});
+
+describe("the harness's parts on their own", () => {
+  test("a test's own Prometheus stops, starts again on the same port, and keeps its data", async () => {
+    const prometheus = await startPrometheus({ targets: [inject("simulatorMetricsUrl")] });
+    try {
+      const query = async () => {
+        const url = new URL("/api/v1/query", prometheus.url);
+        url.searchParams.set("query", 'count(up{job="simulator"} == 1)');
+        const body = (await (await fetch(url)).json()) as {
+          data: { result: { value: [number, string] }[] };
+        };
+        return Number(body.data.result[0]?.value[1] ?? 0);
+      };
+      await eventually("a first scrape", async () => ((await query()) === 1 ? true : undefined));
+      await prometheus.stop();
+      await expect(fetch(`${prometheus.url}/-/ready`)).rejects.toThrow();
+      await prometheus.start();
+      const url = new URL("/api/v1/query", prometheus.url);
+      // Samples from before the restart are still there.
+      url.searchParams.set("query", 'count_over_time(up{job="simulator"}[5m])');
+      const body = (await (await fetch(url)).json()) as {
+        data: { result: { value: [number, string] }[] };
+      };
+      expect(Number(body.data.result[0]?.value[1])).toBeGreaterThan(0);
+    } finally {
+      await prometheus.close();
+    }
+  });
+
+  test("the simulator runs alone from the command line, for one namespace", async () => {
+    const ns = namespaces.weights ?? "";
+    const child = spawn(
+      process.execPath,
+      [
+        join(import.meta.dirname, "../harness/simulator/main.ts"),
+        "--kubeconfig",
+        inject("kubeconfig"),
+        "--namespace",
+        ns,
+        "--rps",
+        "100",
+        "--seed",
+        "1",
+        // The tier's simulator serves the cluster's TrafficMetrics; a second would take it over.
+        "--no-traffic-metrics",
+      ],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+    try {
+      const metricsUrl = await eventually("the simulator's start-up line", () => {
+        const m = /"metricsUrl":"([^"]+)"[^\n]*"msg":"simulator started"/.exec(output);
+        return m?.[1];
+      });
+      const counted = await eventually("its own requests in its /metrics", async () => {
+        const text = await (await fetch(metricsUrl)).text();
+        const namespaces = new Set(
+          [...text.matchAll(/^fledge_sim_requests_total\{namespace="([^"]+)"/gm)].map((m) => m[1]),
+        );
+        return namespaces.size > 0 ? namespaces : undefined;
+      });
+      expect([...counted]).toEqual([ns]);
+    } finally {
+      child.kill("SIGTERM");
+    }
+    expect(await exited).toBe(0);
+    // The tier's simulator still serves TrafficMetrics.
+    ok(await client.get("/apis/metrics.smi-spec.io/v1alpha1"), "TrafficMetrics discovery");
   });
 });
