@@ -25,6 +25,25 @@ const CLI = join(import.meta.dirname, "../src/cli/main.ts");
 const REVISION_TIMEOUT_MS = 150_000;
 const began = Date.now();
 
+/** The two changes to the Deployment, and what Fledge should make of each. */
+const REVISIONS = [
+  {
+    title: "a good revision: podinfo 6.7.1, answering as well as the last one",
+    image: "ghcr.io/stefanprodan/podinfo:6.7.1",
+    successRate: "1",
+    outcome: "Healthy",
+    done: (stable: string) => `promoted: podinfo-primary now serves revision ${stable}`,
+  },
+  {
+    title: "a bad revision: podinfo 6.7.2, failing 20% of requests with a 5xx",
+    image: "ghcr.io/stefanprodan/podinfo:6.7.2",
+    successRate: "0.8",
+    outcome: "Failed",
+    done: (stable: string, message: string) =>
+      `rolled back: podinfo-primary still serves revision ${stable} (${message})`,
+  },
+];
+
 const say = (line: string) =>
   console.log(`[${((Date.now() - began) / 1000).toFixed(1).padStart(5)}s] ${line}`);
 
@@ -123,12 +142,12 @@ function liveView(kubeconfig: string): { stop(): Promise<void> } {
   };
 }
 
+/** Makes the change to the Deployment and follows the rollout it starts until it rests. */
 async function revision(
   client: KubeClient,
   kubeconfig: string,
-  annotations: Record<string, string>,
-  image: string,
-) {
+  change: (typeof REVISIONS)[number],
+): Promise<RolloutStatus> {
   const before = await waitFor(client, "the Rollout to rest", (r) => r.status?.phase === "Healthy");
   const view = liveView(kubeconfig);
   // Let the view show the resting rollout first, so the change is seen arriving.
@@ -137,25 +156,22 @@ async function revision(
     client.patch(`${COLLECTIONS.Deployment}/podinfo`, {
       spec: {
         template: {
-          metadata: { annotations },
-          spec: { containers: [{ name: "app", image }] },
+          metadata: { annotations: { "fledge.dev/sim-success-rate": change.successRate } },
+          spec: { containers: [{ name: "app", image: change.image }] },
         },
       },
     }),
     "change the Deployment",
   );
   try {
-    return {
-      before,
-      after: await waitFor(
-        client,
-        "the rollout to finish",
-        (r) =>
-          r.status?.phase === "Failed" ||
-          (r.status?.phase === "Healthy" &&
-            r.status.stableRevision !== before.status?.stableRevision),
-      ),
-    };
+    return await waitFor(
+      client,
+      "the rollout to finish",
+      (r) =>
+        r.status?.phase === "Failed" ||
+        (r.status?.phase === "Healthy" &&
+          r.status.stableRevision !== before.status?.stableRevision),
+    );
   } finally {
     await view.stop();
   }
@@ -215,32 +231,14 @@ async function main(): Promise<void> {
     );
     say(`podinfo is Healthy: podinfo-primary serves revision ${initial.status?.stableRevision}`);
 
-    console.log("\n== 1. a good revision: podinfo 6.7.1, answering as well as the last one\n");
-    const good = await revision(
-      client,
-      controlPlane.kubeconfigPath,
-      { "fledge.dev/sim-success-rate": "1" },
-      "ghcr.io/stefanprodan/podinfo:6.7.1",
-    );
-    if (good.after.status?.phase !== "Healthy") {
-      throw new Error(`the good revision was not promoted: ${good.after.status?.message}`);
+    for (const [i, change] of REVISIONS.entries()) {
+      console.log(`\n== ${i + 1}. ${change.title}\n`);
+      const after = await revision(client, controlPlane.kubeconfigPath, change);
+      if (after.status?.phase !== change.outcome) {
+        throw new Error(`wanted ${change.outcome}, got: ${JSON.stringify(after.status)}`);
+      }
+      say(change.done(after.status?.stableRevision ?? "", after.status?.message ?? ""));
     }
-    say(`promoted: podinfo-primary now serves revision ${good.after.status?.stableRevision}`);
-
-    console.log("\n== 2. a bad revision: podinfo 6.7.2, failing 20% of requests with a 5xx\n");
-    const bad = await revision(
-      client,
-      controlPlane.kubeconfigPath,
-      { "fledge.dev/sim-success-rate": "0.8" },
-      "ghcr.io/stefanprodan/podinfo:6.7.2",
-    );
-    if (bad.after.status?.phase !== "Failed") {
-      throw new Error(`the bad revision was not rolled back: ${bad.after.status?.message}`);
-    }
-    say(
-      `rolled back: podinfo-primary still serves revision ${bad.after.status?.stableRevision} ` +
-        `(${bad.after.status?.message})`,
-    );
   } catch (error) {
     say(`demo failed: ${(error as Error).message}`);
     if (controllerLog) console.error(`last lines of the controller's log:\n${tail(controllerLog)}`);
