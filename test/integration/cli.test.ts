@@ -4,33 +4,11 @@ import { join } from "node:path";
 import { describe, expect, inject, test } from "vitest";
 import { parse } from "yaml";
 import { kubeconfigYaml, serviceAccountToken } from "../harness/control-plane.ts";
-import {
-  adminKubeConfig,
-  eventually,
-  newNamespace,
-  ok,
-  paths,
-  repoRoot,
-} from "./support/cluster.ts";
+import { CLI_MAIN, type CliRun, cli } from "./support/cli.ts";
+import { adminKubeConfig, eventually, newNamespace, ok, paths } from "./support/cluster.ts";
 import { Podinfo, withController } from "./support/rollouts.ts";
 
 const world = withController();
-const MAIN = join(repoRoot, "src/cli/main.ts");
-
-type Run = { code: number | null; stdout: string; stderr: string };
-
-/** Runs kubectl-fledge as a person would, as its own process with the admin kubeconfig. */
-function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [MAIN, "--kubeconfig", inject("kubeconfig"), ...args],
-      { env: { ...process.env, ...env }, timeout: 60_000 },
-      (error, stdout, stderr) =>
-        resolve({ code: error ? ((error.code as number | undefined) ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
 
 /** The value the CLI wrote for a one-shot action, from what it printed. */
 const idFrom = (out: string, annotation: string) =>
@@ -114,10 +92,10 @@ describe("kubectl-fledge list and get", () => {
       ),
     );
 
-    const none = await new Promise<Run>((resolve) =>
+    const none = await new Promise<CliRun>((resolve) =>
       execFile(
         process.execPath,
-        [MAIN, "list"],
+        [CLI_MAIN, "list"],
         { env: { PATH: process.env.PATH, HOME: world.dir } },
         (error, stdout, stderr) => resolve({ code: error ? 1 : 0, stdout, stderr }),
       ),
@@ -209,7 +187,7 @@ describe("kubectl-fledge steering", () => {
       { pause: { duration: "1s" } },
     ]);
     const child = spawn(process.execPath, [
-      MAIN,
+      CLI_MAIN,
       "--kubeconfig",
       inject("kubeconfig"),
       "get",
