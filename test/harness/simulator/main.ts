@@ -1,5 +1,5 @@
 // The traffic simulator alone, against any cluster with the SMI CRDs:
-//   node test/harness/simulator/main.ts --kubeconfig PATH [--namespace NS | --all-namespaces]
+//   node test/harness/simulator/main.ts --kubeconfig PATH [--namespace NS]
 //     [--rps 20] [--match-share 0.3] [--metrics-port 0] [--seed N] [--no-traffic-metrics]
 // Runs until SIGINT or SIGTERM; logs JSON lines on stdout.
 
@@ -9,7 +9,7 @@ import { createLogger } from "../../../src/observability/logger.ts";
 import { startSimulator } from "./simulator.ts";
 
 const USAGE =
-  "usage: node test/harness/simulator/main.ts --kubeconfig PATH [--namespace NS | --all-namespaces]\n" +
+  "usage: node test/harness/simulator/main.ts --kubeconfig PATH [--namespace NS (default: all)]\n" +
   "         [--rps N] [--match-share 0..1] [--metrics-port PORT] [--seed N] [--no-traffic-metrics]";
 
 function fail(message: string): never {
@@ -23,7 +23,6 @@ function parse() {
       options: {
         kubeconfig: { type: "string", default: process.env.KUBECONFIG },
         namespace: { type: "string", short: "n" },
-        "all-namespaces": { type: "boolean", short: "A" },
         rps: { type: "string", default: "20" },
         "match-share": { type: "string", default: "0.3" },
         "metrics-port": { type: "string", default: "0" },
@@ -43,8 +42,6 @@ const number = (flag: string, text: string, max = Number.POSITIVE_INFINITY) => {
   return n;
 };
 if (!values.kubeconfig) fail("--kubeconfig (or KUBECONFIG) is required");
-if (values.namespace && values["all-namespaces"])
-  fail("--namespace and --all-namespaces exclude each other");
 
 const kubeConfig = new KubeConfig();
 kubeConfig.loadFromFile(values.kubeconfig);
