@@ -90,6 +90,10 @@ type Crd = {
   status?: { conditions?: { type: string; status: string; message?: string }[] };
 };
 
+/** A failed read as a reason: what is missing says how to fix it; anything else is passed on. */
+const unreadable = (what: string, error: KubeError, missing: string) =>
+  error.reason === "NotFound" ? missing : `cannot read ${what}: ${error.reason}: ${error.message}`;
+
 const crdPath = (name: string) => `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`;
 
 /** A CRD's state in one phrase: which versions are served, and whether it is Established. */
@@ -101,10 +105,11 @@ function judgeCrd(
   if (!got.ok)
     return {
       ok: false,
-      detail:
-        got.error.reason === "NotFound"
-          ? `CustomResourceDefinition ${name} is not installed`
-          : `cannot read CustomResourceDefinition ${name}: ${got.error.reason}: ${got.error.message}`,
+      detail: unreadable(
+        `CustomResourceDefinition ${name}`,
+        got.error,
+        `CustomResourceDefinition ${name} is not installed`,
+      ),
     };
   const established = got.value.status?.conditions?.find((c) => c.type === "Established");
   if (established?.status !== "True")
@@ -150,10 +155,11 @@ async function rbacCheck(
     return {
       name: "rbac",
       outcome: "fail",
-      detail:
-        exists.error.reason === "NotFound"
-          ? `ServiceAccount ${sa.namespace}/${sa.name} does not exist (apply deploy/, or pass --service-account NAMESPACE/NAME)`
-          : `cannot read ServiceAccount ${sa.namespace}/${sa.name}: ${exists.error.reason}: ${exists.error.message}`,
+      detail: unreadable(
+        `ServiceAccount ${sa.namespace}/${sa.name}`,
+        exists.error,
+        `ServiceAccount ${sa.namespace}/${sa.name} does not exist (apply deploy/, or pass --service-account NAMESPACE/NAME)`,
+      ),
     };
   const reviews = await Promise.all(
     required.permissions.map(async (p) => {
@@ -208,10 +214,11 @@ async function trafficMetricsCheck(client: KubeClient): Promise<CheckItem> {
     return {
       name: "trafficmetrics",
       outcome: "fail",
-      detail:
-        got.error.reason === "NotFound"
-          ? `APIService ${name} is not registered: install the mesh's SMI metrics API, or --skip trafficmetrics when every metric uses Prometheus`
-          : `cannot read APIService ${name}: ${got.error.reason}: ${got.error.message}`,
+      detail: unreadable(
+        `APIService ${name}`,
+        got.error,
+        `APIService ${name} is not registered: install the mesh's SMI metrics API, or --skip trafficmetrics when every metric uses Prometheus`,
+      ),
     };
   const available = got.value.status?.conditions?.find((c) => c.type === "Available");
   return available?.status === "True"
