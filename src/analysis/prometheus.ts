@@ -58,7 +58,7 @@ const originOf = (address: string) => {
   }
 };
 
-/** Prometheus's HTTP API answer as a value; `what` names the request in messages. */
+/** Prometheus's HTTP API answer as a value, or why it is not one, naming the server. */
 function apiAnswer(
   status: number,
   body: string,
@@ -168,7 +168,6 @@ export type PrometheusOptions = {
   /** Overrides what Prometheus's configuration says (--prometheus-scrape-interval). */
   scrapeIntervalMs?: number | undefined;
   readSecret: SecretReader;
-  now?: () => number;
 };
 
 const SCRAPE_CACHE_MS = 10 * 60_000;
@@ -347,7 +346,7 @@ export class PrometheusProvider {
     const override = this.options.scrapeIntervalMs;
     if (override !== undefined) return Promise.resolve({ ms: override, job: "(controller flag)" });
     const address = where.address ?? "";
-    const now = (this.options.now ?? Date.now)();
+    const now = Date.now();
     const cached = this.scrapes.get(address);
     if (cached && cached.until > now) return cached.scrape;
     const scrape = this.fetchScrapeInterval(subject, where);
