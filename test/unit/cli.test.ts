@@ -1,10 +1,12 @@
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { ANNOTATIONS } from "../../src/api/rollout.ts";
 import { describePermission, prometheusCheck, requiredAccess } from "../../src/cli/check.ts";
+import { connect } from "../../src/cli/connect.ts";
 import { formatted } from "../../src/cli/output.ts";
 import {
   type CliRollout,
@@ -329,6 +331,56 @@ describe("check", () => {
       name: "prometheus",
       outcome: "fail",
       detail: `${address} does not answer: connect ECONNREFUSED ${address.slice(7)}`,
+    });
+  });
+});
+
+describe("kubectl's connection flags", () => {
+  const dir = mkdtempSync(join(tmpdir(), "fledge-cli-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const kubeconfig = join(dir, "config");
+  writeFileSync(
+    kubeconfig,
+    JSON.stringify({
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: [
+        { name: "a", cluster: { server: "https://a.example:6443" } },
+        { name: "b", cluster: { server: "https://b.example:6443" } },
+      ],
+      users: [{ name: "u", user: { token: "t" } }],
+      contexts: [
+        { name: "shop", context: { cluster: "a", user: "u", namespace: "shop" } },
+        { name: "bare", context: { cluster: "b", user: "u" } },
+      ],
+      "current-context": "shop",
+    }),
+  );
+  const connected = (flags: Parameters<typeof connect>[0]) => {
+    const c = connect(flags);
+    return c.ok ? { namespace: c.value.namespace, server: c.value.server } : c;
+  };
+
+  it("takes the namespace from -n, else the context's, else default", () => {
+    expect(connected({ kubeconfig })).toEqual({
+      namespace: "shop",
+      server: "https://a.example:6443",
+    });
+    expect(connected({ kubeconfig, namespace: "cart" })).toMatchObject({ namespace: "cart" });
+    expect(connected({ kubeconfig, context: "bare" })).toEqual({
+      namespace: "default",
+      server: "https://b.example:6443",
+    });
+  });
+
+  it("names a missing kubeconfig or context in one line", () => {
+    expect(connected({ kubeconfig: join(dir, "nope") })).toEqual({
+      ok: false,
+      message: `kubeconfig ${join(dir, "nope")} does not exist`,
+    });
+    expect(connected({ kubeconfig, context: "prod" })).toEqual({
+      ok: false,
+      message: 'context "prod" is not in the kubeconfig',
     });
   });
 });
