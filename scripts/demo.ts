@@ -195,6 +195,7 @@ async function main(): Promise<void> {
 
     const simulator = await startSimulator({
       kubeConfig: admin,
+      tls: controlPlane.servingCertificate,
       rps: 40,
       logger: createLogger("warn"),
     });

@@ -39,6 +39,11 @@ export interface ControlPlane {
   kubeConfig: KubeConfig;
   /** The per-run temp dir: data, certificates, keys and component logs. */
   dir: string;
+  /**
+   * kube-apiserver's self-signed serving certificate and key (PEM), for the harness's own HTTPS
+   * servers that the apiserver calls without verifying them (an aggregated API).
+   */
+  servingCertificate: { cert: string; key: string };
   /** A token for the ServiceAccount from the TokenRequest API; the account must exist. */
   tokenFor(namespace: string, serviceAccount: string): Promise<string>;
   /** Writes a kubeconfig that authenticates with tokenFor()'s token; returns its path. */
@@ -420,6 +425,10 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       kubeconfigPath,
       kubeConfig,
       dir,
+      servingCertificate: {
+        cert: caPem,
+        key: await readFile(join(certDir, "apiserver.key"), "utf8"),
+      },
       tokenFor: (namespace, serviceAccount) =>
         serviceAccountToken(kubeConfig, namespace, serviceAccount),
       async kubeconfigFor(namespace, serviceAccount) {

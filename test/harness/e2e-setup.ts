@@ -41,6 +41,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   try {
     const started = await startSimulator({
       kubeConfig: controlPlane.kubeConfig,
+      tls: controlPlane.servingCertificate,
       rps: SIMULATOR_RPS,
       seed: process.env.FLEDGE_SIM_SEED,
     });

@@ -111,10 +111,11 @@ export interface AggregatedApi {
 /** Listens on `host` (a Service's loopback ClusterIP) on a free port. */
 export async function serveTrafficMetrics(
   host: string,
+  tls: { cert: string; key: string },
   source: MetricsSource,
   logger: Logger,
 ): Promise<AggregatedApi> {
-  const server: Server = createServer(selfSignedCertificate(host), (req, res) => {
+  const server: Server = createServer(tls, (req, res) => {
     const url = new URL(req.url ?? "/", "https://simulator");
     // The aggregator strips no slash; smi-metrics' router drops a trailing one too.
     const path = url.pathname.replace(/\/+$/, "") || "/";

@@ -6,7 +6,7 @@ import { createServer, type Server } from "node:http";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { KubeClient } from "../../../src/kube/client.ts";
 import { createLogger, type Logger } from "../../../src/observability/logger.ts";
-import { serveTrafficMetrics } from "./aggregated-api.ts";
+import { selfSignedCertificate, serveTrafficMetrics } from "./aggregated-api.ts";
 import { watchCluster } from "./cluster-watch.ts";
 import { createMeshMetrics } from "./mesh-metrics.ts";
 import { seededRandom } from "./model.ts";
@@ -33,6 +33,8 @@ export interface SimulatorOptions {
   seed?: number | string;
   /** Serve TrafficMetrics through the apiserver; default true. */
   trafficMetrics?: boolean;
+  /** Its certificate and key (PEM); default: a fresh self-signed one from the openssl command. */
+  tls?: { cert: string; key: string };
   logger?: Logger;
 }
 
@@ -99,6 +101,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     if (options.trafficMetrics ?? true) {
       const api = await serveTrafficMetrics(
         TRAFFIC_METRICS_CLUSTER_IP,
+        options.tls ?? selfSignedCertificate(TRAFFIC_METRICS_CLUSTER_IP),
         {
           summary: (ns, name, now, windowMs) =>
             traffic.log(ns, name)?.summarise(now, windowMs) ?? NO_SUMMARY,
