@@ -1,8 +1,8 @@
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
-import { KubeConfig } from "@kubernetes/client-node";
 import { Duration, durationMs } from "./api/common.ts";
 import { startManager } from "./controller/manager.ts";
+import { loadApiAccess } from "./kube/kubeconfig.ts";
 import { createLogger } from "./observability/logger.ts";
 
 const HELP = `fledge-controller: progressive delivery for SMI service meshes
@@ -43,9 +43,7 @@ if (scrapeInterval !== undefined && !Duration.safeParse(scrapeInterval).success)
   process.stderr.write(`--prometheus-scrape-interval: "${scrapeInterval}" is not a duration\n`);
   process.exit(2);
 }
-const kubeConfig = new KubeConfig();
-if (values.kubeconfig) kubeConfig.loadFromFile(values.kubeconfig);
-else kubeConfig.loadFromDefault();
+const kubeConfig = await loadApiAccess(values.kubeconfig);
 
 const leaseNamespace = values["lease-namespace"] ?? process.env.POD_NAMESPACE;
 const manager = await startManager({

@@ -1,11 +1,15 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import type { KubeConfig } from "@kubernetes/client-node";
 import { z } from "zod";
-import { describeFailure, kubeRequest, type RequestFailure } from "../kube/request.ts";
+import {
+  type ApiAccess,
+  describeFailure,
+  kubeRequest,
+  type RequestFailure,
+} from "../kube/request.ts";
 import type { Logger } from "../observability/logger.ts";
 
 export interface LeaderElectionOptions {
-  kubeConfig: KubeConfig;
+  kubeConfig: ApiAccess;
   namespace: string;
   name: string;
   identity: string;

@@ -1,5 +1,4 @@
 import http from "node:http";
-import type { KubeConfig } from "@kubernetes/client-node";
 import type { Analyst } from "../analysis/analyst.ts";
 import { createAnalyst } from "../analysis/index.ts";
 import { GROUP, PLURAL, VERSION } from "../api/rollout.ts";
@@ -12,6 +11,7 @@ import {
   MANAGED_SELECTOR,
 } from "../kube/deployment.ts";
 import { createInformer, type Informer } from "../kube/informer.ts";
+import type { ApiAccess } from "../kube/request.ts";
 import { type ServiceView, serviceView } from "../kube/service.ts";
 import { EventRecorder } from "../observability/events.ts";
 import type { Logger } from "../observability/logger.ts";
@@ -24,7 +24,7 @@ import { Reconciler } from "./reconciler.ts";
 import { type RolloutObject, rolloutObject } from "./rollout-object.ts";
 
 export type ManagerOptions = {
-  kubeConfig: KubeConfig;
+  kubeConfig: ApiAccess;
   /** Watch one namespace only; all namespaces when undefined. */
   namespace?: string;
   workers: number;

@@ -1,5 +1,4 @@
-import type { KubeConfig } from "@kubernetes/client-node";
-import { kubeRequest, type RequestOptions } from "./request.ts";
+import { type ApiAccess, kubeRequest, type RequestOptions } from "./request.ts";
 
 /** An apiserver answer that is not a success, as a value: the reconciler decides what it means. */
 export type KubeError = {
@@ -28,16 +27,16 @@ export type RequestCounter = (method: string, path: string, ok: boolean) => void
  * leader election use; failures come back as KubeError values.
  */
 export class KubeClient {
-  private readonly kubeConfig: KubeConfig;
+  private readonly kubeConfig: ApiAccess;
   private readonly onRequest: RequestCounter | undefined;
 
-  constructor(kubeConfig: KubeConfig, onRequest?: RequestCounter) {
+  constructor(kubeConfig: ApiAccess, onRequest?: RequestCounter) {
     this.kubeConfig = kubeConfig;
     this.onRequest = onRequest;
   }
 
   static async fromKubeConfig(
-    kubeConfig: KubeConfig,
+    kubeConfig: ApiAccess,
     onRequest?: RequestCounter,
   ): Promise<KubeClient> {
     return new KubeClient(kubeConfig, onRequest);

@@ -1,12 +1,17 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import type { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "../observability/logger.ts";
-import { describeFailure, kubeRequest, kubeStream, type RequestFailure } from "./request.ts";
+import {
+  type ApiAccess,
+  describeFailure,
+  kubeRequest,
+  kubeStream,
+  type RequestFailure,
+} from "./request.ts";
 
 export type WatchEventType = "ADDED" | "MODIFIED" | "DELETED";
 
 export interface InformerOptions<T> {
-  kubeConfig: KubeConfig;
+  kubeConfig: ApiAccess;
   /** Collection path, e.g. "/apis/apps/v1/deployments" or "/apis/apps/v1/namespaces/shop/deployments". */
   path: string;
   labelSelector?: string;

@@ -1,6 +1,14 @@
 import type { IncomingMessage } from "node:http";
 import https from "node:https";
-import type { KubeConfig } from "@kubernetes/client-node";
+
+/**
+ * Where the apiserver is and how to present credentials to it: what a request needs of a
+ * kubeconfig. client-node's KubeConfig has this shape; kube/kubeconfig.ts is a lighter one.
+ */
+export interface ApiAccess {
+  getCurrentCluster(): { readonly server: string } | null;
+  applyToHTTPSOptions(options: https.RequestOptions): Promise<void>;
+}
 
 /** Why a request did not succeed: an HTTP status with the apiserver's Status, or no answer at all. */
 export type RequestFailure =
@@ -35,7 +43,7 @@ export function describeFailure(failure: RequestFailure): string {
   }
 }
 
-function urlOf(kubeConfig: KubeConfig, options: RequestOptions): URL | RequestFailure {
+function urlOf(kubeConfig: ApiAccess, options: RequestOptions): URL | RequestFailure {
   const cluster = kubeConfig.getCurrentCluster();
   if (!cluster) return { kind: "network", message: "kubeconfig has no current cluster" };
   const url = new URL(cluster.server.replace(/\/+$/, "") + options.path);
@@ -63,7 +71,7 @@ function statusFailure(status: number, text: string): RequestFailure {
  * per request so that rotated tokens (exec plugins, projected ServiceAccount tokens) are picked up.
  */
 async function send(
-  kubeConfig: KubeConfig,
+  kubeConfig: ApiAccess,
   options: RequestOptions,
   onResponse: (response: IncomingMessage) => void,
   onFailure: (failure: RequestFailure) => void,
@@ -104,7 +112,7 @@ async function send(
 
 /** Sends a request and parses the JSON answer; every failure comes back as a value. */
 export function kubeRequest<T = unknown>(
-  kubeConfig: KubeConfig,
+  kubeConfig: ApiAccess,
   options: RequestOptions,
 ): Promise<RequestResult<T>> {
   return new Promise((resolve) => {
@@ -170,7 +178,7 @@ export interface StreamOptions extends RequestOptions {
  * Reads a streaming response (a watch) line by line until it ends. There is no inactivity
  * timeout here: an idle watch is silent by design, and the caller bounds its life instead.
  */
-export function kubeStream(kubeConfig: KubeConfig, options: StreamOptions): Promise<StreamEnd> {
+export function kubeStream(kubeConfig: ApiAccess, options: StreamOptions): Promise<StreamEnd> {
   return new Promise((resolve) => {
     let settled = false;
     let destroy = () => {};

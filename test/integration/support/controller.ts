@@ -41,19 +41,23 @@ export async function controllerKubeconfig(
   return path;
 }
 
-/** Runs src/main.ts as its own process, the way it runs in a cluster, logging to a file. */
+/**
+ * Runs src/main.ts as its own process, the way it runs in a cluster, logging to a file. The
+ * benchmark passes the built dist/main.js instead, which is what the image runs.
+ */
 export function startController(
   kubeconfig: string,
   dir: string,
   args: string[] = [],
   logLevel = "debug",
+  entry = "src/main.ts",
 ): RunningController {
   const logFile = join(dir, `controller-${Date.now()}.log`);
   const log = createWriteStream(logFile);
   const child = spawn(
     process.execPath,
     [
-      join(repoRoot, "src/main.ts"),
+      join(repoRoot, entry),
       "--kubeconfig",
       kubeconfig,
       "--metrics-port",
