@@ -3,8 +3,9 @@
  * incumbents were measured on (issue 7). Prints a table and appends a run to bench/RESULTS.md.
  * It is a benchmark: it prints figures and asserts nothing.
  *
- *   npm run bench -- --n 10,100,300,1000
+ *   npm run bench -- --n 10,100,300,1000 [--workers 16] [--leader-election] [--no-record]
  */
+import { execFileSync } from "node:child_process";
 import {
   appendFileSync,
   createReadStream,
@@ -13,7 +14,7 @@ import {
   rmSync,
   statSync,
 } from "node:fs";
-import { cpus, tmpdir, totalmem } from "node:os";
+import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
@@ -28,6 +29,7 @@ import {
   deploymentManifest,
   ok,
   paths,
+  repoRoot,
   rolloutManifest,
 } from "../test/integration/support/cluster.ts";
 import { controllerKubeconfig, startController } from "../test/integration/support/controller.ts";
@@ -37,6 +39,8 @@ const { values } = parseArgs({
     n: { type: "string", default: "10,100,300,1000" },
     workers: { type: "string", default: "16" },
     "no-record": { type: "boolean", default: false },
+    // deploy/'s default is one replica without election; this measures the hot-standby set-up.
+    "leader-election": { type: "boolean", default: false },
   },
 });
 
@@ -63,6 +67,10 @@ type Row = {
   leasesPerMin: number;
   rssMb: number;
   cpuS: number;
+  /** Requests per canary by verb and resource over the rollout. */
+  kinds: string;
+  /** The machine's 1-minute load average at the trigger and when all were promoted. */
+  load: [number, number];
 };
 
 const quantile = (xs: number[], q: number) => {
@@ -88,6 +96,8 @@ async function auditCounts(path: string, from: number, to: number) {
   let reads = 0;
   let writes = 0;
   let leases = 0;
+  /** Requests by verb and resource ("patch trafficsplits"), to say what dominates. */
+  const kinds = new Map<string, number>();
   const lines = createInterface({ input: createReadStream(path) });
   for await (const line of lines) {
     if (!line.includes(CONTROLLER_USER)) continue;
@@ -96,18 +106,28 @@ async function auditCounts(path: string, from: number, to: number) {
       verb: string;
       user: { username: string };
       requestReceivedTimestamp: string;
-      objectRef?: { resource?: string };
+      objectRef?: { resource?: string; subresource?: string };
     };
     if (e.user.username !== CONTROLLER_USER || seen.has(e.auditID)) continue;
     const at = Date.parse(e.requestReceivedTimestamp);
     if (at < from || at > to) continue;
     seen.add(e.auditID);
+    const resource = [e.objectRef?.resource, e.objectRef?.subresource].filter(Boolean).join("/");
+    const kind = `${e.verb} ${resource}`;
+    kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
     if (e.objectRef?.resource === "leases") leases++;
     else if (READS.has(e.verb)) reads++;
     else writes++;
   }
-  return { reads, writes, leases };
+  return { reads, writes, leases, kinds };
 }
+
+/** "3.0 patch trafficsplits, 2.0 update rollouts/status, ...": requests per canary by kind, most first. */
+const breakdown = (kinds: Map<string, number>, n: number) =>
+  [...kinds]
+    .sort((a, b) => b[1] - a[1])
+    .map(([kind, count]) => `${(count / n).toFixed(2)} ${kind}`)
+    .join(", ");
 
 function processStats(pid: number) {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
@@ -135,8 +155,12 @@ async function run(n: number): Promise<Row> {
   const controller = startController(
     await controllerKubeconfig(dir, admin),
     dir,
-    [`--workers=${values.workers}`],
+    [
+      `--workers=${values.workers}`,
+      ...(values["leader-election"] ? [] : ["--lease-namespace=none"]),
+    ],
     "info",
+    "dist/main.js",
   );
   try {
     ok(
@@ -212,6 +236,7 @@ async function run(n: number): Promise<Row> {
     for (const list of changes.values()) list.splice(0, list.length);
 
     const before = processStats(controller.process.pid as number);
+    const loadAtTrigger = loadavg()[0] ?? 0;
     const t0 = Date.now();
     await Promise.all(
       apps.map((name) =>
@@ -230,6 +255,7 @@ async function run(n: number): Promise<Row> {
       900_000,
     );
     const t1 = Date.now();
+    const loadAtDone = loadavg()[0] ?? 0;
     const during = await auditCounts(auditLog, t0, t1);
 
     const reactions: number[] = [];
@@ -265,6 +291,8 @@ async function run(n: number): Promise<Row> {
       leasesPerMin: idle.leases,
       rssMb: after.rssMb,
       cpuS: after.cpuS - before.cpuS,
+      kinds: breakdown(during.kinds, n),
+      load: [loadAtTrigger, loadAtDone],
     };
   } finally {
     await controller.kill();
@@ -274,23 +302,29 @@ async function run(n: number): Promise<Row> {
 }
 
 const header =
-  "| N | wall s (ideal 30) | reaction p50/p99 s | step lateness p50/p99 s | requests per canary (writes) | idle requests/min (+ Lease renewals) | peak RSS MB | CPU s (trigger to done) |\n|---|---|---|---|---|---|---|---|";
+  "| N | wall s (ideal 30) | reaction p50/p99 s | step lateness p50/p99 s | requests per canary (writes) | idle requests/min (+ Lease renewals) | peak RSS MB | CPU s (trigger to done) | load avg at trigger / done |\n|---|---|---|---|---|---|---|---|---|";
 const fmt = (r: Row) =>
-  `| ${r.n} | ${r.wallS.toFixed(1)} | ${r.reaction[0].toFixed(2)} / ${r.reaction[1].toFixed(2)} | ${r.lateness[0].toFixed(2)} / ${r.lateness[1].toFixed(2)} | ${r.perCanary.toFixed(1)} (${r.writesPerCanary.toFixed(1)}) | ${r.idlePerMin} (+${r.leasesPerMin}) | ${r.rssMb.toFixed(0)} | ${r.cpuS.toFixed(1)} |`;
+  `| ${r.n} | ${r.wallS.toFixed(1)} | ${r.reaction[0].toFixed(2)} / ${r.reaction[1].toFixed(2)} | ${r.lateness[0].toFixed(2)} / ${r.lateness[1].toFixed(2)} | ${r.perCanary.toFixed(1)} (${r.writesPerCanary.toFixed(1)}) | ${r.idlePerMin} (+${r.leasesPerMin}) | ${r.rssMb.toFixed(0)} | ${r.cpuS.toFixed(1)} | ${r.load.map((l) => l.toFixed(2)).join(" / ")} |`;
+const kindsOf = (r: Row) => `- N = ${r.n}, requests per canary by kind: ${r.kinds}`;
 
+// The controller runs as the image runs it, compiled: type stripping at start-up costs ~25 MB.
+execFileSync(join(repoRoot, "node_modules/.bin/tsc"), ["-p", "tsconfig.build.json"], {
+  cwd: repoRoot,
+  stdio: "inherit",
+});
 const rows: Row[] = [];
 for (const n of values.n.split(",").map(Number)) {
   process.stdout.write(`bench: N = ${n} ...\n`);
   const row = await run(n);
   rows.push(row);
-  process.stdout.write(`${header}\n${fmt(row)}\n`);
+  process.stdout.write(`${header}\n${fmt(row)}\n${kindsOf(row)}\n`);
 }
-const table = `${header}\n${rows.map(fmt).join("\n")}`;
+const table = `${header}\n${rows.map(fmt).join("\n")}\n\n${rows.map(kindsOf).join("\n")}`;
 process.stdout.write(`\n${table}\n`);
 if (!values["no-record"]) {
   const machine = `${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB`;
   appendFileSync(
     join(import.meta.dirname, "RESULTS.md"),
-    `\n## Run of ${new Date().toISOString()}\n\nMachine: ${machine}. Node ${process.version}, Kubernetes ${KUBERNETES_VERSION}, ${values.workers} workers.\n\n${table}\n`,
+    `\n## Run of ${new Date().toISOString()}\n\nMachine: ${machine}. Node ${process.version}, Kubernetes ${KUBERNETES_VERSION}, ${values.workers} workers, leader election ${values["leader-election"] ? "on" : "off"}.\n\n${table}\n`,
   );
 }

@@ -11,7 +11,8 @@ const HELP = `fledge-controller: progressive delivery for SMI service meshes
   --namespace NS         watch one namespace only (default: all)
   --workers N            concurrent reconciles (default 8)
   --metrics-port PORT    /healthz, /readyz and /metrics (default 8080)
-  --lease-namespace NS   leader election Lease namespace (default: $POD_NAMESPACE; none disables it)
+  --lease-namespace NS   elect a leader on a Lease in NS, for running more than one replica
+                         (default: none; renewing the Lease costs 30 requests a minute)
   --log-level LEVEL      pino level (default: $LOG_LEVEL or info)
   --prometheus-address URL
                          Prometheus for metrics whose Rollout names no address
@@ -45,7 +46,7 @@ if (scrapeInterval !== undefined && !Duration.safeParse(scrapeInterval).success)
 }
 const kubeConfig = await loadApiAccess(values.kubeconfig);
 
-const leaseNamespace = values["lease-namespace"] ?? process.env.POD_NAMESPACE;
+const leaseNamespace = values["lease-namespace"];
 const manager = await startManager({
   kubeConfig,
   namespace: values.namespace,
