@@ -108,6 +108,28 @@ describe("kubectl-fledge list and get", () => {
   });
 });
 
+/** `get rollout podinfo --watch` as its own process, once its first frame is out. */
+async function watching(p: Podinfo) {
+  const child = spawn(process.execPath, [
+    CLI_MAIN,
+    "--kubeconfig",
+    inject("kubeconfig"),
+    "get",
+    "rollout",
+    "podinfo",
+    "-n",
+    p.ns,
+    "--watch",
+  ]);
+  let out = "";
+  child.stdout.on("data", (chunk) => {
+    out += chunk;
+  });
+  const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+  await eventually("the first frame", () => (out.includes("Phase:") ? true : undefined));
+  return { exited, output: () => out };
+}
+
 describe("kubectl-fledge steering", () => {
   test("pause, resume, promote, abort, retry and promote --full each apply exactly once", async () => {
     const { p } = await Podinfo.healthy(world.client, "cli-steer", [
@@ -186,25 +208,10 @@ describe("kubectl-fledge steering", () => {
       { setWeight: 60 },
       { pause: { duration: "1s" } },
     ]);
-    const child = spawn(process.execPath, [
-      CLI_MAIN,
-      "--kubeconfig",
-      inject("kubeconfig"),
-      "get",
-      "rollout",
-      "podinfo",
-      "-n",
-      p.ns,
-      "--watch",
-    ]);
-    let out = "";
-    child.stdout.on("data", (chunk) => {
-      out += chunk;
-    });
-    const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
-    await eventually("the first frame", () => (out.includes("Phase:") ? true : undefined));
+    const watch = await watching(p);
     await p.newRevision("2");
-    expect(await exited).toBe(0);
+    expect(await watch.exited).toBe(0);
+    const out = watch.output();
 
     const phases = [...out.matchAll(/^Phase: +(\w+)/gm)].map((m) => m[1]);
     expect(phases[0]).toBe("Healthy");
@@ -217,6 +224,20 @@ describe("kubectl-fledge steering", () => {
     expect(out.slice(out.lastIndexOf("Phase:"))).toMatch(/Events:\n(.*\n)*.*Promoted +revision/);
     // Not a terminal: frames follow one another, without cursor movement.
     expect(out).not.toContain("\u001b");
+  });
+
+  test("get --watch exits 1 when the rollout ends Aborted", async () => {
+    const { p } = await Podinfo.healthy(world.client, "cli-watch-abort", [
+      { setWeight: 20 },
+      { pause: {} },
+    ]);
+    const watch = await watching(p);
+    await p.newRevision("2");
+    await p.phase("Paused");
+    expect((await cli(["abort", "podinfo", "-n", p.ns])).code).toBe(0);
+    expect(await watch.exited).toBe(1);
+    const last = watch.output().slice(watch.output().lastIndexOf("Phase:"));
+    expect(last).toMatch(/^Phase: +Aborted +aborted by a person at step 2\/2/);
   });
 });
 
