@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { ANNOTATIONS } from "../../src/api/rollout.ts";
 import { describePermission, prometheusCheck, requiredAccess } from "../../src/cli/check.ts";
 import { connect } from "../../src/cli/connect.ts";
-import { formatted } from "../../src/cli/output.ts";
+import { formatted, processIo } from "../../src/cli/output.ts";
 import {
   type CliRollout,
   COLOURS,
@@ -143,6 +143,26 @@ describe("the rollout view", () => {
     expect(renderSummary(progressing, PLAIN)).toBe(
       "Progressing  step 3/4  canary 50%  step 3/4, canary weight 50%",
     );
+  });
+
+  it("colours only on a terminal, and never with NO_COLOR set", () => {
+    const tty = process.stdout.isTTY;
+    const noColor = process.env.NO_COLOR;
+    const paintWith = (isTTY: boolean, NO_COLOR: string | undefined) => {
+      process.stdout.isTTY = isTTY;
+      if (NO_COLOR === undefined) delete process.env.NO_COLOR;
+      else process.env.NO_COLOR = NO_COLOR;
+      return processIo().paint;
+    };
+    try {
+      expect(paintWith(true, undefined)).toBe(COLOURS);
+      expect(paintWith(true, "1")).toBe(PLAIN);
+      expect(paintWith(false, undefined)).toBe(PLAIN);
+    } finally {
+      process.stdout.isTTY = tty;
+      if (noColor === undefined) delete process.env.NO_COLOR;
+      else process.env.NO_COLOR = noColor;
+    }
   });
 
   it("prints objects as JSON or YAML for scripts", () => {
