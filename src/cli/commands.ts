@@ -174,24 +174,27 @@ export async function steerCommand(
   if (!patched.ok) return fail(io, explain(patched.error, what, c.server));
 
   let latest: CliRollout = patched.value;
+  let unfollowed: string | undefined;
   if (!steer.applied(latest)) {
     const watching = (r: CliRollout | undefined) => {
       if (r) latest = r;
       return r !== undefined && !steer.applied(r);
     };
-    await follow<CliRollout>(
+    const end = await follow<CliRollout>(
       c,
       rolloutOf(c.namespace, name),
       { onList: ([r]) => watching(r), onChange: (_type, r) => watching(r) },
       AbortSignal.timeout(options.timeoutMs),
     );
+    if (end.kind === "failed") unfollowed = end.message;
   }
   if (options.output) {
     io.out(formatted(latest, options.output));
     return 0;
   }
   io.out(`rollout ${c.namespace}/${name}: ${steer.done.join("; ")}\n`);
-  if (!steer.applied(latest))
+  if (unfollowed) io.out(`  could not follow the rollout to see it applied: ${unfollowed}\n`);
+  else if (!steer.applied(latest))
     io.out(
       `  not applied yet after ${options.timeoutMs / 1000}s: is the controller running? It applies the annotation once when it next reconciles.\n`,
     );
