@@ -66,6 +66,26 @@ export type ReconcilerDeps = {
   metrics?: ControllerMetrics;
 };
 
+/** What providers and webhooks are told about a rollout: which it is and where it stands. */
+function analysisSubject(
+  rollout: RolloutObject,
+  spec: RolloutSpec,
+  at: Pick<AnalysisSubject, "phase" | "stepIndex" | "canaryWeight">,
+  now: number,
+): AnalysisSubject {
+  const { namespace, name } = rollout.metadata;
+  const apex = spec.service.name ?? spec.targetRef.name;
+  return {
+    namespace,
+    name,
+    target: spec.targetRef.name,
+    canaryService: `${apex}-canary`,
+    spec,
+    ...at,
+    now,
+  };
+}
+
 /** Raised when a write lost an optimistic-concurrency race; the reconcile starts over from a fresh read. */
 class Conflict {
   readonly error: KubeError;
@@ -150,7 +170,13 @@ export class Reconciler {
     const target = this.deps.deployments.get(namespace, spec.targetRef.name);
     const problem = await this.judge(spec, target, rollout);
     if (problem || !target)
-      return this.report(rollout, problem ?? { reason: "TargetNotFound", message: "" }, log, now);
+      return this.report(
+        rollout,
+        problem ?? { reason: "TargetNotFound", message: "" },
+        log,
+        now,
+        spec,
+      );
     const version = chooseSplitVersion(
       spec.trafficRouting.smi.apiVersion,
       must(await this.deps.splitVersions(), "API discovery"),
@@ -162,6 +188,7 @@ export class Reconciler {
         { reason: "RoutingUnavailable", message: version.reason },
         log,
         now,
+        spec,
       );
     const router = this.deps.router(version.version);
 
@@ -184,17 +211,17 @@ export class Reconciler {
 
     let snapshot = this.restored(rollout, plan, now, log);
     const stageBefore = stageOf(snapshot);
-    const subject = (): AnalysisSubject => ({
-      namespace,
-      name,
-      target: spec.targetRef.name,
-      canaryService: route.canaryService,
-      spec,
-      phase: phaseOf(snapshot),
-      stepIndex: snapshot.context.stepIndex,
-      canaryWeight: snapshot.context.canaryWeight,
-      now,
-    });
+    const subject = () =>
+      analysisSubject(
+        rollout,
+        spec,
+        {
+          phase: phaseOf(snapshot),
+          stepIndex: snapshot.context.stepIndex,
+          canaryWeight: snapshot.context.canaryWeight,
+        },
+        now,
+      );
     const notices: Notice[] = [];
     const feed = (event: RolloutEvent) => {
       const step = send(snapshot, event);
@@ -557,6 +584,7 @@ export class Reconciler {
     problem: Problem,
     log: Logger,
     now: number,
+    spec?: RolloutSpec,
   ): Promise<ReconcileResult> {
     const previous = rollout.status as RolloutStatus | undefined;
     const condition: ConditionInput = { type: "SpecValid", status: "False", ...problem };
@@ -584,11 +612,22 @@ export class Reconciler {
         before.message !== problem.message
       ) {
         log.warn({ reason: problem.reason }, problem.message);
-        await this.deps.events.record(rollout.metadata, {
+        const notice: Notice = {
           type: "Warning",
           reason: problem.reason,
           message: problem.message,
-        });
+        };
+        await this.deps.events.record(rollout.metadata, notice);
+        // A spec the controller cannot read has no webhooks it could trust.
+        if (spec) {
+          const at = {
+            phase: previous?.phase ?? "Initializing",
+            stepIndex: previous?.currentStepIndex ?? 0,
+            canaryWeight: previous?.canaryWeight ?? 0,
+          };
+          const subject = analysisSubject(rollout, spec, at, now);
+          await this.deps.analyst.notify(subject, { type: "event", notice });
+        }
       }
     }
     return {};

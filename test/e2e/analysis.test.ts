@@ -6,7 +6,14 @@
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import type { KubeClient } from "../../src/kube/client.ts";
 import { type Prometheus, startPrometheus } from "../harness/prometheus.ts";
-import { adminClient, eventually, ok, paths } from "../integration/support/cluster.ts";
+import {
+  adminClient,
+  eventually,
+  newNamespace,
+  ok,
+  paths,
+  rolloutManifest,
+} from "../integration/support/cluster.ts";
 import {
   controllerKubeconfig,
   type RunningController,
@@ -321,4 +328,24 @@ test("an A/B rollout sends only requests matching its header to the canary, unti
   const after = await nextRequests(p.ns, 150, "request_kind", "deployment");
   expect(after("podinfo/insiders|podinfo")).toBe(0);
   expect(after("podinfo/insiders|podinfo-primary")).toBeGreaterThan(0);
+});
+
+test("event webhooks also hear of what the controller reports about the spec", async () => {
+  const ns = await newNamespace(client, "no-target");
+  const spec = {
+    targetRef: { name: "podinfo" },
+    service: { port: 9898 },
+    steps: [{ setWeight: 50 }],
+    analysis: { webhooks: [{ name: "chat", type: "event", url: `${hooks.url}/problems` }] },
+  };
+  ok(await client.create(paths.rollouts(ns), rolloutManifest(ns, "podinfo", spec)), "rollout");
+  const told = await eventually("the event webhook", () =>
+    hooks.received.find((r) => r.path === "/problems"),
+  );
+  expect(told.body).toMatchObject({
+    name: "podinfo",
+    namespace: ns,
+    type: "event",
+    metadata: { eventType: "Warning", eventReason: "TargetNotFound" },
+  });
 });
