@@ -164,6 +164,25 @@ describe("SMI routing", () => {
     expect(refused.ok).toBe(false);
     if (!refused.ok) expect(refused.reason).toContain("served: v1alpha2");
   });
+
+  it("A/B matches need a split version that has them", () => {
+    expect(chooseSplitVersion("auto", ["v1alpha2", "v1alpha4"], true)).toEqual({
+      ok: true,
+      version: "v1alpha4",
+    });
+    const older = chooseSplitVersion("auto", ["v1alpha1", "v1alpha2"], true);
+    expect(older.ok).toBe(false);
+    if (!older.ok) expect(older.reason).toContain("matches need split.smi-spec.io/v1alpha3");
+    const split = splitView({
+      metadata: { name: "a" },
+      spec: {
+        service: "a",
+        backends: [{ service: "a-canary", weight: 100 }],
+        matches: [{ kind: "HTTPRouteGroup", name: "a" }],
+      },
+    });
+    expect(split?.routeGroups).toEqual(["a"]);
+  });
 });
 
 describe("Events", () => {
