@@ -29,35 +29,23 @@ function runDemo(interrupt?: RegExp): Promise<Run> {
   );
 }
 
-/** What the demo started, from its log lines: temp dirs and loopback URLs. */
-function started(output: string) {
-  const all = (pattern: RegExp) => [
-    ...new Set([...output.matchAll(pattern)].map((m) => m.slice(1).find(Boolean) ?? "")),
-  ];
-  return {
-    dirs: all(/logs in (\/\S+)|its log: (\/\S+)\/[^/\s]+/g),
-    urls: all(/up at (https?:\/\/127\.0\.0\.1:\d+)/g),
-  };
-}
-
-async function answers(url: string): Promise<boolean> {
-  // The control plane's certificate is its own; any answer at all means something still listens.
-  return fetch(url, { signal: AbortSignal.timeout(2000) }).then(
-    () => true,
-    (error: Error & { cause?: { code?: string } }) => error.cause?.code !== "ECONNREFUSED",
+/** The temp dirs the demo made, from its log lines; every process it starts names one. */
+function started(output: string): string[] {
+  const dirs = [...output.matchAll(/logs in (\/\S+)|its log: (\/\S+)\/[^/\s]+/g)].map(
+    (m) => m[1] ?? m[2] ?? "",
   );
+  return [...new Set(dirs)];
 }
 
 async function expectNothingLeft(output: string) {
-  const { dirs, urls } = started(output);
+  const dirs = started(output);
   // The control plane's, Prometheus's and the demo's own (the controller's kubeconfig and log).
   expect(dirs.length).toBe(3);
-  expect(urls.length).toBe(2);
   for (const dir of dirs) {
     await eventually(`${dir} removed`, () => (existsSync(dir) ? undefined : true), 5000);
   }
-  for (const url of urls) expect(await answers(url), `${url} still answers`).toBe(false);
-  // Every process the demo started names one of its dirs in its arguments.
+  // Every process the demo started names one of its dirs in its arguments (its loopback ports are
+  // no evidence: other tests on the machine may bind them as soon as they are free).
   const processes = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" }).split("\n");
   expect(processes.filter((args) => dirs.some((dir) => args.includes(dir)))).toEqual([]);
 }
