@@ -52,7 +52,8 @@ export function createAnalyst(options: AnalystOptions): Analyst {
       const readings = new Map<Metric, ReadResult | undefined>(pairs.flat());
       const judged = metrics.map((m): CheckResult => {
         const r = readings.get(m);
-        if (!r) return { name: m.name, outcome: "errored", message: "no reading was taken" };
+        // Every provider answers for each metric it is given; a missing reading is a bug.
+        if (!r) throw new Error(`no reading for metric ${m.name}`);
         return r.ok
           ? judge(m.name, r.reading, m.thresholdRange, minRequestCount)
           : { name: m.name, outcome: "errored", message: r.reason };
