@@ -28,7 +28,8 @@ export function payloadOf(
     name: subject.name,
     namespace: subject.namespace,
     phase: subject.phase,
-    step: subject.stepIndex + 1,
+    // Past the last step (promoting, promoted) it stays at the last.
+    step: Math.min(subject.stepIndex + 1, subject.spec.steps.length),
     weight: subject.canaryWeight,
     type: hook.type,
     metadata: { ...hook.metadata, ...extra },

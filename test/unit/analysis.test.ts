@@ -9,7 +9,7 @@ import {
 } from "../../src/analysis/promql.ts";
 import { readingsOf, trafficMetricsError } from "../../src/analysis/traffic-metrics.ts";
 import { outcomeNotifications, payloadOf } from "../../src/analysis/webhooks.ts";
-import type { Metric } from "../../src/api/rollout.ts";
+import { type Metric, RolloutSpec } from "../../src/api/rollout.ts";
 import type { TrafficMetrics } from "../../src/api/smi.ts";
 import { describeResults } from "../../src/machine/context.ts";
 
@@ -215,30 +215,30 @@ describe("webhooks", () => {
   });
 
   it("the payload carries the rollout, its step and weight, and the hook's metadata", () => {
-    const spec = { analysis: { webhooks: [] } } as never;
-    expect(
-      payloadOf(
-        {
-          namespace: "shop",
-          name: "podinfo",
-          target: "podinfo",
-          canaryService: "podinfo-canary",
-          spec,
-          phase: "Progressing",
-          stepIndex: 1,
-          canaryWeight: 20,
-          now: 0,
-        },
-        {
-          name: "load",
-          type: "rollout",
-          url: "http://x/",
-          timeout: "5s",
-          metadata: { cmd: "hey" },
-        },
-        { eventReason: "StepAdvanced" },
-      ),
-    ).toEqual({
+    const spec = RolloutSpec.parse({
+      targetRef: { name: "podinfo" },
+      service: { port: 9898 },
+      steps: [{ setWeight: 10 }, { setWeight: 20 }],
+    });
+    const subject = {
+      namespace: "shop",
+      name: "podinfo",
+      target: "podinfo",
+      canaryService: "podinfo-canary",
+      spec,
+      phase: "Progressing",
+      stepIndex: 1,
+      canaryWeight: 20,
+      now: 0,
+    };
+    const hook = {
+      name: "load",
+      type: "rollout" as const,
+      url: "http://x/",
+      timeout: "5s",
+      metadata: { cmd: "hey" },
+    };
+    expect(payloadOf(subject, hook, { eventReason: "StepAdvanced" })).toEqual({
       name: "podinfo",
       namespace: "shop",
       phase: "Progressing",
@@ -247,5 +247,7 @@ describe("webhooks", () => {
       type: "rollout",
       metadata: { cmd: "hey", eventReason: "StepAdvanced" },
     });
+    // Promoted: the machine has moved past the last step, the payload stays at it.
+    expect(payloadOf({ ...subject, phase: "Healthy", stepIndex: 2 }, hook).step).toBe(2);
   });
 });
