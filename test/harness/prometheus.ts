@@ -35,7 +35,7 @@ export interface Prometheus {
 let binary: Promise<string> | undefined;
 
 /** The prometheus binary's path, installing Debian's package on first use if needed. */
-export function ensurePrometheus(): Promise<string> {
+function ensurePrometheus(): Promise<string> {
   binary ??= new Promise((resolve, reject) => {
     const started = Date.now();
     execFile("bash", [ensureScript], (error, stdout, stderr) => {

@@ -1,8 +1,6 @@
 // The simulator's pure parts: random numbers, a Deployment's behaviour from its annotations, and
 // how a TrafficSplit routes one request. No I/O and no clock here, so they can be tested alone.
 
-import { parseQuantity } from "../../../src/api/quantity.ts";
-
 export const SUCCESS_RATE_ANNOTATION = "fledge.dev/sim-success-rate";
 export const LATENCY_ANNOTATION = "fledge.dev/sim-latency-ms";
 export const DEFAULT_P50_MS = 10;
@@ -184,16 +182,6 @@ export function requestFor(match: HttpMatch): RequestAttributes | undefined {
 export interface SplitBackend {
   service: string;
   weight: number;
-}
-
-/** Backends with their weights as numbers; malformed weights count as 0. */
-export function backendWeights(
-  backends: { service: string; weight: number | string }[],
-): SplitBackend[] {
-  return backends.map((b) => ({
-    service: b.service,
-    weight: Math.max(0, parseQuantity(b.weight) ?? 0),
-  }));
 }
 
 /** A backend drawn in proportion to the weights; undefined when every weight is 0. */

@@ -11,8 +11,8 @@ import { METRICS_GROUP } from "../../../src/api/smi.ts";
 import type { KubeClient } from "../../../src/kube/client.ts";
 import { METRICS_VERSION } from "./traffic-metrics.ts";
 
-export const TRAFFIC_METRICS_NAMESPACE = "fledge-system";
-export const TRAFFIC_METRICS_SERVICE = "smi-metrics";
+const TRAFFIC_METRICS_NAMESPACE = "fledge-system";
+const TRAFFIC_METRICS_SERVICE = "smi-metrics";
 /** In the harness's Service CIDR (127.100.0.0/16), so the simulator can bind it. */
 export const TRAFFIC_METRICS_CLUSTER_IP = "127.100.0.10";
 const NEVER_DIALLED = "192.0.2.10";

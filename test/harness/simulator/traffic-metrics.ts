@@ -9,7 +9,7 @@ import type { WindowSummary } from "./request-log.ts";
 export const METRICS_VERSION = "v1alpha1";
 export const GROUP_VERSION = `${METRICS_GROUP}/${METRICS_VERSION}`;
 /** smi-metrics' window when the query gives none or one it cannot read. */
-export const DEFAULT_WINDOW_MS = 30_000;
+const DEFAULT_WINDOW_MS = 30_000;
 
 /**
  * The window a request asks for: smi-metrics reads the `t` query parameter as a Go duration

@@ -19,7 +19,7 @@ const TICK_MS = 100;
 // A stalled event loop (a debugger, a suspended laptop) is not made up for with a burst.
 const MAX_CATCH_UP_S = 2;
 /** Long enough for any analysis window a test or the demo uses. */
-export const LOG_RETENTION_MS = 10 * 60_000;
+const LOG_RETENTION_MS = 10 * 60_000;
 
 export interface TrafficOptions {
   watch: ClusterWatch;
