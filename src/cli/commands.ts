@@ -20,7 +20,7 @@ import {
   rolloutsPath,
 } from "./rollouts.ts";
 import { type Command, steering } from "./steer.ts";
-import { redraw, untilSettled } from "./watch.ts";
+import { redraw, type Terminal, untilSettled } from "./watch.ts";
 
 const fail = (io: Io, message: string) => {
   io.err(`error: ${message}\n`);
@@ -37,7 +37,7 @@ export async function getCommand(
   c: Connection,
   io: Io,
   name: string,
-  options: { watch?: boolean; output?: Format; columns?: number },
+  options: { watch?: boolean; output?: Format; terminal?: Terminal },
 ): Promise<number> {
   const got = await getRollout(c.client, c.namespace, name);
   if (!got.ok)
@@ -62,7 +62,7 @@ export async function getCommand(
     }
     const frame = renderRollout(rollout, events, io.paint, Date.now());
     if (frame === shown) return;
-    io.out(redraw(shown, frame, io.tty ? { columns: options.columns ?? 80 } : undefined));
+    io.out(redraw(shown, frame, io.tty ? options.terminal : undefined));
     shown = frame;
   };
   show();

@@ -63,7 +63,7 @@ program
       return getCommand(c, io, name, {
         watch: flags.watch,
         output: flags.output,
-        columns: process.stdout.columns,
+        terminal: { columns: process.stdout.columns ?? 80, rows: process.stdout.rows ?? 24 },
       });
     }),
   );

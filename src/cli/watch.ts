@@ -12,19 +12,24 @@ export function rowsOf(frame: string, columns: number): number {
   );
 }
 
+export type Terminal = { columns: number; rows: number };
+
 /**
  * What to write to show `next` where `previous` was: on a terminal, go back to the start of the
  * previous frame and clear from there down, so the view updates in place and the scrollback
- * above it stays; elsewhere (a pipe, a log) frames follow one another, a blank line apart.
+ * above it stays. A frame taller than the screen has scrolled its top away, where the cursor
+ * cannot go back to, so the screen is cleared instead. Elsewhere (a pipe, a log) frames follow
+ * one another, a blank line apart.
  */
 export function redraw(
   previous: string | undefined,
   next: string,
-  terminal: { columns: number } | undefined,
+  terminal: Terminal | undefined,
 ): string {
   if (previous === undefined) return next;
   if (!terminal) return `\n${next}`;
-  return `\u001b[${rowsOf(previous, terminal.columns)}F\u001b[J${next}`;
+  const rows = rowsOf(previous, terminal.columns);
+  return rows < terminal.rows ? `\u001b[${rows}F\u001b[J${next}` : `\u001b[H\u001b[J${next}`;
 }
 
 /**

@@ -171,15 +171,16 @@ describe("the rollout view", () => {
   });
 });
 
-/** A terminal just big enough for these tests: text, newlines, cursor-up-lines and clear-down. */
+/** A terminal just big enough for these tests: text, newlines, cursor home, up-lines and clear-down. */
 const ESC = "\u001b";
-const CONTROL = new RegExp(`(${ESC}\\[\\d*[FJ]|\\n)`);
+const CONTROL = new RegExp(`(${ESC}\\[\\d*[FHJ]|\\n)`);
 function screen(writes: string[]): string {
   const lines: string[] = [""];
   let row = 0;
   for (const token of writes.join("").split(CONTROL)) {
     if (token === "\n") lines[++row] ??= "";
     else if (token === `${ESC}[J`) lines.splice(row, Infinity, "");
+    else if (token === `${ESC}[H`) row = 0;
     else if (token.startsWith(`${ESC}[`) && token.endsWith("F"))
       row = Math.max(0, row - Number(token.slice(2, -1) || 1));
     else lines[row] += token;
@@ -201,7 +202,7 @@ describe("the --watch view", () => {
     rollout({ phase: "Healthy", stableRevision: "7f6d5c4b3", canaryWeight: 0, stepCount: 4 }),
   ].map((r) => renderRollout(r, [], PLAIN, NOW));
 
-  const play = (terminal: { columns: number } | undefined) => {
+  const play = (terminal: { columns: number; rows: number } | undefined) => {
     const writes: string[] = [];
     let previous: string | undefined;
     for (const frame of frames) {
@@ -212,11 +213,17 @@ describe("the --watch view", () => {
   };
 
   it("redraws each frame in place on a terminal, leaving only the last on screen", () => {
-    const writes = play({ columns: 200 });
+    const writes = play({ columns: 200, rows: 50 });
     // The pause frame is one line longer (its Paused: line); the next frame must not leave it behind.
     expect(frames[1]?.split("\n").length).toBe((frames[2]?.split("\n").length ?? 0) + 1);
     expect(screen(writes)).toBe(frames[3]);
     for (let i = 1; i <= frames.length; i++) expect(screen(writes.slice(0, i))).toBe(frames[i - 1]);
+  });
+
+  it("clears the screen instead when the last frame was taller than it", () => {
+    const writes = play({ columns: 200, rows: 8 });
+    expect(writes[1]?.startsWith("\u001b[H\u001b[J")).toBe(true);
+    expect(screen(writes)).toBe(frames[3]);
   });
 
   it("appends frames a blank line apart when stdout is not a terminal", () => {
