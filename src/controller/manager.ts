@@ -246,6 +246,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     metrics,
     async stop() {
       await queue.shutdown();
+      await events.flush();
       await Promise.all(caches.map((c) => c.stop()));
       await election?.stop();
       await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));

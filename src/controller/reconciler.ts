@@ -307,7 +307,7 @@ export class Reconciler {
       );
     }
     for (const notice of coalesce(notices)) {
-      await this.deps.events.record(
+      this.deps.events.record(
         { ...owner, resourceVersion: rollout.metadata.resourceVersion },
         notice,
       );
@@ -617,7 +617,7 @@ export class Reconciler {
           reason: problem.reason,
           message: problem.message,
         };
-        await this.deps.events.record(rollout.metadata, notice);
+        this.deps.events.record(rollout.metadata, notice);
         // A spec the controller cannot read has no webhooks it could trust.
         if (spec) {
           const at = {

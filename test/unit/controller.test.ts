@@ -186,19 +186,23 @@ describe("SMI routing", () => {
 });
 
 describe("Events", () => {
-  it("one per reason per reconcile, different decisions kept apart", () => {
+  it("one Normal Event per reconcile, named by the notice that began the move; Warnings apart by reason", () => {
     const merged = coalesce([
       { type: "Normal", reason: "CanaryReady", message: "canary r2 is ready" },
+      { type: "Warning", reason: "CheckFailed", message: "success rate 80" },
       { type: "Normal", reason: "StepAdvanced", message: "step 1/2: canary weight 20%" },
+      { type: "Warning", reason: "AnalysisFailed", message: "3 failed checks" },
       { type: "Normal", reason: "StepAdvanced", message: "step 2/2: pause 10s" },
+      { type: "Warning", reason: "CheckFailed", message: "latency 900" },
     ]);
     expect(merged).toEqual([
-      { type: "Normal", reason: "CanaryReady", message: "canary r2 is ready" },
       {
         type: "Normal",
-        reason: "StepAdvanced",
-        message: "step 1/2: canary weight 20%; step 2/2: pause 10s",
+        reason: "CanaryReady",
+        message: "canary r2 is ready; step 1/2: canary weight 20%; step 2/2: pause 10s",
       },
+      { type: "Warning", reason: "CheckFailed", message: "success rate 80; latency 900" },
+      { type: "Warning", reason: "AnalysisFailed", message: "3 failed checks" },
     ]);
   });
 });
