@@ -139,6 +139,17 @@ export class Reconciler {
   async reconcile(key: string): Promise<ReconcileResult> {
     const [namespace = "", name = ""] = key.split("/");
     let rollout = this.deps.rollouts.get(namespace, name);
+    // A cached Rollout older than our own last write to it would only lose a conflict (a failed
+    // write and a read); the watch event that brings our write wakes this key again.
+    if (
+      rollout &&
+      !this.expectations.caughtUp(
+        `rollouts/${key}`,
+        rollout.metadata.resourceVersion,
+        this.deps.now(),
+      )
+    )
+      return { requeueAfterMs: 1_000 };
     for (let attempt = 0; rollout && attempt < 5; attempt++) {
       try {
         return await this.once(rollout);
@@ -576,6 +587,12 @@ export class Reconciler {
     );
     const fresh = rolloutObject(patched);
     if (fresh) rollout.metadata.resourceVersion = fresh.metadata.resourceVersion;
+    this.expectRollout(rollout, resourceVersionOf(patched));
+  }
+
+  private expectRollout(rollout: RolloutObject, resourceVersion: string | undefined): void {
+    const { namespace, name } = rollout.metadata;
+    this.expectations.expect(`rollouts/${namespace}/${name}`, resourceVersion, this.deps.now());
   }
 
   /** A problem the controller found: SpecValid turns False with the reason, an Event says so, nothing moves. */
@@ -637,7 +654,7 @@ export class Reconciler {
   private async writeStatus(rollout: RolloutObject, status: RolloutStatus): Promise<boolean> {
     if (!statusDiffers(rollout.status as RolloutStatus | undefined, status)) return false;
     const { namespace, name, resourceVersion } = rollout.metadata;
-    must(
+    const written = must(
       await this.deps.client.replace(`${rolloutPath(namespace, name)}/status`, {
         apiVersion: API_VERSION,
         kind: "Rollout",
@@ -647,6 +664,7 @@ export class Reconciler {
       }),
       "writing status",
     );
+    this.expectRollout(rollout, resourceVersionOf(written));
     return true;
   }
 
