@@ -51,13 +51,25 @@ export function rolloutStatus(
 }
 
 /**
- * The machine's clock moves on every event; a status that differs only there is not worth a
- * write (an idle rollout must cost nothing), and the clock is only ever taken forward on restore.
+ * What the machine last saw of the cluster: every reconcile observes these afresh (the target's
+ * revision, the revision the primary is ready at, the split's weight) before the machine decides
+ * anything, so a stored copy is never what a decision rests on.
+ */
+const OBSERVED = ["targetRevision", "primaryReadyRevision", "trafficWeight"] as const;
+
+/**
+ * A status that differs only in the machine's clock (it moves on every event) or in what it
+ * observed is not worth a write: an idle rollout must cost nothing, and a primary that starts
+ * rolling out during promotion is no news. What the machine decides (its state, step, weight,
+ * pauses, counts, times) is always written; the clock is only ever taken forward on restore.
  */
 function comparable(status: RolloutStatus | undefined): unknown {
   if (!status) return undefined;
-  const machine = status.machine as { context?: { now?: number } } | undefined;
-  const context = machine?.context ? { ...machine.context, now: undefined } : undefined;
+  const machine = status.machine as { context?: Record<string, unknown> } | undefined;
+  const context: Record<string, unknown> | undefined = machine?.context
+    ? { ...machine.context, now: undefined }
+    : undefined;
+  for (const field of OBSERVED) if (context) context[field] = undefined;
   return JSON.parse(
     JSON.stringify({ ...status, machine: machine ? { ...machine, context } : undefined }),
   );

@@ -121,6 +121,15 @@ describe("status", () => {
     d.send({ type: "TARGET", revision: "r2" });
     expect(statusDiffers(before, rolloutStatus(d.snapshot, before, 1, d.now))).toBe(true);
   });
+
+  it("nor does one that differs only in what the machine observed of the cluster", () => {
+    const d = new Driver().initialise();
+    const before = rolloutStatus(d.snapshot, undefined, 1, T0);
+    d.send({ type: "PRIMARY", revision: "r1", ready: false });
+    d.send({ type: "TRAFFIC", canaryWeight: 5 });
+    expect(d.snapshot.context).toMatchObject({ primaryReadyRevision: undefined, trafficWeight: 5 });
+    expect(statusDiffers(before, rolloutStatus(d.snapshot, before, 1, d.now))).toBe(false);
+  });
 });
 
 describe("SMI routing", () => {
