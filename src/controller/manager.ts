@@ -181,15 +181,9 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
       queue.add(key);
   });
   services.onEvent((_type, s) => wakeOwner(s));
-  splits?.onEvent((_type, s) => {
-    const owners = rollouts.list().filter((r) => r.metadata.namespace === s.metadata.namespace);
-    for (const r of owners) {
-      const apex =
-        (r.spec as { service?: { name?: string }; targetRef?: { name?: string } }).service?.name ??
-        targetOf(r);
-      if (apex === s.metadata.name) queue.add(keyOf(r.metadata.namespace, r.metadata.name));
-    }
-  });
+  // The split informer sees only the splits Fledge made, each labelled with its Rollout, so an
+  // event finds its owner at once rather than by a scan of every Rollout.
+  splits?.onEvent((_type, s) => wakeOwner(s));
 
   let leading = false;
   const caches = [deployments, services, ...(splits ? [splits] : []), rollouts] as Informer<{

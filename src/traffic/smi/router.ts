@@ -9,7 +9,12 @@ import type { Route, TrafficRouter, Written } from "../router.ts";
 
 /** What the cache keeps of a TrafficSplit, in any version: weights read as quantities. */
 export type SplitView = {
-  metadata: { name: string; namespace: string; resourceVersion: string };
+  metadata: {
+    name: string;
+    namespace: string;
+    resourceVersion: string;
+    labels: Record<string, string>;
+  };
   service: string;
   backends: { service: string; weight: number }[];
   /** The HTTPRouteGroups the split is restricted to; empty when it takes all requests. */
@@ -40,6 +45,7 @@ export function splitView(raw: unknown): SplitView | undefined {
       name: parsed.data.metadata.name,
       namespace: parsed.data.metadata.namespace ?? "",
       resourceVersion: parsed.data.metadata.resourceVersion ?? "",
+      labels: parsed.data.metadata.labels ?? {},
     },
     service: parsed.data.spec.service,
     backends: backends as SplitView["backends"],
