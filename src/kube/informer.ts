@@ -265,13 +265,19 @@ export function createInformer<T extends { metadata: { name: string; namespace?:
             status?.code === 410 ? { kind: "expired", reason } : { kind: "failed", reason };
           return false;
         }
+        if (event.type === "BOOKMARK") {
+          // A bookmark is a bare resourceVersion (no name): where to resume without a relist.
+          const rv = (event.object as { metadata?: { resourceVersion?: unknown } } | null)?.metadata
+            ?.resourceVersion;
+          if (typeof rv === "string") resourceVersion = rv;
+          return;
+        }
         const meta = rawMeta(event.object);
         if (!meta) {
           logger.warn({ type: event.type }, "watch event without name or resourceVersion; ignored");
           return;
         }
         resourceVersion = meta.resourceVersion;
-        if (event.type === "BOOKMARK") return;
         if (event.type === "ADDED" || event.type === "MODIFIED" || event.type === "DELETED") {
           apply(event, meta);
         } else {
