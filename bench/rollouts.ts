@@ -3,7 +3,7 @@
  * incumbents were measured on (issue 7). Prints a table and appends a run to bench/RESULTS.md.
  * It is a benchmark: it prints figures and asserts nothing.
  *
- *   npm run bench -- --n 10,100,300,1000 [--workers 16] [--leader-election] [--no-record]
+ *   npm run bench -- --n 10,100,300,1000 [--workers 16] [--leader-election] [--keep] [--no-record]
  */
 import { execFileSync } from "node:child_process";
 import {
@@ -39,6 +39,8 @@ const { values } = parseArgs({
     n: { type: "string", default: "10,100,300,1000" },
     workers: { type: "string", default: "16" },
     "no-record": { type: "boolean", default: false },
+    // Keeps each run's directory (audit log, controller log) for a closer look.
+    keep: { type: "boolean", default: false },
     // deploy/'s default is one replica without election; this measures the hot-standby set-up.
     "leader-election": { type: "boolean", default: false },
   },
@@ -53,6 +55,11 @@ const STEPS = [
   { setWeight: 60 },
   { pause: { duration: "10s" } },
 ];
+/** The Node options the image sets, read from the Dockerfile, so the bench measures what runs. */
+const IMAGE_NODE_OPTIONS =
+  /^ENV NODE_OPTIONS=(.*)$/m
+    .exec(readFileSync(join(repoRoot, "Dockerfile"), "utf8"))?.[1]
+    ?.split(" ") ?? [];
 const CONTROLLER_USER = "system:serviceaccount:fledge-system:fledge-controller";
 const READS = new Set(["get", "list", "watch"]);
 
@@ -161,6 +168,7 @@ async function run(n: number): Promise<Row> {
     ],
     "info",
     "dist/main.js",
+    IMAGE_NODE_OPTIONS,
   );
   try {
     ok(
@@ -297,7 +305,9 @@ async function run(n: number): Promise<Row> {
   } finally {
     await controller.kill();
     await plane.stop();
-    if (statSync(dir, { throwIfNoEntry: false })) rmSync(dir, { recursive: true, force: true });
+    if (values.keep) process.stdout.write(`bench: kept ${dir}\n`);
+    else if (statSync(dir, { throwIfNoEntry: false }))
+      rmSync(dir, { recursive: true, force: true });
   }
 }
 

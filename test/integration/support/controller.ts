@@ -43,7 +43,7 @@ export async function controllerKubeconfig(
 
 /**
  * Runs src/main.ts as its own process, the way it runs in a cluster, logging to a file. The
- * benchmark passes the built dist/main.js instead, which is what the image runs.
+ * benchmark passes the built dist/main.js and the image's Node options instead.
  */
 export function startController(
   kubeconfig: string,
@@ -51,12 +51,14 @@ export function startController(
   args: string[] = [],
   logLevel = "debug",
   entry = "src/main.ts",
+  nodeOptions: string[] = [],
 ): RunningController {
   const logFile = join(dir, `controller-${Date.now()}.log`);
   const log = createWriteStream(logFile);
   const child = spawn(
     process.execPath,
     [
+      ...nodeOptions,
       join(repoRoot, entry),
       "--kubeconfig",
       kubeconfig,
