@@ -48,7 +48,7 @@ const say = (line: string) =>
   console.log(`[${((Date.now() - began) / 1000).toFixed(1).padStart(5)}s] ${line}`);
 
 type RolloutStatus = {
-  status?: { phase?: string; message?: string; stableRevision?: string; canaryWeight?: number };
+  status?: { phase?: string; message?: string; stableRevision?: string };
 };
 
 const COLLECTIONS: Record<string, string> = {

@@ -155,7 +155,7 @@ export function createMeshMetrics(): MeshMetrics {
 
   const simRequests = new Counter({
     name: "fledge_sim_requests_total",
-    help: "Simulator: requests sent through a TrafficSplit, by the Service and Deployment that served them",
+    help: "Simulator: requests to apex Services with a TrafficSplit, by the split that routed them (none when no split took the request), the kind of request, and the Service and Deployment that served them",
     labelNames: ["namespace", "split", "service", "deployment", "status_code", "request_kind"],
     registers,
   });
