@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import { isDeepStrictEqual } from "node:util";
 import type { Logger } from "../observability/logger.ts";
 import {
   type ApiAccess,
@@ -31,7 +32,10 @@ export interface Informer<T extends { metadata: { name: string; namespace?: stri
   stop(): Promise<void>;
   get(namespace: string | undefined, name: string): T | undefined;
   list(): T[];
-  /** Called for every change after start (and for each object of the initial list as ADDED). */
+  /**
+   * Called for every change to a transformed object after start (and for each object of the
+   * initial list as ADDED); an update that leaves the transformed object as it was is not told.
+   */
   onEvent(listener: (type: WatchEventType, obj: T, old: T | undefined) => void): void;
   readonly synced: boolean;
 }
@@ -87,6 +91,21 @@ function rawMeta(raw: unknown): RawMeta | undefined {
     resourceVersion,
   };
 }
+
+/**
+ * Whether an update changed what the cache keeps. Listeners hear only of those: most updates to
+ * a Deployment are its status counting pods, which a slim view mostly drops, and waking a
+ * reconcile for each of them was most of the controller's work while a thousand rolled out. The
+ * cache still takes the new resourceVersion, so waits for our own writes see them arrive.
+ */
+function changed(before: unknown, after: unknown): boolean {
+  return !isDeepStrictEqual(withoutVersion(before), withoutVersion(after));
+}
+
+const withoutVersion = (value: unknown) => {
+  const v = value as { metadata?: Record<string, unknown> };
+  return v?.metadata ? { ...v, metadata: { ...v.metadata, resourceVersion: undefined } } : v;
+};
 
 function isGone(failure: RequestFailure): boolean {
   return failure.kind === "status" && failure.status === 410;
@@ -197,7 +216,7 @@ export function createInformer<T extends { metadata: { name: string; namespace?:
     for (const [key, entry] of entries) {
       const old = previous.get(key);
       if (!old) emit("ADDED", entry.value, undefined);
-      else if (old.resourceVersion !== entry.resourceVersion)
+      else if (old.resourceVersion !== entry.resourceVersion && changed(old.value, entry.value))
         emit("MODIFIED", entry.value, old.value);
     }
     for (const [key, old] of previous) {
@@ -223,7 +242,7 @@ export function createInformer<T extends { metadata: { name: string; namespace?:
       return;
     }
     cache.set(meta.key, { value, resourceVersion: meta.resourceVersion });
-    emit(old ? "MODIFIED" : "ADDED", value, old?.value);
+    if (!old || changed(old.value, value)) emit(old ? "MODIFIED" : "ADDED", value, old?.value);
   };
 
   /** One watch connection from resourceVersion; returns why it ended and the last version seen. */
