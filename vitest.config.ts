@@ -7,12 +7,17 @@ export default defineConfig({
         test: {
           name: "unit",
           include: ["test/unit/**/*.test.ts"],
+          // The tiers run one after another: the CPU-bound unit tests (statechart exploration,
+          // property walks) keep their timing, and the tiers' control planes, simulator and
+          // Prometheus do not compete for the same cores.
+          sequence: { groupOrder: 0 },
         },
       },
       {
         test: {
           name: "integration",
           include: ["test/integration/**/*.test.ts"],
+          sequence: { groupOrder: 1 },
           // The global setup builds the control-plane binaries on a machine's first run (about
           // 5 minutes on 2 cores); Vitest gives global setup no timeout of its own.
           globalSetup: ["test/harness/global-setup.ts"],
@@ -26,6 +31,7 @@ export default defineConfig({
         test: {
           name: "e2e",
           include: ["test/e2e/**/*.test.ts"],
+          sequence: { groupOrder: 2 },
           // Control plane, traffic simulator and Prometheus for the whole tier.
           globalSetup: ["test/harness/e2e-setup.ts"],
           // Rollouts step on real metrics, and the demo runs for minutes.
