@@ -128,10 +128,11 @@ export function parseQueryAnswer(status: number, body: string, address: string):
   }
 }
 
+/** The scrape interval and where it was read (a person checks the latter), or why it is unknown. */
+type Scrape = { ms: number; source: string } | { reason: string };
+
 /** The longest scrape interval in a Prometheus configuration, and the job it belongs to. */
-export function longestScrapeInterval(
-  configYaml: string,
-): { ms: number; job: string } | { reason: string } {
+export function longestScrapeInterval(configYaml: string): Scrape {
   let config: z.infer<typeof PromConfig>;
   try {
     const parsed = PromConfig.safeParse(parseYaml(configYaml));
@@ -144,10 +145,12 @@ export function longestScrapeInterval(
   const globalMs = parsePromDuration(globalText);
   if (globalMs === undefined)
     return { reason: `global scrape_interval ${globalText} is unreadable` };
-  let longest = { ms: globalMs, job: "(global)" };
+  let longest = { ms: globalMs, source: "Prometheus's global scrape_interval" };
   for (const job of config.scrape_configs ?? []) {
     const ms = job.scrape_interval ? parsePromDuration(job.scrape_interval) : globalMs;
-    if (ms !== undefined && ms > longest.ms) longest = { ms, job: job.job_name };
+    if (ms !== undefined && ms > longest.ms) {
+      longest = { ms, source: `Prometheus job ${job.job_name}` };
+    }
   }
   return longest;
 }
@@ -155,7 +158,6 @@ export function longestScrapeInterval(
 const isBuiltin = (name: string): name is BuiltinMetric =>
   (BUILTIN_METRICS as readonly string[]).includes(name);
 
-type Scrape = { ms: number; job: string } | { reason: string };
 type Settings = NonNullable<Metric["provider"]["prometheus"]>;
 type Where = { address: string | undefined; settings: Settings | undefined };
 
@@ -220,7 +222,7 @@ export class PrometheusProvider {
         return {
           status: "False",
           reason: "QueryWindowTooShort",
-          message: `analysis.interval ${formatMs(windowMs)} is shorter than two scrape intervals (job ${scrape.job} scrapes every ${formatMs(scrape.ms)}): rate() over it can return no data; use at least ${formatMs(2 * scrape.ms)}`,
+          message: `analysis.interval ${formatMs(windowMs)} is shorter than two scrape intervals of ${formatMs(scrape.ms)} (${scrape.source}): rate() over it can return no data; use at least ${formatMs(2 * scrape.ms)}`,
         };
       }
     }
@@ -344,7 +346,9 @@ export class PrometheusProvider {
   /** Cached per address: a Prometheus's configuration changes rarely, and an answer costs a request. */
   private scrapeInterval(subject: AnalysisSubject, where: Where): Promise<Scrape> {
     const override = this.options.scrapeIntervalMs;
-    if (override !== undefined) return Promise.resolve({ ms: override, job: "(controller flag)" });
+    if (override !== undefined) {
+      return Promise.resolve({ ms: override, source: "--prometheus-scrape-interval" });
+    }
     const address = where.address ?? "";
     const now = Date.now();
     const cached = this.scrapes.get(address);

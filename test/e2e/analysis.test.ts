@@ -349,3 +349,20 @@ test("event webhooks also hear of what the controller reports about the spec", a
     metadata: { eventType: "Warning", eventReason: "TargetNotFound" },
   });
 });
+
+test("a query window shorter than two of the real Prometheus's scrapes is flagged", async () => {
+  const analysis = {
+    interval: "1500ms",
+    metrics: [prometheusMetric("request-success-rate", "linkerd", { min: 99 })],
+  };
+  const { p } = await Podinfo.healthy(client, "short-window", steps, { analysis });
+  const flagged = await eventually("AnalysisReady False", async () =>
+    (await status(p)).conditions?.find(
+      (c) => c.type === "AnalysisReady" && c.reason === "QueryWindowTooShort",
+    ),
+  );
+  expect(flagged.status).toBe("False");
+  expect(flagged.message).toMatch(
+    /^analysis.interval 1.5s is shorter than two scrape intervals of 1s \(Prometheus.+\).*use at least 2s$/,
+  );
+});

@@ -264,7 +264,7 @@ describe("the Prometheus provider against a loopback Prometheus API", () => {
       status: "False",
       reason: "QueryWindowTooShort",
       message:
-        "analysis.interval 20s is shorter than two scrape intervals (job (global) scrapes every 15s): rate() over it can return no data; use at least 30s",
+        "analysis.interval 20s is shorter than two scrape intervals of 15s (Prometheus's global scrape_interval): rate() over it can return no data; use at least 30s",
     });
     expect(await withInterval("30s")).toMatchObject({ status: "True", reason: "Ready" });
     expect(prom.seen.filter((s) => s.path === "/api/v1/status/config")).toHaveLength(1);

@@ -112,8 +112,11 @@ scrape_configs:
   - job_name: fast
     scrape_interval: 1s
 `;
-    expect(longestScrapeInterval(yaml)).toEqual({ ms: 60_000, job: "mesh" });
-    expect(longestScrapeInterval("scrape_configs: []")).toEqual({ ms: 60_000, job: "(global)" });
+    expect(longestScrapeInterval(yaml)).toEqual({ ms: 60_000, source: "Prometheus job mesh" });
+    expect(longestScrapeInterval("scrape_configs: []")).toEqual({
+      ms: 60_000,
+      source: "Prometheus's global scrape_interval",
+    });
     expect(longestScrapeInterval(": : :")).toHaveProperty("reason");
   });
 });
