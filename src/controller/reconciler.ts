@@ -322,7 +322,8 @@ export class Reconciler {
         { ...owner, resourceVersion: rollout.metadata.resourceVersion },
         notice,
       );
-      await this.deps.analyst.notify(subject(), { type: "event", notice });
+      // Like the Event itself, its webhooks are told beside the reconcile, not inside it.
+      void this.deps.analyst.notify(subject(), { type: "event", notice });
     }
     // Told after the status that records the move is written: a conflict retries the reconcile
     // before anyone is told, and the next reconcile starts from the new stage.
@@ -643,7 +644,7 @@ export class Reconciler {
             canaryWeight: previous?.canaryWeight ?? 0,
           };
           const subject = analysisSubject(rollout, spec, at, now);
-          await this.deps.analyst.notify(subject, { type: "event", notice });
+          void this.deps.analyst.notify(subject, { type: "event", notice });
         }
       }
     }
