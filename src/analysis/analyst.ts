@@ -12,7 +12,6 @@ export type AnalysisSubject = {
   phase: string;
   stepIndex: number;
   canaryWeight: number;
-  now: number;
 };
 
 /** A gate either passed, was refused (a non-2xx answer), or could not be asked at all. */

@@ -71,7 +71,6 @@ function analysisSubject(
   rollout: RolloutObject,
   spec: RolloutSpec,
   at: Pick<AnalysisSubject, "phase" | "stepIndex" | "canaryWeight">,
-  now: number,
 ): AnalysisSubject {
   const { namespace, name } = rollout.metadata;
   const apex = spec.service.name ?? spec.targetRef.name;
@@ -82,7 +81,6 @@ function analysisSubject(
     canaryService: `${apex}-canary`,
     spec,
     ...at,
-    now,
   };
 }
 
@@ -223,16 +221,11 @@ export class Reconciler {
     let snapshot = this.restored(rollout, plan, now, log);
     const stageBefore = stageOf(snapshot);
     const subject = () =>
-      analysisSubject(
-        rollout,
-        spec,
-        {
-          phase: phaseOf(snapshot),
-          stepIndex: snapshot.context.stepIndex,
-          canaryWeight: snapshot.context.canaryWeight,
-        },
-        now,
-      );
+      analysisSubject(rollout, spec, {
+        phase: phaseOf(snapshot),
+        stepIndex: snapshot.context.stepIndex,
+        canaryWeight: snapshot.context.canaryWeight,
+      });
     const notices: Notice[] = [];
     const feed = (event: RolloutEvent) => {
       const step = send(snapshot, event);
@@ -643,7 +636,7 @@ export class Reconciler {
             stepIndex: previous?.currentStepIndex ?? 0,
             canaryWeight: previous?.canaryWeight ?? 0,
           };
-          const subject = analysisSubject(rollout, spec, at, now);
+          const subject = analysisSubject(rollout, spec, at);
           void this.deps.analyst.notify(subject, { type: "event", notice });
         }
       }

@@ -84,7 +84,6 @@ function subject(analysis: Record<string, unknown>): AnalysisSubject {
     phase: "Progressing",
     stepIndex: 0,
     canaryWeight: 10,
-    now: Date.now(),
   };
 }
 

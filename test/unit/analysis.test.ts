@@ -232,7 +232,6 @@ describe("webhooks", () => {
       phase: "Progressing",
       stepIndex: 1,
       canaryWeight: 20,
-      now: 0,
     };
     const hook = {
       name: "load",
