@@ -68,7 +68,9 @@ describe("what only the controller can judge becomes a condition and an Event, a
     );
     const c = await condition(ns, "SpecValid", "SelectorUnsupported");
     expect(c.message).toContain("matchLabels");
-    expect((await events(ns)).some((e) => e.reason === "SelectorUnsupported")).toBe(true);
+    await eventually("a SelectorUnsupported Event", async () =>
+      (await events(ns)).some((e) => e.reason === "SelectorUnsupported") ? true : undefined,
+    );
     // The stable version keeps serving: Fledge touched nothing.
     const target = ok(
       await world.client.get<{ spec: { replicas: number } }>(`${paths.deployments(ns)}/podinfo`),
