@@ -77,12 +77,20 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     transform: rolloutObject,
     logger: logger.child({ informer: "rollouts" }),
   });
+  // The Rollouts targeting each Deployment ("namespace/name" keys both).
+  const byTarget = new Map<string, Set<string>>();
+  const keyOf = (ns: string | undefined, name: string) => `${ns ?? ""}/${name}`;
+  const isTarget = (raw: unknown) => {
+    const m = (raw as { metadata?: { namespace?: string; name?: string } }).metadata;
+    return (byTarget.get(keyOf(m?.namespace, m?.name ?? ""))?.size ?? 0) > 0;
+  };
   // Deployments are the one kind Fledge cannot label (the target is the user's, untouched but
-  // for replicas), so this cache keeps a slim view of each: no template, no managedFields.
+  // for replicas), so this cache keeps a slim view of each: no managedFields, and no template
+  // but a target's.
   const deployments = createInformer<DeploymentView>({
     kubeConfig,
     path: scoped(namespace, "/apis/apps/v1", "deployments"),
-    transform: deploymentView,
+    transform: (raw) => deploymentView(raw, isTarget(raw)),
     logger: logger.child({ informer: "deployments" }),
   });
   const services = createInformer<ServiceView>({
@@ -151,8 +159,6 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
   });
 
   // Which rollouts to wake for a Deployment: those targeting it, and the one owning a primary.
-  const byTarget = new Map<string, Set<string>>();
-  const keyOf = (ns: string | undefined, name: string) => `${ns ?? ""}/${name}`;
   const targetOf = (r: RolloutObject) =>
     (r.spec as { targetRef?: { name?: unknown } } | undefined)?.targetRef?.name;
   rollouts.onEvent((type, r, old) => {

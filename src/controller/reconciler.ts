@@ -481,12 +481,15 @@ export class Reconciler {
     owner: OwnerRollout,
     log: Logger,
   ): Promise<boolean> {
-    const full = parseDeployment(
-      must(
-        await this.deps.client.get(deploymentPath(owner.namespace, spec.targetRef.name)),
-        "reading the target",
-      ),
-    );
+    // A target cached before its Rollout was known has no spec in the cache yet: read it.
+    const full =
+      structuredClone(target.source) ??
+      parseDeployment(
+        must(
+          await this.deps.client.get(deploymentPath(owner.namespace, spec.targetRef.name)),
+          "reading the target",
+        ),
+      );
     if (!full) return false;
     // The revision is the target's own, or (undoing a promotion) one the primary ran before.
     if (templateHash(full.spec.template) !== revision) {

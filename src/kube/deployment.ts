@@ -68,6 +68,11 @@ export type DeploymentView = {
   templateHash: string;
   /** Fully rolled out at its current generation, every replica updated and available. */
   rolledOut: boolean;
+  /**
+   * A Rollout's target keeps its spec (the pod template the primary copies at promotion), so
+   * promotion needs no read; other Deployments keep none of it.
+   */
+  source?: RawDeployment;
 };
 
 export function parseDeployment(raw: unknown): RawDeployment | undefined {
@@ -75,7 +80,7 @@ export function parseDeployment(raw: unknown): RawDeployment | undefined {
   return parsed.success ? parsed.data : undefined;
 }
 
-export function deploymentView(raw: unknown): DeploymentView | undefined {
+export function deploymentView(raw: unknown, keepSpec = false): DeploymentView | undefined {
   const d = parseDeployment(raw);
   if (!d) return undefined;
   const replicas = d.spec.replicas ?? 1;
@@ -100,6 +105,9 @@ export function deploymentView(raw: unknown): DeploymentView | undefined {
       (s.updatedReplicas ?? 0) === replicas &&
       (s.replicas ?? 0) === replicas &&
       (s.availableReplicas ?? 0) === replicas,
+    source: keepSpec
+      ? { metadata: { name: d.metadata.name, namespace: d.metadata.namespace }, spec: d.spec }
+      : undefined,
   };
 }
 

@@ -72,6 +72,14 @@ describe("the slim Deployment view", () => {
     expect(stale?.rolledOut).toBe(false);
     expect(primaryLabels({ app: "podinfo" })).toEqual({ app: "podinfo-primary" });
   });
+
+  it("keeps the spec of a Rollout's target only, for promotion to copy without a read", () => {
+    expect(deploymentView(deployment())?.source).toBeUndefined();
+    const target = deploymentView(deployment(), true);
+    expect(target?.source?.metadata).toEqual({ name: "podinfo", namespace: "shop" });
+    expect(target?.source?.spec.template).toEqual(deployment().spec.template);
+    expect(JSON.stringify(target)).not.toContain("managedFields");
+  });
 });
 
 describe("observations", () => {
