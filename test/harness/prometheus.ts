@@ -1,19 +1,16 @@
 // A real Prometheus server for the e2e tier and the demo: Debian's package (installed by
-// scripts/ensure-prometheus.sh when missing), on a free loopback port, with a temp data dir and a
+// scripts/ensure-debian-package.sh when missing), on a free loopback port, with a temp data dir and a
 // 1s scrape of the given targets. stop() and start() take it down and bring it back on the same
 // port and data, for tests of an analysis whose Prometheus goes away.
 
-import { execFile } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
 import { freePorts } from "./control-plane.ts";
+import { ensureDebianCommand } from "./debian.ts";
 import { Component, guardDir, log, onTermination } from "./process.ts";
-
-const ensureScript = fileURLToPath(new URL("../../scripts/ensure-prometheus.sh", import.meta.url));
 
 export interface PrometheusOptions {
   /** Scrape targets as URLs, e.g. http://127.0.0.1:PORT/metrics. */
@@ -30,27 +27,6 @@ export interface Prometheus {
   start(): Promise<void>;
   /** Stops it for good and removes its data. */
   close(): Promise<void>;
-}
-
-let binary: Promise<string> | undefined;
-
-/** The prometheus binary's path, installing Debian's package on first use if needed. */
-function ensurePrometheus(): Promise<string> {
-  binary ??= new Promise((resolve, reject) => {
-    const started = Date.now();
-    execFile("bash", [ensureScript], (error, stdout, stderr) => {
-      if (error) {
-        reject(new Error(`scripts/ensure-prometheus.sh failed: ${stderr.trim() || error.message}`));
-        return;
-      }
-      if (stderr.trim()) process.stderr.write(stderr);
-      const path = stdout.trim();
-      if (Date.now() - started > 1000)
-        log(`prometheus ready at ${path} in ${Date.now() - started} ms`);
-      resolve(path);
-    });
-  });
-  return binary;
 }
 
 function scrapeConfig(targets: string[], intervalS: number): string {
@@ -85,7 +61,7 @@ async function ready(url: string, component: Component, timeoutMs: number): Prom
 }
 
 export async function startPrometheus(options: PrometheusOptions): Promise<Prometheus> {
-  const path = await ensurePrometheus();
+  const path = await ensureDebianCommand("prometheus", "prometheus");
   const dir = mkdtempSync(join(tmpdir(), "fledge-prometheus-"));
   const dirGuard = guardDir(dir);
   const [port] = (await freePorts(1)) as [number];

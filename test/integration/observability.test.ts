@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { beforeAll, describe, expect, test } from "vitest";
+import { ensureDebianCommand } from "../harness/debian.ts";
 import {
   eventually,
   newNamespace,
@@ -18,7 +19,7 @@ const run = promisify(execFile);
 let lua = "";
 
 beforeAll(async () => {
-  lua = (await run("bash", [join(repoRoot, "scripts/ensure-lua.sh")])).stdout.trim();
+  lua = await ensureDebianCommand("lua5.4", "lua5.4");
 }, 120_000);
 
 /** A value as a Lua literal, so the health check reads the object Argo CD would hand it. */
