@@ -3,7 +3,7 @@
  * incumbents were measured on (issue 7). Prints a table and appends a run to bench/RESULTS.md.
  * It is a benchmark: it prints figures and asserts nothing.
  *
- *   npm run bench -- --n 10,100,300,1000 [--workers 16] [--leader-election] [--keep] [--no-record]
+ *   npm run bench -- --n 10,100,300,1000 [--workers 64] [--leader-election] [--keep] [--no-record]
  */
 import { execFileSync } from "node:child_process";
 import {
@@ -37,7 +37,7 @@ import { controllerKubeconfig, startController } from "../test/integration/suppo
 const { values } = parseArgs({
   options: {
     n: { type: "string", default: "10,100,300,1000" },
-    workers: { type: "string", default: "16" },
+    workers: { type: "string", default: "64" },
     "no-record": { type: "boolean", default: false },
     // Keeps each run's directory (audit log, controller log) for a closer look.
     keep: { type: "boolean", default: false },

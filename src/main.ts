@@ -9,7 +9,7 @@ const HELP = `fledge-controller: progressive delivery for SMI service meshes
 
   --kubeconfig PATH      kubeconfig file (default: $KUBECONFIG, then in-cluster)
   --namespace NS         watch one namespace only (default: all)
-  --workers N            concurrent reconciles (default 8)
+  --workers N            concurrent reconciles (default 64; each mostly waits on the apiserver)
   --metrics-port PORT    /healthz, /readyz and /metrics (default 8080)
   --lease-namespace NS   elect a leader on a Lease in NS, for running more than one replica
                          (default: none; renewing the Lease costs 30 requests a minute)
@@ -24,7 +24,7 @@ const { values } = parseArgs({
   options: {
     kubeconfig: { type: "string" },
     namespace: { type: "string" },
-    workers: { type: "string", default: "8" },
+    workers: { type: "string", default: "64" },
     "metrics-port": { type: "string", default: "8080" },
     "lease-namespace": { type: "string" },
     "log-level": { type: "string" },
