@@ -81,8 +81,8 @@ class DueHeap {
 }
 
 /**
- * A client-go style work queue: keys are deduplicated, served FIFO by a fixed number of
- * workers, never handled by two workers at once (a key added while in flight is handled again
+ * A client-go style work queue: keys are deduplicated, served FIFO (those whose time came
+ * first) by a fixed number of workers, never handled by two workers at once (a key added while in flight is handled again
  * afterwards), retried with per-key exponential backoff, and woken later through one timer for
  * the earliest due time, so thousands of pending wake-ups cost one timer and an idle queue none.
  */
@@ -95,6 +95,12 @@ export class WorkQueue {
   private readonly now: () => number;
   /** Waiting keys; a Set keeps insertion order, which is the FIFO order. */
   private readonly waiting = new Set<string>();
+  /**
+   * Waiting keys whose time came (a pause ending, a retry), served before `waiting`: a step due
+   * now is a time promised to a person, while a key woken by an event can wait a moment. When a
+   * thousand rollouts step at once, this keeps their steps from queueing behind their events.
+   */
+  private readonly due = new Set<string>();
   /** Keys that need handling: waiting ones, and in-flight ones added again while in flight. */
   private readonly dirty = new Set<string>();
   private readonly processing = new Set<string>();
@@ -123,10 +129,19 @@ export class WorkQueue {
 
   /** Enqueue now; a key already waiting is not added twice. */
   add(key: string): void {
-    if (this.stopped || this.dirty.has(key)) return;
+    this.enqueue(key, this.waiting);
+  }
+
+  private enqueue(key: string, into: Set<string>): void {
+    if (this.stopped) return;
+    if (this.dirty.has(key)) {
+      // Already waiting behind events, and now due: it moves ahead.
+      if (into === this.due && this.waiting.delete(key)) this.due.add(key);
+      return;
+    }
     this.dirty.add(key);
     if (this.processing.has(key)) return;
-    this.waiting.add(key);
+    into.add(key);
     this.pump();
   }
 
@@ -134,7 +149,7 @@ export class WorkQueue {
   addAfter(key: string, delayMs: number): void {
     if (this.stopped) return;
     if (delayMs <= 0) {
-      this.add(key);
+      this.enqueue(key, this.due);
       return;
     }
     const at = this.now() + delayMs;
@@ -160,12 +175,13 @@ export class WorkQueue {
     this.heap.clear();
     this.dueAt.clear();
     this.waiting.clear();
+    this.due.clear();
     while (this.inFlight.size > 0) await Promise.all(this.inFlight);
   }
 
   /** Keys waiting (not counting delayed ones). */
   get depth(): number {
-    return this.waiting.size;
+    return this.due.size + this.waiting.size;
   }
 
   /** Keys scheduled for later. */
@@ -176,9 +192,10 @@ export class WorkQueue {
   private pump(): void {
     if (!this.started || this.stopped) return;
     while (this.processing.size < this.workers) {
-      const key = this.waiting.values().next();
+      const from = this.due.size > 0 ? this.due : this.waiting;
+      const key = from.values().next();
       if (key.done) return;
-      this.waiting.delete(key.value);
+      from.delete(key.value);
       this.dirty.delete(key.value);
       this.processing.add(key.value);
       const work = this.process(key.value);
@@ -246,7 +263,7 @@ export class WorkQueue {
     for (let next = this.nextDue(); next !== undefined && next.at <= now; next = this.nextDue()) {
       this.heap.pop();
       this.dueAt.delete(next.key);
-      this.add(next.key);
+      this.enqueue(next.key, this.due);
     }
     this.arm();
   }

@@ -219,6 +219,24 @@ describe("delayed keys", () => {
     await q.shutdown();
   });
 
+  it("serves keys whose time came before keys woken by events, moving a waiting one ahead", async () => {
+    const { handler, held } = holdingHandler();
+    const q = queue(handler, { now: () => Date.now() });
+    q.start();
+    q.add("busy");
+    q.addAfter("b", 100);
+    q.addAfter("c", 100);
+    for (const key of ["e1", "c", "e2"]) q.add(key);
+    await vi.advanceTimersByTimeAsync(200);
+    expect(q.depth).toBe(4);
+    for (let i = 0; i < 5; i++) {
+      held[i]?.finish();
+      await settle();
+    }
+    expect(held.map((h) => h.key)).toEqual(["busy", "b", "c", "e1", "e2"]);
+    await q.shutdown();
+  });
+
   it("uses the monotonic clock by default", async () => {
     const calls: number[] = [];
     const q = queue(async () => {
