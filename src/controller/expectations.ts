@@ -20,14 +20,25 @@ export class Expectations {
 
   /** Whether the cache's copy (at cachedRv) already includes our last write to `key`. */
   caughtUp(key: string, cachedRv: string | undefined, now: number): boolean {
+    return this.check(key, cachedRv, now) !== "waiting";
+  }
+
+  /** As caughtUp, telling apart a write that never showed in the cache in time ("expired"). */
+  check(
+    key: string,
+    cachedRv: string | undefined,
+    now: number,
+  ): "caughtUp" | "waiting" | "expired" {
     const want = this.pending.get(key);
-    if (!want) return true;
+    if (!want) return "caughtUp";
     const have = toRv(cachedRv);
-    if ((have !== undefined && have >= want.rv) || now > want.until) {
+    if (have !== undefined && have >= want.rv) {
       this.pending.delete(key);
-      return true;
+      return "caughtUp";
     }
-    return false;
+    if (now <= want.until) return "waiting";
+    this.pending.delete(key);
+    return "expired";
   }
 }
 
