@@ -33,6 +33,7 @@ import {
   rolloutManifest,
 } from "../test/integration/support/cluster.ts";
 import { controllerKubeconfig, startController } from "../test/integration/support/controller.ts";
+import { markdownTable } from "./markdown-table.ts";
 
 const { values } = parseArgs({
   options: {
@@ -312,10 +313,28 @@ async function run(n: number): Promise<Row> {
   }
 }
 
-const header =
-  "| N | wall s (ideal 30) | reaction p50/p99 s | step lateness p50/p99 s | requests per canary (writes) | idle requests/min (+ Lease renewals) | peak RSS MB | CPU s (trigger to done) | load avg at trigger / done |\n|---|---|---|---|---|---|---|---|---|";
-const fmt = (r: Row) =>
-  `| ${r.n} | ${r.wallS.toFixed(1)} | ${r.reaction[0].toFixed(2)} / ${r.reaction[1].toFixed(2)} | ${r.lateness[0].toFixed(2)} / ${r.lateness[1].toFixed(2)} | ${r.perCanary.toFixed(1)} (${r.writesPerCanary.toFixed(1)}) | ${r.idlePerMin} (+${r.leasesPerMin}) | ${r.rssMb.toFixed(0)} | ${r.cpuS.toFixed(1)} | ${r.load.map((l) => l.toFixed(2)).join(" / ")} |`;
+const header = [
+  "N",
+  "wall s (ideal 30)",
+  "reaction p50/p99 s",
+  "step lateness p50/p99 s",
+  "requests per canary (writes)",
+  "idle requests/min (+ Lease renewals)",
+  "peak RSS MB",
+  "CPU s (trigger to done)",
+  "load avg at trigger / done",
+];
+const cells = (r: Row) => [
+  String(r.n),
+  r.wallS.toFixed(1),
+  `${r.reaction[0].toFixed(2)} / ${r.reaction[1].toFixed(2)}`,
+  `${r.lateness[0].toFixed(2)} / ${r.lateness[1].toFixed(2)}`,
+  `${r.perCanary.toFixed(1)} (${r.writesPerCanary.toFixed(1)})`,
+  `${r.idlePerMin} (+${r.leasesPerMin})`,
+  r.rssMb.toFixed(0),
+  r.cpuS.toFixed(1),
+  r.load.map((l) => l.toFixed(2)).join(" / "),
+];
 const kindsOf = (r: Row) => `- N = ${r.n}, requests per canary by kind: ${r.kinds}`;
 
 // The controller runs as the image runs it, compiled: type stripping at start-up costs ~25 MB.
@@ -328,9 +347,9 @@ for (const n of values.n.split(",").map(Number)) {
   process.stdout.write(`bench: N = ${n} ...\n`);
   const row = await run(n);
   rows.push(row);
-  process.stdout.write(`${header}\n${fmt(row)}\n${kindsOf(row)}\n`);
+  process.stdout.write(`${markdownTable(header, [cells(row)])}\n${kindsOf(row)}\n`);
 }
-const table = `${header}\n${rows.map(fmt).join("\n")}\n\n${rows.map(kindsOf).join("\n")}`;
+const table = `${markdownTable(header, rows.map(cells))}\n\n${rows.map(kindsOf).join("\n")}`;
 process.stdout.write(`\n${table}\n`);
 if (!values["no-record"]) {
   const machine = `${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB`;
