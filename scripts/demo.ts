@@ -15,7 +15,7 @@ import { createLogger } from "../src/observability/logger.ts";
 import { startControlPlane } from "../test/harness/control-plane.ts";
 import { guardDir, onTermination, tail } from "../test/harness/process.ts";
 import { startPrometheus } from "../test/harness/prometheus.ts";
-import { startSimulator } from "../test/harness/simulator/simulator.ts";
+import { SIMULATOR, startSimulator } from "../test/harness/simulator/simulator.ts";
 import { controllerKubeconfig, startController } from "../test/integration/support/controller.ts";
 
 const NAMESPACE = "shop";
@@ -197,7 +197,7 @@ async function main(): Promise<void> {
       kubeConfig: admin,
       tls: controlPlane.servingCertificate,
       rps: 40,
-      logger: createLogger("warn"),
+      logger: createLogger("warn", SIMULATOR),
     });
     if (!simulator.ok) throw new Error(simulator.reason);
     cleanups.push({ sync: () => {}, async: () => simulator.simulator.stop() });

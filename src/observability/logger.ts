@@ -3,8 +3,11 @@ import { pino } from "pino";
 export type Logger = pino.Logger;
 
 /** JSON lines on stdout; every line about a rollout carries its namespace and name (see forRollout). */
-export function createLogger(level: string = process.env.LOG_LEVEL ?? "info"): Logger {
-  return pino({ level, base: { component: "fledge" }, timestamp: pino.stdTimeFunctions.isoTime });
+export function createLogger(
+  level: string = process.env.LOG_LEVEL ?? "info",
+  component = "fledge",
+): Logger {
+  return pino({ level, base: { component }, timestamp: pino.stdTimeFunctions.isoTime });
 }
 
 export function forRollout(logger: Logger, namespace: string, name: string): Logger {

@@ -6,7 +6,7 @@
 import { parseArgs } from "node:util";
 import { KubeConfig } from "@kubernetes/client-node";
 import { createLogger } from "../../../src/observability/logger.ts";
-import { startSimulator } from "./simulator.ts";
+import { SIMULATOR, startSimulator } from "./simulator.ts";
 
 const USAGE =
   "usage: node test/harness/simulator/main.ts --kubeconfig PATH [--namespace NS (default: all)]\n" +
@@ -45,7 +45,7 @@ if (!values.kubeconfig) fail("--kubeconfig (or KUBECONFIG) is required");
 
 const kubeConfig = new KubeConfig();
 kubeConfig.loadFromFile(values.kubeconfig);
-const logger = createLogger();
+const logger = createLogger(undefined, SIMULATOR);
 const started = await startSimulator({
   kubeConfig,
   namespace: values.namespace,

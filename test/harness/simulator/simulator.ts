@@ -18,6 +18,9 @@ import {
 } from "./registration.ts";
 import { startTraffic } from "./traffic.ts";
 
+/** The simulator's log lines say they are its own, apart from the controller's. */
+export const SIMULATOR = "fledge-simulator";
+
 export interface SimulatorOptions {
   /** Needs to watch the namespaces' objects and, for TrafficMetrics, to register an APIService. */
   kubeConfig: KubeConfig;
@@ -62,7 +65,7 @@ function listen(server: Server, port: number): Promise<number> {
 }
 
 export async function startSimulator(options: SimulatorOptions): Promise<SimulatorResult> {
-  const logger = (options.logger ?? createLogger()).child({ component: "fledge-simulator" });
+  const logger = options.logger ?? createLogger(undefined, SIMULATOR);
   const watched = await watchCluster(options.kubeConfig, options.namespace, logger);
   if (!watched.ok) return watched;
   const { watch } = watched;
