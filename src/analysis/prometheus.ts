@@ -14,7 +14,7 @@ import {
   renderQuery,
 } from "./promql.ts";
 import { finite, type ReadResult, read, unreadable } from "./reading.ts";
-import type { SecretReader } from "./secrets.ts";
+import { readingOnce, type SecretReader } from "./secrets.ts";
 
 /** Where one metric's queries go and with which credentials. */
 export type PrometheusTarget = {
@@ -190,7 +190,8 @@ export class PrometheusProvider {
   }
 
   async read(subject: AnalysisSubject, metrics: Metric[]): Promise<ReadResult[]> {
-    return Promise.all(metrics.map((m) => this.readOne(subject, m)));
+    const readSecret = readingOnce(this.options.readSecret);
+    return Promise.all(metrics.map((m) => this.readOne(subject, m, readSecret)));
   }
 
   /**
@@ -233,8 +234,12 @@ export class PrometheusProvider {
     };
   }
 
-  private async readOne(subject: AnalysisSubject, metric: Metric): Promise<ReadResult> {
-    const resolved = await this.targetFor(subject, this.whereFor(subject, metric));
+  private async readOne(
+    subject: AnalysisSubject,
+    metric: Metric,
+    readSecret: SecretReader,
+  ): Promise<ReadResult> {
+    const resolved = await this.targetFor(subject, this.whereFor(subject, metric), readSecret);
     if (!resolved.ok) return unreadable(resolved.reason);
     const { target } = resolved;
     const intervalMs = durationMs(subject.spec.analysis.interval);
@@ -280,6 +285,7 @@ export class PrometheusProvider {
   private async targetFor(
     subject: AnalysisSubject,
     where: Where,
+    readSecret: SecretReader,
   ): Promise<{ ok: true; target: PrometheusTarget } | { ok: false; reason: string }> {
     const { address, settings } = where;
     if (!address) return { ok: false, reason: NO_ADDRESS };
@@ -289,7 +295,7 @@ export class PrometheusProvider {
       ["ca", settings?.caSecretRef],
     ] as const) {
       if (!ref) continue;
-      const secret = await this.options.readSecret(subject.namespace, ref);
+      const secret = await readSecret(subject.namespace, ref);
       if (!secret.ok) return { ok: false, reason: secret.reason };
       target[field] = secret.value;
     }
@@ -364,7 +370,7 @@ export class PrometheusProvider {
   }
 
   private async fetchScrapeInterval(subject: AnalysisSubject, where: Where): Promise<Scrape> {
-    const resolved = await this.targetFor(subject, where);
+    const resolved = await this.targetFor(subject, where, this.options.readSecret);
     if (!resolved.ok) return resolved;
     const { target } = resolved;
     const got = await this.get(target, "api/v1/status/config", {}, CONFIG_TIMEOUT_MS);

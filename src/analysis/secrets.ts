@@ -9,7 +9,7 @@ export type SecretValue = { ok: true; value: string } | { ok: false; reason: str
 export type SecretReader = (namespace: string, ref: SecretRef) => Promise<SecretValue>;
 
 /**
- * Secrets are read when a check needs them, not cached, so a rotated token is used at the next
+ * Secrets are read when a check needs them, not kept between checks, so a rotated token is used at the next
  * check; a check's interval is far longer than one GET takes.
  */
 export function secretReader(client: KubeClient): SecretReader {
@@ -28,5 +28,22 @@ export function secretReader(client: KubeClient): SecretReader {
     const encoded = got.value.data?.[ref.key];
     if (encoded === undefined) return { ok: false, reason: `${where} has no key ${ref.key}` };
     return { ok: true, value: Buffer.from(encoded, "base64").toString("utf8").trim() };
+  };
+}
+
+/**
+ * The same reader, asking once per Secret key: within one check, metrics that share credentials
+ * share one read, while the next check still sees a rotated token.
+ */
+export function readingOnce(reader: SecretReader): SecretReader {
+  const read = new Map<string, Promise<SecretValue>>();
+  return (namespace, ref) => {
+    const key = JSON.stringify([namespace, ref.name, ref.key]);
+    let value = read.get(key);
+    if (!value) {
+      value = reader(namespace, ref);
+      read.set(key, value);
+    }
+    return value;
   };
 }

@@ -7,6 +7,7 @@ import {
   promDuration,
   renderQuery,
 } from "../../src/analysis/promql.ts";
+import { readingOnce } from "../../src/analysis/secrets.ts";
 import { readingsOf, trafficMetricsError } from "../../src/analysis/traffic-metrics.ts";
 import { outcomeNotifications, payloadOf } from "../../src/analysis/webhooks.ts";
 import { type Metric, RolloutSpec } from "../../src/api/rollout.ts";
@@ -251,5 +252,23 @@ describe("webhooks", () => {
     });
     // Promoted: the machine has moved past the last step, the payload stays at it.
     expect(payloadOf({ ...subject, phase: "Healthy", stepIndex: 2 }, hook).step).toBe(2);
+  });
+});
+
+describe("readingOnce", () => {
+  it("reads each Secret key once however many metrics ask for it", async () => {
+    const asked: string[] = [];
+    const read = readingOnce(async (namespace, ref) => {
+      asked.push(`${namespace}/${ref.name}/${ref.key}`);
+      return { ok: true, value: ref.key };
+    });
+    const token = { name: "prom", key: "token" };
+    const answers = await Promise.all([
+      read("shop", token),
+      read("shop", token),
+      read("shop", { name: "prom", key: "ca" }),
+    ]);
+    expect(answers.map((a) => a.ok && a.value)).toEqual(["token", "token", "ca"]);
+    expect(asked).toEqual(["shop/prom/token", "shop/prom/ca"]);
   });
 });
