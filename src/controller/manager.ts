@@ -16,7 +16,7 @@ import { type ServiceView, serviceView } from "../kube/service.ts";
 import { EventRecorder } from "../observability/events.ts";
 import type { Logger } from "../observability/logger.ts";
 import { ControllerMetrics } from "../observability/metrics.ts";
-import { SmiRouter, type SplitView, splitView } from "../traffic/smi/router.ts";
+import { SmiRouter, type SplitStore, type SplitView, splitView } from "../traffic/smi/router.ts";
 import { servedSplitVersions } from "../traffic/smi/versions.ts";
 import { startLeaderElection } from "./leader.ts";
 import { WorkQueue } from "./queue.ts";
@@ -54,6 +54,10 @@ export type Manager = {
 
 const scoped = (namespace: string | undefined, group: string, resource: string) =>
   `${group}${namespace ? `/namespaces/${namespace}` : ""}/${resource}`;
+
+// No split API served at start means no split informer. A split API that appears later is
+// used without a cache: see the note on issue 7 (the controller should restart its informers).
+const noSplits: SplitStore = { get: () => undefined, remember: () => {} };
 
 /** Wires the informers, the work queue, the reconciler, leader election and the HTTP endpoints. */
 export async function startManager(options: ManagerOptions): Promise<Manager> {
@@ -120,11 +124,11 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
   const events = new EventRecorder(client, logger, options.identity);
   const reconciler = new Reconciler({
     client,
-    rollouts: { get: (ns, name) => rollouts.get(ns, name) },
-    deployments: { get: (ns, name) => deployments.get(ns, name) },
-    services: { get: (ns, name) => services.get(ns, name) },
+    rollouts,
+    deployments,
+    services,
     splitVersions,
-    router: (version) => new SmiRouter(client, version, (ns, name) => splits?.get(ns, name)),
+    router: (version) => new SmiRouter(client, version, splits ?? noSplits),
     analyst:
       options.analyst ??
       createAnalyst({

@@ -37,7 +37,6 @@ import { forRollout, type Logger } from "../observability/logger.ts";
 import type { ControllerMetrics } from "../observability/metrics.ts";
 import type { Route, TrafficRouter } from "../traffic/router.ts";
 import { chooseSplitVersion } from "../traffic/smi/versions.ts";
-import { Expectations, resourceVersionOf } from "./expectations.ts";
 import { observations } from "./observations.ts";
 import type { ReconcileResult } from "./queue.ts";
 import { type RolloutObject, rolloutObject } from "./rollout-object.ts";
@@ -50,13 +49,21 @@ import {
 
 export const FINALIZER = "fledge.dev/finalizer";
 
-type Lookup<T> = { get(namespace: string, name: string): T | undefined };
+/**
+ * A cache the reconciler reads, told of every object its writes return: until the watch brings
+ * a write back, get() answers with what the write returned, so no reconcile acts on a copy
+ * older than its own last write (see Informer.remember).
+ */
+type Store<T> = {
+  get(namespace: string, name: string): T | undefined;
+  remember(raw: unknown): void;
+};
 
 export type ReconcilerDeps = {
   client: KubeClient;
-  rollouts: Lookup<RolloutObject>;
-  deployments: Lookup<DeploymentView>;
-  services: Lookup<ServiceView>;
+  rollouts: Store<RolloutObject>;
+  deployments: Store<DeploymentView>;
+  services: Store<ServiceView>;
   splitVersions: () => Promise<KubeResult<SplitVersion[]>>;
   router: (version: SplitVersion) => TrafficRouter;
   analyst: Analyst;
@@ -103,9 +110,6 @@ type World = {
   log: Logger;
 };
 
-/** What this reconcile has already written, which its caches cannot show yet. */
-type Done = { weight?: number; replicas?: number; primaryRevision?: string };
-
 /** What only the controller can judge: a reason for the SpecValid condition and the message a person acts on. */
 type Problem = { reason: string; message: string };
 
@@ -128,7 +132,6 @@ function must<T>(result: KubeResult<T>, what: string): T {
  */
 export class Reconciler {
   private readonly deps: ReconcilerDeps;
-  private readonly expectations = new Expectations();
 
   constructor(deps: ReconcilerDeps) {
     this.deps = deps;
@@ -137,21 +140,6 @@ export class Reconciler {
   async reconcile(key: string): Promise<ReconcileResult> {
     const [namespace = "", name = ""] = key.split("/");
     let rollout = this.deps.rollouts.get(namespace, name);
-    // A cached Rollout older than our own last status write must not be acted on: status is the
-    // machine's memory, and an older one would undo steps (a weight back down, the primary back
-    // to the stable revision) before its status write lost the conflict. The watch event of our
-    // write wakes this key again, usually within the second; if it has not come in the
-    // expectation's time (a loaded apiserver, N=1000), the Rollout is read instead.
-    const seen =
-      rollout &&
-      this.expectations.check(`rollouts/${key}`, rollout.metadata.resourceVersion, this.deps.now());
-    if (seen === "waiting") return { requeueAfterMs: 1_000 };
-    if (seen === "expired") {
-      const fresh = await this.deps.client.get(rolloutPath(namespace, name));
-      if (!fresh.ok && fresh.error.status !== 404)
-        throw new Error(`reading rollout ${key}: ${fresh.error.reason}: ${fresh.error.message}`);
-      rollout = fresh.ok ? rolloutObject(fresh.value) : undefined;
-    }
     for (let attempt = 0; rollout && attempt < 5; attempt++) {
       try {
         return await this.once(rollout);
@@ -162,6 +150,7 @@ export class Reconciler {
           "conflict; reading the rollout again",
         );
         const fresh = await this.deps.client.get(rolloutPath(namespace, name));
+        if (fresh.ok) this.deps.rollouts.remember(fresh.value);
         rollout = fresh.ok ? rolloutObject(fresh.value) : undefined;
       }
     }
@@ -214,12 +203,6 @@ export class Reconciler {
       canaryService: `${apex}-canary`,
       matches: spec.trafficRouting.smi.matches,
     };
-    const stale = this.staleObject(spec, target, route, router, now);
-    if (stale) {
-      // Its watch event is on the way and will bring this rollout back; the requeue is a backstop.
-      log.debug({ object: stale }, "the cache has not caught up with our last write yet");
-      return { requeueAfterMs: 1_000 };
-    }
     const plan = planFromSpec(spec);
 
     let snapshot = this.restored(rollout, plan, now, log);
@@ -282,16 +265,19 @@ export class Reconciler {
       }
     }
 
-    // Our own writes are observations too: the split we just wrote is the split in effect, and
-    // later rounds of this reconcile must not repeat writes the cache cannot show yet.
-    const done: Done = {};
+    // Our own writes are observations too: the split we just wrote is the split in effect. Each
+    // round reads the caches afresh, which answer with what our writes returned.
     for (let round = 0; round < 4; round++) {
       const before = snapshot;
-      const written = await this.apply(
-        snapshot,
-        { spec, target, primary: primaryOf(), route, router, owner, log },
-        done,
-      );
+      const written = await this.apply(snapshot, {
+        spec,
+        target: this.deps.deployments.get(namespace, spec.targetRef.name) ?? target,
+        primary: primaryOf(),
+        route,
+        router,
+        owner,
+        log,
+      });
       if (written !== undefined) feed({ type: "TRAFFIC", canaryWeight: written, now });
       if (snapshot === before) break;
     }
@@ -331,33 +317,6 @@ export class Reconciler {
     this.deps.metrics?.canaryWeight.set({ namespace, name }, snapshot.context.canaryWeight);
     const wake = wakeAt(snapshot);
     return wake === undefined ? {} : { requeueAfterMs: Math.max(0, wake - now) };
-  }
-
-  /** The first object Fledge wrote for this rollout whose cached copy predates that write. */
-  private staleObject(
-    spec: RolloutSpec,
-    target: DeploymentView,
-    route: Route,
-    router: TrafficRouter,
-    now: number,
-  ): string | undefined {
-    const { namespace } = route.owner;
-    const primary = this.deps.deployments.get(namespace, primaryName(spec.targetRef.name));
-    const cached: [string, string | undefined][] = [
-      [`deployments/${namespace}/${target.metadata.name}`, target.metadata.resourceVersion],
-      [
-        `deployments/${namespace}/${primaryName(spec.targetRef.name)}`,
-        primary?.metadata.resourceVersion,
-      ],
-      [`trafficsplits/${namespace}/${route.apex}`, router.cachedVersion(route)],
-      ...[route.primaryService, route.canaryService, route.apex].map(
-        (s): [string, string | undefined] => [
-          `services/${namespace}/${s}`,
-          this.deps.services.get(namespace, s)?.metadata.resourceVersion,
-        ],
-      ),
-    ];
-    return cached.find(([key, rv]) => !this.expectations.caughtUp(key, rv, now))?.[0];
   }
 
   private restored(
@@ -411,20 +370,16 @@ export class Reconciler {
   }
 
   /** Makes the cluster what the snapshot wants; returns the canary weight if it wrote the split. */
-  private async apply(
-    snapshot: RolloutSnapshot,
-    w: World,
-    done: Done,
-  ): Promise<number | undefined> {
+  private async apply(snapshot: RolloutSnapshot, w: World): Promise<number | undefined> {
     const d = desiredOf(snapshot);
     const { spec, target, primary, route, router, owner, log } = w;
     const { namespace } = owner;
     const matchLabels = target.matchLabels ?? {};
-    const primaryAt = done.primaryRevision ?? primary?.metadata.annotations[REVISION_ANNOTATION];
-    if (d.primaryRevision && primaryAt !== d.primaryRevision) {
-      if (await this.applyPrimary(spec, d.primaryRevision, primary, target, owner, log))
-        done.primaryRevision = d.primaryRevision;
-    }
+    if (
+      d.primaryRevision &&
+      primary?.metadata.annotations[REVISION_ANNOTATION] !== d.primaryRevision
+    )
+      await this.applyPrimary(spec, d.primaryRevision, primary, target, owner, log);
     const port: ServicePort = {
       name: spec.service.portName,
       port: spec.service.port,
@@ -436,45 +391,42 @@ export class Reconciler {
       await this.ensureService(route.apex, primaryLabels(matchLabels), port, owner);
 
     let written: number | undefined;
-    if (d.routed && done.weight !== d.canaryWeight) {
+    if (d.routed) {
       const result = must(
         await router.setWeight(route, d.canaryWeight),
         `TrafficSplit ${namespace}/${route.apex}`,
       );
-      done.weight = d.canaryWeight;
-      if (result !== "unchanged") {
-        this.expectations.expect(
-          `trafficsplits/${namespace}/${route.apex}`,
-          result.resourceVersion,
-          this.deps.now(),
-        );
+      if (result === "written") {
         log.info({ canaryWeight: d.canaryWeight }, "traffic split written");
         written = d.canaryWeight;
       }
     }
 
-    const current = done.replicas ?? target.replicas;
+    const current = target.replicas;
     const replicas = d.canaryScaledUp
       ? current > 0
         ? current
         : Math.max(primary?.replicas ?? 1, 1)
       : 0;
     if (replicas !== current && (replicas === 0 || current === 0)) {
-      const scaled = must(
-        await this.deps.client.patch(`${deploymentPath(namespace, target.metadata.name)}/scale`, {
-          spec: { replicas },
-        }),
-        "scaling the canary",
-      );
-      done.replicas = replicas;
-      this.expectations.expect(
-        `deployments/${namespace}/${target.metadata.name}`,
-        resourceVersionOf(scaled),
-        this.deps.now(),
-      );
+      await this.scale(target, replicas, "scaling the canary");
       log.info({ replicas }, replicas === 0 ? "canary scaled down" : "canary scaled up");
     }
     return written;
+  }
+
+  /**
+   * Sets the target's spec.replicas, the one field of the user's Deployment Fledge writes. A
+   * patch of the Deployment rather than its scale subresource, because it answers with the whole
+   * object, which the cache then shows until the watch brings it back.
+   */
+  private async scale(target: DeploymentView, replicas: number, what: string): Promise<void> {
+    const { namespace, name } = target.metadata;
+    const scaled = must(
+      await this.deps.client.patch(deploymentPath(namespace, name), { spec: { replicas } }),
+      what,
+    );
+    this.deps.deployments.remember(scaled);
   }
 
   private async applyPrimary(
@@ -484,7 +436,7 @@ export class Reconciler {
     target: DeploymentView,
     owner: OwnerRollout,
     log: Logger,
-  ): Promise<boolean> {
+  ): Promise<void> {
     // A target cached before its Rollout was known has no spec in the cache yet: read it.
     const full =
       structuredClone(target.source) ??
@@ -494,7 +446,7 @@ export class Reconciler {
           "reading the target",
         ),
       );
-    if (!full) return false;
+    if (!full) return;
     // The revision is the target's own, or (undoing a promotion) one the primary ran before.
     if (templateHash(full.spec.template) !== revision) {
       const earlier = await this.primaryTemplateAt(revision, target, owner);
@@ -503,7 +455,7 @@ export class Reconciler {
           { revision },
           "no template for the revision: neither the target nor the primary's history has it",
         );
-        return false;
+        return;
       }
       full.spec.template = earlier;
     }
@@ -517,13 +469,8 @@ export class Reconciler {
       ),
       "applying the primary",
     );
-    this.expectations.expect(
-      `deployments/${owner.namespace}/${manifest.metadata.name}`,
-      resourceVersionOf(applied),
-      this.deps.now(),
-    );
+    this.deps.deployments.remember(applied);
     log.info({ revision, replicas }, primary ? "primary updated" : "primary created");
-    return true;
   }
 
   /** The pod template the primary ran at `revision`, from its ReplicaSets (each carries its revision). */
@@ -571,11 +518,7 @@ export class Reconciler {
       await this.deps.client.patch(`${servicesPath(owner.namespace)}/${name}`, manifest, "apply"),
       `applying Service ${name}`,
     );
-    this.expectations.expect(
-      `services/${owner.namespace}/${name}`,
-      resourceVersionOf(applied),
-      this.deps.now(),
-    );
+    this.deps.services.remember(applied);
   }
 
   private async addFinalizer(rollout: RolloutObject): Promise<void> {
@@ -588,12 +531,7 @@ export class Reconciler {
     );
     const fresh = rolloutObject(patched);
     if (fresh) rollout.metadata.resourceVersion = fresh.metadata.resourceVersion;
-    this.expectRollout(rollout, resourceVersionOf(patched));
-  }
-
-  private expectRollout(rollout: RolloutObject, resourceVersion: string | undefined): void {
-    const { namespace, name } = rollout.metadata;
-    this.expectations.expect(`rollouts/${namespace}/${name}`, resourceVersion, this.deps.now());
+    this.deps.rollouts.remember(patched);
   }
 
   /** A problem the controller found: SpecValid turns False with the reason, an Event says so, nothing moves. */
@@ -665,7 +603,7 @@ export class Reconciler {
       }),
       "writing status",
     );
-    this.expectRollout(rollout, resourceVersionOf(written));
+    this.deps.rollouts.remember(written);
     return true;
   }
 
@@ -686,12 +624,7 @@ export class Reconciler {
       const primary = this.deps.deployments.get(namespace, primaryName(spec.targetRef.name));
       if (target.replicas === 0) {
         const replicas = Math.max(primary?.replicas ?? 1, 1);
-        must(
-          await this.deps.client.patch(`${deploymentPath(namespace, target.metadata.name)}/scale`, {
-            spec: { replicas },
-          }),
-          "scaling the target back up",
-        );
+        await this.scale(target, replicas, "scaling the target back up");
         log.info({ replicas }, "rollout deleted: target scaled back up");
         return {};
       }

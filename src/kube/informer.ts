@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { isDeepStrictEqual } from "node:util";
 import type { Logger } from "../observability/logger.ts";
+import { type Entry, OwnWrites } from "./own-writes.ts";
 import {
   type ApiAccess,
   describeFailure,
@@ -30,8 +31,16 @@ export interface Informer<T extends { metadata: { name: string; namespace?: stri
    */
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** The newest copy known: the watch's, or one of our own writes it has not brought back yet. */
   get(namespace: string | undefined, name: string): T | undefined;
   list(): T[];
+  /**
+   * Takes an object as one of our own writes returned it, to answer get() with until the watch
+   * brings that version or a later one. A reconcile must never act on a copy older than its own
+   * last write (status is the machine's memory; an older one undoes steps), and on a loaded
+   * apiserver the watch lags by many seconds. client-go's MutationCache does the same.
+   */
+  remember(raw: unknown): void;
   /**
    * Called for every change to a transformed object after start (and for each object of the
    * initial list as ADDED); an update that leaves the transformed object as it was is not told.
@@ -41,12 +50,6 @@ export interface Informer<T extends { metadata: { name: string; namespace?: stri
 }
 
 type Listener<T> = (type: WatchEventType, obj: T, old: T | undefined) => void;
-
-/** The transformed object and the resourceVersion it came from, so a relist can tell what changed. */
-interface Entry<T> {
-  value: T;
-  resourceVersion: string;
-}
 
 interface RawMeta {
   key: string;
@@ -133,6 +136,7 @@ export function createInformer<T extends { metadata: { name: string; namespace?:
   const pageSize = options.pageSize ?? 500;
   const logger = options.logger.child({ informer: path, labelSelector });
   let cache = new Map<string, Entry<T>>();
+  const written = new OwnWrites<T>();
   const listeners: Listener<T>[] = [];
   const stopper = new AbortController();
   let synced = false;
@@ -210,9 +214,10 @@ export function createInformer<T extends { metadata: { name: string; namespace?:
   };
 
   /** Swaps in a fresh list, telling listeners what differs from the cache. */
-  const replace = (entries: Map<string, Entry<T>>) => {
+  const replace = (entries: Map<string, Entry<T>>, listedAt: string) => {
     const previous = cache;
     cache = entries;
+    written.listed(entries, listedAt);
     for (const [key, entry] of entries) {
       const old = previous.get(key);
       if (!old) emit("ADDED", entry.value, undefined);
@@ -226,6 +231,7 @@ export function createInformer<T extends { metadata: { name: string; namespace?:
 
   const apply = (event: WatchEvent, meta: RawMeta) => {
     const old = cache.get(meta.key);
+    const mine = written.reached(meta.key, meta.resourceVersion);
     if (event.type === "DELETED") {
       if (!old) return;
       cache.delete(meta.key);
@@ -242,7 +248,11 @@ export function createInformer<T extends { metadata: { name: string; namespace?:
       return;
     }
     cache.set(meta.key, { value, resourceVersion: meta.resourceVersion });
-    if (!old || changed(old.value, value)) emit(old ? "MODIFIED" : "ADDED", value, old?.value);
+    // Our own write coming back is no news: the reconcile that made it has acted on it already,
+    // and waking another for it was a reconcile per write with nothing to do.
+    const echo = mine?.resourceVersion === meta.resourceVersion && !changed(mine.value, value);
+    if ((!old || changed(old.value, value)) && !echo)
+      emit(old ? "MODIFIED" : "ADDED", value, old?.value);
   };
 
   /** One watch connection from resourceVersion; returns why it ended and the last version seen. */
@@ -335,7 +345,7 @@ export function createInformer<T extends { metadata: { name: string; namespace?:
           await backoff();
           continue;
         }
-        replace(listed.entries);
+        replace(listed.entries, listed.resourceVersion);
         resourceVersion = listed.resourceVersion;
         failures = 0;
         logger.debug({ objects: cache.size, resourceVersion }, "listed");
@@ -379,10 +389,21 @@ export function createInformer<T extends { metadata: { name: string; namespace?:
       await running;
     },
     get(namespace, name) {
-      return cache.get(keyOf(namespace, name))?.value;
+      const key = keyOf(namespace, name);
+      return (written.get(key) ?? cache.get(key))?.value;
     },
     list() {
-      return Array.from(cache.values(), (entry) => entry.value);
+      return Array.from(written.over(cache).values(), (entry) => entry.value);
+    },
+    remember(raw) {
+      const meta = rawMeta(raw);
+      const value = meta && transform(raw);
+      if (meta && value !== undefined)
+        written.remember(
+          meta.key,
+          { value, resourceVersion: meta.resourceVersion },
+          cache.get(meta.key),
+        );
     },
     onEvent(listener) {
       listeners.push(listener);

@@ -12,8 +12,8 @@ export type Route = {
   matches?: HeaderMatch[] | undefined;
 };
 
-/** "unchanged", or the resourceVersion the write produced. */
-export type Written = "unchanged" | { resourceVersion: string | undefined };
+/** Whether setWeight had to write. */
+export type Written = "unchanged" | "written";
 
 /**
  * A traffic router moves weight between the primary and canary Services. The core knows only
@@ -22,8 +22,9 @@ export type Written = "unchanged" | { resourceVersion: string | undefined };
 export interface TrafficRouter {
   /** The canary's share of traffic now in effect (0..100), or undefined when no route exists yet. */
   observedWeight(route: Route): number | undefined;
-  /** Makes the route send canaryWeight% to the canary; writes only when something differs. */
+  /**
+   * Makes the route send canaryWeight% to the canary; writes only when something differs, and
+   * observedWeight tells the written weight from then on.
+   */
   setWeight(route: Route, canaryWeight: number): Promise<KubeResult<Written>>;
-  /** The resourceVersion of the route object as the cache has it, to tell a stale cache. */
-  cachedVersion(route: Route): string | undefined;
 }

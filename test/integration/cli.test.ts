@@ -288,7 +288,7 @@ describe("kubectl-fledge check", () => {
     expect(line).toMatch(
       new RegExp(`system:serviceaccount:${ns}:bare may not get rollouts\\.fledge\\.dev, `),
     );
-    expect(line).toContain("patch deployments/scale.apps");
+    expect(line).toContain("patch deployments.apps");
     expect(line).toContain(`update leases.coordination.k8s.io in ${ns}`);
 
     const missing = await rbacOf("ghost");

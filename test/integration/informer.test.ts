@@ -338,6 +338,32 @@ describe("informer across disconnects, apiserver restarts and 410 Gone", () => {
     }
   });
 
+  test("answers with our own write while the watch lags, and does not tell its echo", async () => {
+    const ns = await namespace(core, "informer-own");
+    await core.createNamespacedConfigMap({ namespace: ns, body: configMap("a", "blue") });
+    const informer = informerIn(ns, relayed);
+    const events = record(informer);
+    await informer.start();
+    try {
+      relay.cut();
+      informer.remember(
+        await core.patchNamespacedConfigMap(
+          { name: "a", namespace: ns, body: { data: { color: "red" } } },
+          mergePatch,
+        ),
+      );
+      expect(informer.get(ns, "a")?.color).toBe("red");
+      await setColor(core, ns, "a", "green");
+      expect(informer.get(ns, "a")?.color).toBe("red");
+      relay.restore();
+      await until("their write after ours", () => informer.get(ns, "a")?.color === "green");
+      expect(events).toEqual(["ADDED a blue", "MODIFIED a green(red)"]);
+    } finally {
+      relay.restore();
+      await informer.stop();
+    }
+  });
+
   test("keeps delivering events after kube-apiserver restarts", async () => {
     const ns = await namespace(core, "informer-restart");
     await core.createNamespacedConfigMap({ namespace: ns, body: configMap("a", "blue") });

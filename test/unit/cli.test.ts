@@ -313,7 +313,7 @@ describe("check", () => {
     const described = permissions.map(
       (p) => `${describePermission(p)}${p.namespaced ? " (namespaced)" : ""}`,
     );
-    expect(described).toContain("patch deployments/scale.apps");
+    expect(described).toContain("patch deployments.apps");
     expect(described).toContain("update rollouts/status.fledge.dev");
     expect(described).toContain("create events");
     expect(described).toContain("update leases.coordination.k8s.io (namespaced)");

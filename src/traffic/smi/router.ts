@@ -2,7 +2,6 @@ import { z } from "zod";
 import { ObjectMeta } from "../../api/common.ts";
 import { formatQuantity, parseQuantity } from "../../api/quantity.ts";
 import { SPECS_GROUP, SPLIT_GROUP, type SplitVersion } from "../../api/smi.ts";
-import { resourceVersionOf } from "../../controller/expectations.ts";
 import type { KubeClient, KubeResult } from "../../kube/client.ts";
 import { managedLabels, ownerReference } from "../../kube/primary.ts";
 import type { Route, TrafficRouter, Written } from "../router.ts";
@@ -99,33 +98,31 @@ function routeGroupManifest(version: SplitVersion, route: Route) {
 const collection = (version: SplitVersion, namespace: string) =>
   `/apis/${SPLIT_GROUP}/${version}/namespaces/${namespace}/trafficsplits`;
 
+/** The split cache: what the watch shows, and what our own writes returned before it does. */
+export type SplitStore = {
+  get(namespace: string, name: string): SplitView | undefined;
+  remember(raw: unknown): void;
+};
+
 /** SMI TrafficSplit on the apex Service, in the version the rollout asked for or discovery chose. */
 export class SmiRouter implements TrafficRouter {
   private readonly client: KubeClient;
   private readonly version: SplitVersion;
-  private readonly lookup: (namespace: string, name: string) => SplitView | undefined;
+  private readonly splits: SplitStore;
 
-  constructor(
-    client: KubeClient,
-    version: SplitVersion,
-    lookup: (namespace: string, name: string) => SplitView | undefined,
-  ) {
+  constructor(client: KubeClient, version: SplitVersion, splits: SplitStore) {
     this.client = client;
     this.version = version;
-    this.lookup = lookup;
+    this.splits = splits;
   }
 
   observedWeight(route: Route): number | undefined {
-    const split = this.lookup(route.owner.namespace, route.apex);
+    const split = this.splits.get(route.owner.namespace, route.apex);
     return split ? canaryPercent(split, route.canaryService) : undefined;
   }
 
-  cachedVersion(route: Route): string | undefined {
-    return this.lookup(route.owner.namespace, route.apex)?.metadata.resourceVersion;
-  }
-
   async setWeight(route: Route, canaryWeight: number): Promise<KubeResult<Written>> {
-    const current = this.lookup(route.owner.namespace, route.apex);
+    const current = this.splits.get(route.owner.namespace, route.apex);
     const path = collection(this.version, route.owner.namespace);
     const spec = splitSpec(this.version, route, canaryWeight);
     // The route group goes first, so the split never refers to one that is not there yet. It
@@ -138,21 +135,25 @@ export class SmiRouter implements TrafficRouter {
       );
       if (!applied.ok) return applied;
     }
+    const written = (result: KubeResult<unknown>): KubeResult<Written> => {
+      if (!result.ok) return result;
+      this.splits.remember(result.value);
+      return { ok: true, value: "written" };
+    };
     if (!current) {
-      const created = await this.client.create(path, {
-        apiVersion: `${SPLIT_GROUP}/${this.version}`,
-        kind: "TrafficSplit",
-        metadata: {
-          name: route.apex,
-          namespace: route.owner.namespace,
-          labels: managedLabels(route.owner),
-          ownerReferences: [ownerReference(route.owner)],
-        },
-        spec,
-      });
-      return created.ok
-        ? { ok: true, value: { resourceVersion: resourceVersionOf(created.value) } }
-        : created;
+      return written(
+        await this.client.create(path, {
+          apiVersion: `${SPLIT_GROUP}/${this.version}`,
+          kind: "TrafficSplit",
+          metadata: {
+            name: route.apex,
+            namespace: route.owner.namespace,
+            labels: managedLabels(route.owner),
+            ownerReferences: [ownerReference(route.owner)],
+          },
+          spec,
+        }),
+      );
     }
     const same =
       current.service === route.apex &&
@@ -164,11 +165,8 @@ export class SmiRouter implements TrafficRouter {
       current.backends[1]?.weight === canaryWeight;
     if (same) return { ok: true, value: "unchanged" };
     // A split that no longer has matches takes all requests again (null deletes in a merge patch).
-    const patched = await this.client.patch(`${path}/${route.apex}`, {
-      spec: { matches: null, ...spec },
-    });
-    return patched.ok
-      ? { ok: true, value: { resourceVersion: resourceVersionOf(patched.value) } }
-      : patched;
+    return written(
+      await this.client.patch(`${path}/${route.apex}`, { spec: { matches: null, ...spec } }),
+    );
   }
 }
