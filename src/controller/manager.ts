@@ -145,7 +145,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
 
   const queue = new WorkQueue({
     workers: options.workers,
-    logger: logger.child({ component: "workqueue" }),
+    logger: logger.child({ subsystem: "workqueue" }),
     handler: async (key) => {
       const end = metrics.reconcileDuration.startTimer();
       try {
@@ -233,7 +233,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
         namespace: options.leaseNamespace,
         name: "fledge-controller",
         identity: options.identity,
-        logger: logger.child({ component: "leader" }),
+        logger: logger.child({ subsystem: "leader" }),
         onStartedLeading: () => {
           lead().catch((e) => logger.error({ err: e }, "could not start leading"));
         },
