@@ -1,5 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import type { RolloutStatus } from "../../src/api/rollout.ts";
+import { rolloutStatus, statusDiffers } from "../../src/controller/status.ts";
 import { checkOutcome, type Notice, type RolloutEvent } from "../../src/machine/context.ts";
 import type { Plan } from "../../src/machine/plan.ts";
 import {
@@ -201,6 +203,71 @@ describe("properties over random event sequences in event time", () => {
               if (s.kind === "setWeight") expect(passed).toContain(i);
             });
           }
+        });
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it("restored from the last status written, whose observations may be stale, a machine decides as the one that never stopped once it has seen the cluster", () => {
+    // Every reconcile restores the machine from status, and status is not written when only what
+    // the machine observed changed (an idle rollout must cost nothing). So the restored machine
+    // starts from observations as old as the last decision, and must reach the same decisions
+    // after the reconcile feeds it the cluster as it is now.
+    const seen = (s: RolloutSnapshot): RolloutEvent[] => {
+      const c = s.context;
+      const now = c.now;
+      return [
+        ...(c.targetRevision === undefined
+          ? []
+          : [
+              { type: "TARGET" as const, revision: c.targetRevision, now },
+              {
+                type: "CANARY" as const,
+                revision: c.targetRevision,
+                ready: c.targetRevision === c.canaryRevision && c.canaryReady,
+                now,
+              },
+            ]),
+        {
+          type: "PRIMARY",
+          revision: c.primaryReadyRevision ?? "rolling-out",
+          ready: c.primaryReadyRevision !== undefined,
+          now,
+        },
+        ...(c.trafficWeight === undefined
+          ? []
+          : [{ type: "TRAFFIC" as const, canaryWeight: c.trafficWeight, now }]),
+        { type: "TICK", now },
+      ];
+    };
+    const feed = (s: RolloutSnapshot, events: RolloutEvent[]) => {
+      const notices: Notice[] = [];
+      for (const e of events) {
+        const step = send(s, e);
+        s = step.snapshot;
+        notices.push(...step.notices);
+      }
+      return { snapshot: s, notices };
+    };
+    const statusOf = (s: RolloutSnapshot, previous?: RolloutStatus) =>
+      rolloutStatus(s, previous, 1, s.context.now);
+    fc.assert(
+      fc.property(walks, (w) => {
+        let written: RolloutStatus | undefined;
+        walk(w, ({ prev, event, next }) => {
+          written ??= statusOf(prev);
+          const restored = restore(JSON.parse(JSON.stringify(written.machine)));
+          if (!restored.ok) throw new Error(restored.error);
+          const reference = feed(prev, [...seen(prev), event]);
+          const replay = feed(restored.value, [...seen(prev), event]);
+          expect(statusDiffers(statusOf(reference.snapshot), statusOf(replay.snapshot))).toBe(
+            false,
+          );
+          expect(desiredOf(replay.snapshot)).toEqual(desiredOf(reference.snapshot));
+          expect(replay.notices).toEqual(reference.notices);
+          const candidate = statusOf(next, written);
+          if (statusDiffers(written, candidate)) written = candidate;
         });
       }),
       { numRuns: RUNS },
