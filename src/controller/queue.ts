@@ -82,9 +82,10 @@ class DueHeap {
 
 /**
  * A client-go style work queue: keys are deduplicated, served FIFO (those whose time came
- * first) by a fixed number of workers, never handled by two workers at once (a key added while in flight is handled again
- * afterwards), retried with per-key exponential backoff, and woken later through one timer for
- * the earliest due time, so thousands of pending wake-ups cost one timer and an idle queue none.
+ * first) by a fixed number of workers, never handled by two workers at once (a key added while
+ * in flight is handled again afterwards), retried with per-key exponential backoff, and woken
+ * later through one timer for the earliest due time, so thousands of pending wake-ups cost one
+ * timer and an idle queue none.
  */
 export class WorkQueue {
   private readonly handler: (key: string) => Promise<ReconcileResult>;
@@ -101,8 +102,11 @@ export class WorkQueue {
    * thousand rollouts step at once, this keeps their steps from queueing behind their events.
    */
   private readonly due = new Set<string>();
-  /** Keys that need handling: waiting ones, and in-flight ones added again while in flight. */
-  private readonly dirty = new Set<string>();
+  /**
+   * Keys that need handling, with the line each waits in (`due` or `waiting`): waiting ones, and
+   * in-flight ones added again while in flight, which join their line when the handler returns.
+   */
+  private readonly dirty = new Map<string, Set<string>>();
   private readonly processing = new Set<string>();
   private readonly inFlight = new Set<Promise<void>>();
   private readonly failures = new Map<string, number>();
@@ -134,12 +138,14 @@ export class WorkQueue {
 
   private enqueue(key: string, into: Set<string>): void {
     if (this.stopped) return;
-    if (this.dirty.has(key)) {
+    const line = this.dirty.get(key);
+    if (line === this.due || line === into) return;
+    this.dirty.set(key, into);
+    if (line) {
       // Already waiting behind events, and now due: it moves ahead.
-      if (into === this.due && this.waiting.delete(key)) this.due.add(key);
+      if (this.waiting.delete(key)) this.due.add(key);
       return;
     }
-    this.dirty.add(key);
     if (this.processing.has(key)) return;
     into.add(key);
     this.pump();
@@ -226,7 +232,7 @@ export class WorkQueue {
       );
       this.addAfter(key, delayMs);
     }
-    if (this.dirty.has(key) && !this.stopped) this.waiting.add(key);
+    if (!this.stopped) this.dirty.get(key)?.add(key);
     this.pump();
   }
 

@@ -237,6 +237,24 @@ describe("delayed keys", () => {
     await q.shutdown();
   });
 
+  it("keeps a key due when its time comes while it is in flight", async () => {
+    const { handler, held } = holdingHandler();
+    const q = queue(handler, { now: () => Date.now() });
+    q.start();
+    q.add("a");
+    q.addAfter("a", 100);
+    await vi.advanceTimersByTimeAsync(200);
+    q.add("e1");
+    held[0]?.finish();
+    await settle();
+    expect(held.map((h) => h.key)).toEqual(["a", "a"]);
+    held[1]?.finish();
+    await settle();
+    expect(held.map((h) => h.key)).toEqual(["a", "a", "e1"]);
+    held[2]?.finish();
+    await q.shutdown();
+  });
+
   it("uses the monotonic clock by default", async () => {
     const calls: number[] = [];
     const q = queue(async () => {
