@@ -55,8 +55,8 @@ export type Manager = {
 const scoped = (namespace: string | undefined, group: string, resource: string) =>
   `${group}${namespace ? `/namespaces/${namespace}` : ""}/${resource}`;
 
-// No split API served at start means no split informer. A split API that appears later is
-// used without a cache: see the note on issue 7 (the controller should restart its informers).
+// No split API served at start means no split informer, and a split API installed later is
+// written without a cache until the controller restarts.
 const noSplits: SplitStore = { get: () => undefined, remember: () => {} };
 
 /** Wires the informers, the work queue, the reconciler, leader election and the HTTP endpoints. */

@@ -98,8 +98,7 @@ function rawMeta(raw: unknown): RawMeta | undefined {
 /**
  * Whether an update changed what the cache keeps. Listeners hear only of those: most updates to
  * a Deployment are its status counting pods, which a slim view mostly drops, and waking a
- * reconcile for each of them was most of the controller's work while a thousand rolled out. The
- * cache still takes the new resourceVersion, so waits for our own writes see them arrive.
+ * reconcile for each of them was most of the controller's work while a thousand rolled out.
  */
 function changed(before: unknown, after: unknown): boolean {
   return !isDeepStrictEqual(withoutVersion(before), withoutVersion(after));

@@ -13,6 +13,3 @@ export function isNewer(a: string | undefined, b: string | undefined): boolean {
   const rb = revision(b);
   return ra !== undefined && rb !== undefined && ra > rb;
 }
-
-export const resourceVersionOf = (obj: unknown): string | undefined =>
-  (obj as { metadata?: { resourceVersion?: string } } | undefined)?.metadata?.resourceVersion;
