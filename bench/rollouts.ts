@@ -109,21 +109,45 @@ async function pool<T>(items: T[], width: number, work: (item: T) => Promise<unk
   );
 }
 
-/**
- * The controller's requests in the audit log between two times, reads and writes apart; Lease
- * renewals (leader election, a fixed 30 a minute) and watch renewals (each informer's watch
- * ends after 5-10 minutes, as client-go's does) are counted on their own. Also every user's
- * request count, and when each of the controller's split writes completed, by split.
- */
-async function auditCounts(path: string, from: number, to: number) {
-  const seen = new Set<string>();
-  let reads = 0;
-  let writes = 0;
-  let leases = 0;
-  let watches = 0;
+/** One window's requests: the controller's by kind, reads and writes apart, and every user's. */
+type Tally = {
+  reads: number;
+  writes: number;
+  /** Lease renewals (leader election, a fixed 30 a minute), apart. */
+  leases: number;
+  /** Watch renewals (each informer's watch ends after 5-10 minutes, as client-go's does), apart. */
+  watches: number;
   /** Requests by verb and resource ("patch trafficsplits"), to say what dominates. */
-  const kinds = new Map<string, number>();
-  const users = new Map<string, number>();
+  kinds: Map<string, number>;
+  users: Map<string, number>;
+};
+const tally = (): Tally => ({
+  reads: 0,
+  writes: 0,
+  leases: 0,
+  watches: 0,
+  kinds: new Map(),
+  users: new Map(),
+});
+
+/** One app's moments from the audit log, as the apiserver completed them. */
+type AppTimeline = {
+  trigger?: number;
+  /** Fledge's first patch of the target after the trigger: the canary scaled up. */
+  scaled?: number;
+  /** kube-controller-manager's updates of the target's status (the last before the first weight says ready). */
+  statuses: number[];
+  splits: { received: number; done: number }[];
+};
+
+/**
+ * The audit log read once, after the idle window: requests during the rollout (trigger until the
+ * idle window starts) and during the idle window, and each app's timeline during the rollout.
+ */
+async function readAudit(path: string, t0: number, idleFrom: number, end: number) {
+  const during = tally();
+  const idle = tally();
+  const seen = new Set<string>();
   const apps = new Map<string, AppTimeline>();
   const app = (name: string) => {
     const a = apps.get(name) ?? { statuses: [], splits: [] };
@@ -142,9 +166,9 @@ async function auditCounts(path: string, from: number, to: number) {
       objectRef?: { resource?: string; subresource?: string; name?: string };
     };
     const at = Date.parse(e.requestReceivedTimestamp);
-    if (at < from || at > to) continue;
+    if (at < t0 || at > end) continue;
     const mine = e.user.username === CONTROLLER_USER;
-    if (e.stage === "ResponseComplete" && e.objectRef?.name) {
+    if (at < idleFrom && e.stage === "ResponseComplete" && e.objectRef?.name) {
       const { resource, subresource, name } = e.objectRef;
       const done = Date.parse(e.stageTimestamp);
       if (mine && resource === "trafficsplits") app(name).splits.push({ received: at, done });
@@ -156,55 +180,65 @@ async function auditCounts(path: string, from: number, to: number) {
     }
     if (seen.has(e.auditID)) continue;
     seen.add(e.auditID);
-    users.set(e.user.username, (users.get(e.user.username) ?? 0) + 1);
+    const t = at < idleFrom ? during : idle;
+    t.users.set(e.user.username, (t.users.get(e.user.username) ?? 0) + 1);
     if (!mine) continue;
     const resource = [e.objectRef?.resource, e.objectRef?.subresource].filter(Boolean).join("/");
     const kind = `${e.verb} ${resource}`;
-    kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
-    if (e.objectRef?.resource === "leases") leases++;
-    else if (e.verb === "watch") watches++;
-    else if (READS.has(e.verb)) reads++;
-    else writes++;
+    t.kinds.set(kind, (t.kinds.get(kind) ?? 0) + 1);
+    if (e.objectRef?.resource === "leases") t.leases++;
+    else if (e.verb === "watch") t.watches++;
+    else if (READS.has(e.verb)) t.reads++;
+    else t.writes++;
   }
-  return { reads, writes, leases, watches, kinds, users, apps };
+  return { during, idle, apps };
 }
 
-/** One app's moments from the audit log, as the apiserver completed them. */
-type AppTimeline = {
-  trigger?: number;
-  /** Fledge's first patch of the target after the trigger: the canary scaled up. */
-  scaled?: number;
-  /** kube-controller-manager's updates of the target's status (the last before the first weight says ready). */
-  statuses: number[];
-  splits: { received: number; done: number }[];
-};
+const p50p99 = (xs: number[]): [number, number] => [quantile(xs, 0.5), quantile(xs, 0.99)];
 
 /**
- * Reaction and step lateness from when the apiserver completed each split write, free of any
- * watcher's lag: after the trigger a split is written at 20, 40, 60 and 0 (promotion).
+ * Reaction (trigger to the first weight) and the held steps' lateness (20 -> 40 and 40 -> 60,
+ * each due 10 s after the one before), from when each app's weight rose to 20, 40 and 60.
  */
-function apiserverTimes(apps: Map<string, AppTimeline>, t0: number) {
+function stepTimes(rises: Iterable<number[]>, t0: number) {
   const reactions: number[] = [];
   const late: number[] = [];
-  const fledgeShare: number[] = [];
-  const splitLatency: number[] = [];
-  for (const a of apps.values()) {
-    const splits = a.splits.sort((x, y) => x.done - y.done);
-    for (const w of splits) splitLatency.push((w.done - w.received) / 1000);
-    const [w20, w40, w60] = splits.map((w) => w.done);
+  for (const [w20, w40, w60] of rises) {
     if (w20 === undefined || w40 === undefined || w60 === undefined) continue;
     reactions.push((w20 - t0) / 1000);
     late.push((w40 - w20 - 10_000) / 1000, (w60 - w40 - 10_000) / 1000);
-    const ready = a.statuses.filter((t) => t < w20).pop();
-    if (a.trigger !== undefined && a.scaled !== undefined && ready !== undefined)
-      fledgeShare.push((a.scaled - a.trigger + (w20 - ready)) / 1000);
   }
-  const q = (xs: number[]): [number, number] => [quantile(xs, 0.5), quantile(xs, 0.99)];
+  return { reaction: p50p99(reactions), lateness: p50p99(late) };
+}
+
+/**
+ * The same, from when the apiserver completed each split write (after the trigger a split is
+ * written at 20, 40, 60 and 0), free of any watcher's lag; with Fledge's part of the reaction
+ * and the apiserver's time over each split write.
+ */
+function apiserverTimes(apps: Map<string, AppTimeline>, t0: number) {
+  const fledgeShare: number[] = [];
+  const splitLatency: number[] = [];
+  const rises: number[][] = [];
+  for (const a of apps.values()) {
+    const splits = a.splits.sort((x, y) => x.done - y.done);
+    for (const w of splits) splitLatency.push((w.done - w.received) / 1000);
+    const done = splits.map((w) => w.done);
+    rises.push(done);
+    const [first] = done;
+    const ready = first === undefined ? undefined : a.statuses.filter((t) => t < first).pop();
+    if (
+      first !== undefined &&
+      a.trigger !== undefined &&
+      a.scaled !== undefined &&
+      ready !== undefined
+    )
+      fledgeShare.push((a.scaled - a.trigger + (first - ready)) / 1000);
+  }
   return {
-    reaction: q(reactions),
-    lateness: q(late),
-    fledgeShare: q(fledgeShare),
-    splitLatency: q(splitLatency),
+    ...stepTimes(rises, t0),
+    fledgeShare: p50p99(fledgeShare),
+    splitLatency: p50p99(splitLatency),
   };
 }
 
@@ -372,35 +406,28 @@ async function run(n: number): Promise<Row> {
     const machineDone = machineTicks();
     const loadAtDone = loadavg()[0] ?? 0;
 
-    const reactions: number[] = [];
-    const late: number[] = [];
-    for (const a of apps) {
-      const list = changes.get(a) ?? [];
-      const first = list[0];
-      if (first) reactions.push((first.at - t0) / 1000);
-      for (let i = 1; i < list.length; i++) {
-        const prev = list[i - 1];
-        const cur = list[i];
-        // The held steps: 20 -> 40 and 40 -> 60 are each due 10 s after the previous change.
-        if (prev && cur && cur.weight > prev.weight && prev.weight > 0)
-          late.push((cur.at - (prev.at + 10_000)) / 1000);
-      }
-    }
+    // The times each app's weight rose, as the observer's watch saw them.
+    const watched = stepTimes(
+      apps.map((a) =>
+        (changes.get(a) ?? [])
+          .filter((c, i, list) => c.weight > (list[i - 1]?.weight ?? 0))
+          .map((c) => c.at),
+      ),
+      t0,
+    );
 
     await new Promise((r) => setTimeout(r, 5_000));
     const idleFrom = Date.now();
-    // The rollout's requests run until the idle window: Events still queued at t1 count too.
-    const during = await auditCounts(auditLog, t0, idleFrom);
     await new Promise((r) => setTimeout(r, 60_000));
-    const idle = await auditCounts(auditLog, idleFrom, Date.now());
     const after = processStats(controller.process.pid as number);
+    // The rollout's requests run until the idle window: Events still queued at t1 count too.
+    const { during, idle, apps: timelines } = await readAudit(auditLog, t0, idleFrom, Date.now());
     await splits.stop();
     await rollouts.stop();
     return {
       n,
       wallS: (t1 - t0) / 1000,
-      reaction: [quantile(reactions, 0.5), quantile(reactions, 0.99)],
-      lateness: [quantile(late, 0.5), quantile(late, 0.99)],
+      ...watched,
       perCanary: (during.reads + during.writes + during.watches) / n,
       writesPerCanary: during.writes / n,
       idlePerMin: idle.reads + idle.writes,
@@ -409,7 +436,7 @@ async function run(n: number): Promise<Row> {
       rssMb: after.rssMb,
       cpuS: after.cpuS - before.cpuS,
       kinds: breakdown(during.kinds, n),
-      atApiserver: apiserverTimes(during.apps, t0),
+      atApiserver: apiserverTimes(timelines, t0),
       users: userRates(during.users, (idleFrom - t0) / 1000),
       machineBusy:
         (machineDone.busy - machineBefore.busy) / (machineDone.total - machineBefore.total),
