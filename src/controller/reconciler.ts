@@ -135,6 +135,14 @@ type World = {
  */
 type Problem = { type?: "SpecValid" | "Ready"; reason: string; message: string };
 
+/** The condition a problem turns False. */
+const problemCondition = (problem: Problem): ConditionInput => ({
+  type: problem.type ?? "SpecValid",
+  status: "False",
+  reason: problem.reason,
+  message: problem.message,
+});
+
 /** A status whose condition of the problem's type is False for it, and whose message says so. */
 function withProblem(
   status: RolloutStatus,
@@ -143,13 +151,8 @@ function withProblem(
   now: number,
   rollout: RolloutObject,
 ): RolloutStatus {
-  const type = problem.type ?? "SpecValid";
-  const condition: ConditionInput = {
-    type,
-    status: "False",
-    reason: problem.reason,
-    message: problem.message,
-  };
+  const condition = problemCondition(problem);
+  const { type } = condition;
   return {
     ...status,
     observedGeneration: rollout.metadata.generation,
@@ -377,7 +380,13 @@ export class Reconciler {
         current,
         settled || !refusal
           ? next
-          : withProblem(next, previous, { ...refusal, type: "Ready" }, now, current),
+          : withProblem(
+              next,
+              previous,
+              { type: "Ready", reason: refusal.reason, message: refusal.message },
+              now,
+              current,
+            ),
       );
     };
 
@@ -641,7 +650,8 @@ export class Reconciler {
     spec?: RolloutSpec,
   ): Promise<ReconcileResult> {
     const previous = rollout.status as RolloutStatus | undefined;
-    const before = previous?.conditions?.find((c) => c.type === problem.type);
+    const { type } = problemCondition(problem);
+    const before = previous?.conditions?.find((c) => c.type === type);
     const next = withProblem(previous ?? {}, previous, problem, now, rollout);
     const stored = await this.writeStatus(rollout, next);
     if (

@@ -131,8 +131,9 @@ export const rolloutMachine = setup({
   actions: {
     observe: assign(({ context, event }) => observe(context, event)),
     takeSpec: assign({ plan: ({ event }) => (event as Ev<"SPEC">).plan }),
-    adoptTargetAsStable: assign({ stableRevision: ({ context }) => context.targetRevision }),
-    adoptPrimaryAsStable: assign({ stableRevision: ({ context }) => context.primaryRevision }),
+    adoptStable: assign({
+      stableRevision: ({ context }) => context.primaryRevision ?? context.targetRevision,
+    }),
     startRollout: assign(({ context }) => ({
       ...FRESH_ROLLOUT,
       canaryRevision: context.targetRevision,
@@ -199,7 +200,6 @@ export const rolloutMachine = setup({
   },
   guards: {
     hasTarget: ({ context }) => context.targetRevision !== undefined,
-    primarySeen: ({ context }) => context.primaryRevision !== undefined,
     primaryServesStable: ({ context }) =>
       context.stableRevision !== undefined &&
       context.primaryReadyRevision === context.stableRevision,
@@ -308,11 +308,8 @@ export const rolloutMachine = setup({
     // never sends a revision that was never verified to all traffic.
     initializing: {
       on: {
-        TARGET: [
-          { guard: "primarySeen", actions: ["observe", "adoptPrimaryAsStable"] },
-          { actions: ["observe", "adoptTargetAsStable"] },
-        ],
-        PRIMARY: { actions: ["observe", "adoptPrimaryAsStable"] },
+        TARGET: { actions: ["observe", "adoptStable"] },
+        PRIMARY: { actions: ["observe", "adoptStable"] },
       },
       always: {
         guard: "primaryServesStable",

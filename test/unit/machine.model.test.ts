@@ -26,7 +26,6 @@ function abstractState(s: RolloutSnapshot): string {
     c.plan === PLANS[0],
     rel(c.targetRevision),
     rel(c.primaryReadyRevision),
-    c.primaryRevision === undefined,
     c.canaryReady,
     c.trafficWeight === 0,
     c.failed > 0,
@@ -76,8 +75,9 @@ function stepInspected(
   return after;
 }
 
-// Exploring every state with every event takes seconds, more on a machine busy with other tiers.
-describe("model-based: paths generated from the statechart itself", { timeout: 30_000 }, () => {
+// Exploring every state with every event takes seconds, more on a machine busy with other tiers:
+// the unit tier's limit is for hangs.
+describe("model-based: paths generated from the statechart itself", () => {
   it("has a path to every state, and each path replays to where the model says it ends", () => {
     const paths = getShortestPaths(rolloutMachine, traversal as never);
     const visited = new Set<string>();
