@@ -41,6 +41,7 @@ import type { ReconcileResult } from "./queue.ts";
 import { type RolloutObject, rolloutObject } from "./rollout-object.ts";
 import {
   type ConditionInput,
+  pendingStatus,
   rolloutStatus,
   statusDiffers,
   withTransitionTimes,
@@ -363,30 +364,15 @@ export class Reconciler {
     // controller that dies between two writes leaves a status at least as far on as the cluster,
     // and the next one carries the decision forward instead of reading the cluster's half-done
     // state as a reason to undo it (a primary already promoted, a canary already scaled down).
-    // A refusal recorded earlier stays until the writes it blocked go through.
+    // Only the machine goes ahead: the phase and conditions (a WriteRefused among them) change
+    // once the writes are done, so no reader sees Healthy while traffic still goes to the canary.
     const record = async (settled: boolean) => {
       const previous = current.status as RolloutStatus | undefined;
-      const next = rolloutStatus(
-        snapshot,
-        previous,
-        current.metadata.generation,
-        now,
-        analysisReady,
-      );
-      const refusal = previous?.conditions?.find(
-        (c) => c.type === "Ready" && c.reason === "WriteRefused",
-      );
       current = await this.writeStatus(
         current,
-        settled || !refusal
-          ? next
-          : withProblem(
-              next,
-              previous,
-              { type: "Ready", reason: refusal.reason, message: refusal.message },
-              now,
-              current,
-            ),
+        settled
+          ? rolloutStatus(snapshot, previous, current.metadata.generation, now, analysisReady)
+          : pendingStatus(snapshot, previous),
       );
     };
 

@@ -51,6 +51,18 @@ export function rolloutStatus(
 }
 
 /**
+ * A decision recorded ahead of its effects: the machine moves on, while everything a person or
+ * Argo CD reads (phase, message, conditions, weight) keeps describing the cluster as it still is,
+ * until the writes that make the decision true have gone through.
+ */
+export function pendingStatus(
+  snapshot: RolloutSnapshot,
+  previous: RolloutStatus | undefined,
+): RolloutStatus {
+  return { ...previous, machine: persist(snapshot) };
+}
+
+/**
  * What the machine last saw of the cluster: every reconcile observes these afresh (the target's
  * revision, the revision the primary is ready at, the split's weight) before the machine decides
  * anything, so a stored copy is never what a decision rests on.
