@@ -18,6 +18,7 @@ import type { Logger } from "../observability/logger.ts";
 import { ControllerMetrics } from "../observability/metrics.ts";
 import { SmiRouter, type SplitStore, type SplitView, splitView } from "../traffic/smi/router.ts";
 import { servedSplitVersions } from "../traffic/smi/versions.ts";
+import { Apps } from "./apps.ts";
 import { startLeaderElection } from "./leader.ts";
 import { WorkQueue } from "./queue.ts";
 import { Reconciler } from "./reconciler.ts";
@@ -81,17 +82,19 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     transform: rolloutObject,
     logger: logger.child({ informer: "rollouts" }),
   });
-  // The Rollouts targeting each Deployment ("namespace/name" keys both).
-  const byTarget = new Map<string, Set<string>>();
+  const apps: Apps = new Apps({
+    deployment: (ns, name) => deployments.get(ns, name),
+    rollout: (ns, name) => rollouts.get(ns, name),
+  });
   const keyOf = (ns: string | undefined, name: string) => `${ns ?? ""}/${name}`;
-  const isTarget = (raw: unknown) => {
+  const isTarget = (raw: unknown): boolean => {
     const m = (raw as { metadata?: { namespace?: string; name?: string } }).metadata;
-    return (byTarget.get(keyOf(m?.namespace, m?.name ?? ""))?.size ?? 0) > 0;
+    return apps.isTarget(m?.namespace ?? "", m?.name ?? "");
   };
   // Deployments are the one kind Fledge cannot label (the target is the user's, untouched but
-  // for replicas), so this cache keeps a slim view of each: no managedFields, and no template
-  // but a target's.
-  const deployments = createInformer<DeploymentView>({
+  // for replicas), so this cache keeps a slim view of each: no managedFields, and of the
+  // template only its pods' labels and port names, but a target's whole.
+  const deployments: Informer<DeploymentView> = createInformer<DeploymentView>({
     kubeConfig,
     path: scoped(namespace, "/apis/apps/v1", "deployments"),
     transform: (raw) => deploymentView(raw, isTarget(raw)),
@@ -127,6 +130,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     rollouts,
     deployments,
     services,
+    apps,
     splitVersions,
     router: (version) => new SmiRouter(client, version, splits ?? noSplits),
     analyst:
@@ -162,22 +166,12 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     },
   });
 
-  // Which rollouts to wake for a Deployment: those targeting it, and the one owning a primary.
-  const targetOf = (r: RolloutObject) =>
-    (r.spec as { targetRef?: { name?: unknown } } | undefined)?.targetRef?.name;
+  // A change wakes the Rollouts whose judgement it may change, found through the index, so a
+  // problem clears on the event that ends its cause, with no periodic look.
   rollouts.onEvent((type, r, old) => {
-    const key = keyOf(r.metadata.namespace, r.metadata.name);
-    for (const o of [old, r]) {
-      const t = o ? targetOf(o) : undefined;
-      if (o && typeof t === "string") byTarget.get(keyOf(o.metadata.namespace, t))?.delete(key);
-    }
-    const t = targetOf(r);
-    if (type !== "DELETED" && typeof t === "string") {
-      const k = keyOf(r.metadata.namespace, t);
-      byTarget.set(k, (byTarget.get(k) ?? new Set()).add(key));
-    }
+    for (const key of apps.rolloutChanged(type, r, old)) queue.add(key);
     if (type === "DELETED") metrics.forget(r.metadata.namespace, r.metadata.name);
-    else queue.add(key);
+    else queue.add(keyOf(r.metadata.namespace, r.metadata.name));
   });
   const wakeOwner = (obj: {
     metadata: { namespace?: string; labels?: Record<string, string> };
@@ -185,10 +179,9 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     const owner = obj.metadata.labels?.[LABELS.rollout];
     if (owner) queue.add(keyOf(obj.metadata.namespace, owner));
   };
-  deployments.onEvent((_type, d) => {
+  deployments.onEvent((type, d, old) => {
     wakeOwner(d);
-    for (const key of byTarget.get(keyOf(d.metadata.namespace, d.metadata.name)) ?? [])
-      queue.add(key);
+    for (const key of apps.deploymentChanged(type, d, old)) queue.add(key);
   });
   services.onEvent((_type, s) => wakeOwner(s));
   // The split informer sees only the splits Fledge made, each labelled with its Rollout, so an

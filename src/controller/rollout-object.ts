@@ -15,6 +15,8 @@ export type RolloutObject = {
     resourceVersion: string;
     annotations: Record<string, string>;
     finalizers: string[];
+    /** Which of two Rollouts whose selectors overlap is the older, and so keeps working. */
+    creationTimestamp?: string;
     deletionTimestamp?: string;
   };
   spec: unknown;
@@ -43,6 +45,7 @@ export function rolloutObject(raw: unknown): RolloutObject | undefined {
         Object.entries(m.annotations ?? {}).filter(([k]) => k.startsWith("fledge.dev/")),
       ),
       finalizers: m.finalizers ?? [],
+      creationTimestamp: m.creationTimestamp,
       deletionTimestamp: m.deletionTimestamp,
     },
     spec: parsed.data.spec,
