@@ -17,12 +17,12 @@ import { EventRecorder } from "../observability/events.ts";
 import type { Logger } from "../observability/logger.ts";
 import { ControllerMetrics } from "../observability/metrics.ts";
 import { SmiRouter, type SplitStore, type SplitView, splitView } from "../traffic/smi/router.ts";
-import { servedSplitVersions } from "../traffic/smi/versions.ts";
 import { Apps } from "./apps.ts";
 import { startLeaderElection } from "./leader.ts";
 import { WorkQueue } from "./queue.ts";
 import { Reconciler } from "./reconciler.ts";
-import { type RolloutObject, rolloutObject } from "./rollout-object.ts";
+import { type RolloutObject, rolloutObject, specValidProblem } from "./rollout-object.ts";
+import { SPLIT_CRD, type SplitApi, splitApi } from "./split-api.ts";
 
 export type ManagerOptions = {
   kubeConfig: ApiAccess;
@@ -56,10 +56,6 @@ export type Manager = {
 const scoped = (namespace: string | undefined, group: string, resource: string) =>
   `${group}${namespace ? `/namespaces/${namespace}` : ""}/${resource}`;
 
-// No split API served at start means no split informer, and a split API installed later is
-// written without a cache until the controller restarts.
-const noSplits: SplitStore = { get: () => undefined, remember: () => {} };
-
 /** Wires the informers, the work queue, the reconciler, leader election and the HTTP endpoints. */
 export async function startManager(options: ManagerOptions): Promise<Manager> {
   const { kubeConfig, namespace, logger } = options;
@@ -68,13 +64,27 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     metrics.apiRequests.inc({ method, result: ok ? "success" : "failure" }),
   );
 
-  let splitVersionsCache: SplitVersion[] | undefined;
-  const splitVersions = async (): Promise<KubeResult<SplitVersion[]>> => {
-    if (splitVersionsCache) return { ok: true, value: splitVersionsCache };
-    const found = await servedSplitVersions(client);
-    if (found.ok && found.value.length > 0) splitVersionsCache = found.value;
-    return found;
+  // The split versions come from the split CRD, watched: SMI support installed or upgraded
+  // while the controller runs is seen at once, and a cluster without it costs no request per
+  // reconcile. A version counts once the split cache is synced, so that no rollout writes a
+  // split the cache does not know of.
+  let served: SplitVersion[] = [];
+  let splits: Informer<SplitView> | undefined;
+  const splitVersions = async (): Promise<KubeResult<SplitVersion[]>> => ({
+    ok: true,
+    value: splits?.synced ? served : [],
+  });
+  const splitStore: SplitStore = {
+    get: (ns, name) => splits?.get(ns, name),
+    remember: (raw) => splits?.remember(raw),
   };
+  const splitCrd = createInformer<SplitApi>({
+    kubeConfig,
+    path: "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+    fieldSelector: `metadata.name=${SPLIT_CRD}`,
+    transform: splitApi,
+    logger: logger.child({ informer: "split-crd" }),
+  });
 
   const rollouts = createInformer<RolloutObject>({
     kubeConfig,
@@ -107,22 +117,6 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     transform: serviceView,
     logger: logger.child({ informer: "services" }),
   });
-  const discovered = await splitVersions();
-  const newest = discovered.ok ? discovered.value[discovered.value.length - 1] : undefined;
-  // Every served split version reads the same stored objects, so one informer on the newest sees them all.
-  const splits = newest
-    ? createInformer<SplitView>({
-        kubeConfig,
-        path: scoped(namespace, `/apis/${SPLIT_GROUP}/${newest}`, "trafficsplits"),
-        labelSelector: MANAGED_SELECTOR,
-        transform: splitView,
-        logger: logger.child({ informer: "trafficsplits" }),
-      })
-    : undefined;
-  if (!newest)
-    logger.warn(
-      "the cluster serves no SMI TrafficSplit API; rollouts will report RoutingUnavailable",
-    );
 
   const events = new EventRecorder(client, logger, options.identity);
   const reconciler = new Reconciler({
@@ -132,7 +126,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     services,
     apps,
     splitVersions,
-    router: (version) => new SmiRouter(client, version, splits ?? noSplits),
+    router: (version) => new SmiRouter(client, version, splitStore),
     analyst:
       options.analyst ??
       createAnalyst({
@@ -184,16 +178,55 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     for (const key of apps.deploymentChanged(type, d, old)) queue.add(key);
   });
   services.onEvent((_type, s) => wakeOwner(s));
-  // The split informer sees only the splits Fledge made, each labelled with its Rollout, so an
-  // event finds its owner at once rather than by a scan of every Rollout.
-  splits?.onEvent((_type, s) => wakeOwner(s));
+
+  // A change of the split API is rare and can end only RoutingUnavailable: the Rollouts that
+  // report it are found in the cache, which holds the status each reconcile wrote.
+  const wakeUnroutable = () => {
+    for (const r of rollouts.list())
+      if (specValidProblem(r) === "RoutingUnavailable")
+        queue.add(keyOf(r.metadata.namespace, r.metadata.name));
+  };
+  const startSplits = (version: SplitVersion) => {
+    // Every served split version reads the same stored objects, so one informer on the newest
+    // sees them all. It sees only the splits Fledge made, each labelled with its Rollout, so an
+    // event finds its owner at once rather than by a scan of every Rollout.
+    const informer = createInformer<SplitView>({
+      kubeConfig,
+      path: scoped(namespace, `/apis/${SPLIT_GROUP}/${version}`, "trafficsplits"),
+      labelSelector: MANAGED_SELECTOR,
+      transform: splitView,
+      logger: logger.child({ informer: "trafficsplits" }),
+    });
+    informer.onEvent((_type, s) => wakeOwner(s));
+    informer
+      .start()
+      .then(wakeUnroutable, (e) => logger.error({ err: e }, "could not start the split informer"));
+    return informer;
+  };
+  splitCrd.onEvent((type, crd) => {
+    served = type === "DELETED" ? [] : crd.versions;
+    logger.info({ versions: served }, "split API changed");
+    const newest = served[served.length - 1];
+    if (!splits && newest) splits = startSplits(newest);
+    else wakeUnroutable();
+  });
 
   let leading = false;
-  const caches = [deployments, services, ...(splits ? [splits] : []), rollouts] as Informer<{
-    metadata: { name: string };
-  }>[];
+  const caches = (): Informer<{ metadata: { name: string } }>[] => [
+    deployments,
+    services,
+    splitCrd,
+    rollouts,
+    ...(splits ? [splits] : []),
+  ];
   const lead = async () => {
-    await Promise.all(caches.map((c) => c.start()));
+    await Promise.all(caches().map((c) => c.start()));
+    // The split CRD's first list made the split informer, if the cluster serves splits.
+    await splits?.start();
+    if (!splits)
+      logger.warn(
+        "the cluster serves no SMI TrafficSplit API; rollouts will report RoutingUnavailable",
+      );
     queue.start();
     leading = true;
     logger.info({ workers: options.workers }, "leading: caches synced, workers started");
@@ -207,7 +240,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
           if (req.url === "/readyz") {
             // A standby replica is ready: it is healthy and waiting for the lease.
             const standby = options.leaseNamespace !== undefined && !leading;
-            const ready = standby || (leading && caches.every((c) => c.synced));
+            const ready = standby || (leading && caches().every((c) => c.synced));
             return res.writeHead(ready ? 200 : 503).end(ready ? "ok" : "caches not synced");
           }
           if (req.url === "/metrics") {
@@ -244,7 +277,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     async stop() {
       await queue.shutdown();
       await events.flush();
-      await Promise.all(caches.map((c) => c.stop()));
+      await Promise.all(caches().map((c) => c.stop()));
       await election?.stop();
       await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
     },

@@ -52,3 +52,13 @@ export function rolloutObject(raw: unknown): RolloutObject | undefined {
     status: parsed.data.status,
   };
 }
+
+/** The reason SpecValid is False in the status, if it is. */
+export function specValidProblem(r: RolloutObject): string | undefined {
+  const conditions = r.status?.conditions;
+  if (!Array.isArray(conditions)) return undefined;
+  const c = (conditions as { type?: string; status?: string; reason?: string }[]).find(
+    (x) => x.type === "SpecValid",
+  );
+  return c?.status === "False" ? c.reason : undefined;
+}
