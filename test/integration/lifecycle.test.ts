@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
   deploymentManifest,
   eventually,
@@ -8,14 +8,18 @@ import {
   rolloutManifest,
 } from "./support/cluster.ts";
 import { Problems } from "./support/problems.ts";
-import { Podinfo, type RolloutJson, withController } from "./support/rollouts.ts";
+import { Podinfo, withController } from "./support/rollouts.ts";
 
 const world = withController();
 let problems: Problems;
 
+beforeAll(() => {
+  problems = new Problems(world.client);
+});
+
 afterAll(() => {
   console.info(
-    `recovery after the cause went away: ${problems?.recoveries.map((r) => `${r.reason} ${r.ms} ms`).join(", ")}`,
+    `recovery after the cause went away: ${problems.recoveries.map((r) => `${r.reason} ${r.ms} ms`).join(", ")}`,
   );
 });
 
@@ -48,13 +52,6 @@ async function create(path: string, body: unknown, what: string) {
   ok(await world.client.create(path, body), what);
 }
 
-async function phase(ns: string, name: string, wanted: string) {
-  return eventually(`${ns}/${name} ${wanted}`, async () => {
-    const r = ok(await world.client.get<RolloutJson>(`${paths.rollouts(ns)}/${name}`), name);
-    return r.status?.phase === wanted ? r : undefined;
-  });
-}
-
 async function gone(path: string) {
   ok(await world.client.delete(path), `delete ${path}`);
   await eventually(`${path} gone`, async () =>
@@ -76,7 +73,6 @@ async function endpoints(ns: string, service: string) {
 
 describe("every problem the controller reports clears by itself once its cause is gone", () => {
   test("TargetNotFound: the target is created", async () => {
-    problems ??= new Problems(world.client);
     const ns = await newNamespace(world.client, "notarget");
     await create(paths.rollouts(ns), rolloutManifest(ns, "podinfo", spec("podinfo")), "rollout");
     const c = await problems.reported(ns, "podinfo", "TargetNotFound");
@@ -84,11 +80,10 @@ describe("every problem the controller reports clears by itself once its cause i
     await problems.clears(ns, "podinfo", "TargetNotFound", () =>
       create(paths.deployments(ns), deploymentManifest(ns, "podinfo", 1), "target"),
     );
-    await phase(ns, "podinfo", "Healthy");
+    await problems.serving(ns, "podinfo");
   });
 
   test("SelectorUnsupported: the target is made again with matchLabels", async () => {
-    problems ??= new Problems(world.client);
     const ns = await newNamespace(world.client, "selector");
     const bad = deploymentManifest(ns, "podinfo", 1);
     bad.spec.selector = {
@@ -111,11 +106,10 @@ describe("every problem the controller reports clears by itself once its cause i
     await problems.clears(ns, "podinfo", "SelectorUnsupported", () =>
       create(paths.deployments(ns), deploymentManifest(ns, "podinfo", 1), "target"),
     );
-    await phase(ns, "podinfo", "Healthy");
+    await problems.serving(ns, "podinfo");
   });
 
   test("PrimaryConflict: someone else's Deployment NAME-primary is deleted", async () => {
-    problems ??= new Problems(world.client);
     const ns = await newNamespace(world.client, "conflict");
     // Its pods do not carry the labels the primary's selector would have, so only the name clashes.
     await create(
@@ -131,11 +125,10 @@ describe("every problem the controller reports clears by itself once its cause i
     await problems.clears(ns, "podinfo", "PrimaryConflict", () =>
       world.client.delete(`${paths.deployments(ns)}/podinfo-primary`),
     );
-    await phase(ns, "podinfo", "Healthy");
+    await problems.serving(ns, "podinfo");
   });
 
   test("SelectorOverlap: a second Deployment with the first's selector; the older Rollout keeps serving", async () => {
-    problems ??= new Problems(world.client);
     const ns = await newNamespace(world.client, "overlap");
     const steady = labelled(ns, "steady", { app: "steady" });
     await create(
@@ -144,7 +137,7 @@ describe("every problem the controller reports clears by itself once its cause i
       "steady",
     );
     await create(paths.rollouts(ns), rolloutManifest(ns, "steady", spec("steady")), "steady");
-    await phase(ns, "steady", "Healthy");
+    await problems.serving(ns, "steady");
     await eventually("steady-primary's two endpoints", async () =>
       (await endpoints(ns, "steady-primary")) === 2 ? true : undefined,
     );
@@ -163,8 +156,7 @@ describe("every problem the controller reports clears by itself once its cause i
     ])
       expect((await world.client.get(path)).ok, path).toBe(false);
     expect(await endpoints(ns, "steady-primary")).toBe(2);
-    const older = await phase(ns, "steady", "Healthy");
-    expect(older.status?.conditions?.find((x) => x.type === "SpecValid")?.status).toBe("True");
+    await problems.serving(ns, "steady");
 
     // A selector cannot be changed: the fix is the Deployment made again with labels of its own.
     await gone(`${paths.deployments(ns)}/clash`);
@@ -172,12 +164,11 @@ describe("every problem the controller reports clears by itself once its cause i
     await problems.clears(ns, "clash", "SelectorOverlap", () =>
       create(paths.deployments(ns), labelled(ns, "clash", { app: "clash" }), "clash"),
     );
-    await phase(ns, "clash", "Healthy");
+    await problems.serving(ns, "clash");
     expect(await endpoints(ns, "steady-primary")).toBe(2);
   });
 
   test("SelectorOverlap: a plain Deployment whose pods the canary Service would select, relabelled", async () => {
-    problems ??= new Problems(world.client);
     const { p } = await Podinfo.healthy(world.client, "plain", [{ setWeight: 50 }]);
     // Made after the Rollout: its creation wakes the Rollout through the label index alone.
     await create(
@@ -193,11 +184,10 @@ describe("every problem the controller reports clears by itself once its cause i
         spec: { template: { metadata: { labels: { app: null } } } },
       }),
     );
-    await p.phase("Healthy");
+    await problems.serving(p.ns, "podinfo");
   });
 
   test("TargetPortNotFound: a named targetPort no container defines, then one it does", async () => {
-    problems ??= new Problems(world.client);
     const ns = await newNamespace(world.client, "port");
     await create(paths.deployments(ns), deploymentManifest(ns, "podinfo", 1), "target");
     const named = spec("podinfo", { service: { port: 9898, targetPort: "web" } });
@@ -210,7 +200,7 @@ describe("every problem the controller reports clears by itself once its cause i
         spec: { service: { targetPort: "http" } },
       }),
     );
-    await phase(ns, "podinfo", "Healthy");
+    await problems.serving(ns, "podinfo");
   });
 
   test("a numeric targetPort no container declares is left alone", async () => {
@@ -218,8 +208,7 @@ describe("every problem the controller reports clears by itself once its cause i
     await create(paths.deployments(ns), deploymentManifest(ns, "podinfo", 1), "target");
     const numeric = spec("podinfo", { service: { port: 80, targetPort: 8080 } });
     await create(paths.rollouts(ns), rolloutManifest(ns, "podinfo", numeric), "rollout");
-    const r = await phase(ns, "podinfo", "Healthy");
-    expect(r.status?.conditions?.find((c) => c.type === "SpecValid")?.status).toBe("True");
+    await problems.serving(ns, "podinfo");
   });
 });
 

@@ -61,8 +61,9 @@ export class Problems {
 
   /**
    * Removes the cause once nothing else in the namespace is moving, so that only the removal's
-   * own events can wake the Rollout, and times SpecValid turning True. The limit is for a hang:
-   * with no wake-up the problem would stay, as no timer looks again.
+   * own events can wake the Rollout, and times the reason leaving SpecValid (True, or another
+   * problem behind it). The limit is for a hang: with no wake-up the problem would stay, as no
+   * timer looks again.
    */
   async clears(ns: string, name: string, reason: string, remove: () => Promise<unknown>) {
     await this.settled(ns);
@@ -70,12 +71,26 @@ export class Problems {
     await remove();
     await eventually(
       `${reason} on ${ns}/${name} to clear`,
-      async () => ((await this.specValid(ns, name))?.status === "True" ? true : undefined),
+      async () => {
+        const c = await this.specValid(ns, name);
+        return c?.status === "True" || c?.reason !== reason ? true : undefined;
+      },
       30_000,
     );
     const ms = Math.round(performance.now() - started);
     this.recoveries.push({ reason, ms });
     console.info(`${reason} cleared ${ms} ms after its cause was removed`);
+  }
+
+  /** Waits for the Rollout to be valid and serving again, as after its problem. */
+  serving(ns: string, name: string) {
+    return eventually(`${ns}/${name} valid and serving`, async () => {
+      const r = ok(await this.client.get<RolloutJson>(`${paths.rollouts(ns)}/${name}`), "rollout");
+      const c = r.status?.conditions ?? [];
+      const valid = c.some((x) => x.type === "SpecValid" && x.status === "True");
+      const ready = c.some((x) => x.type === "Ready" && x.reason === "Serving");
+      return valid && ready && r.status?.phase === "Healthy" ? r : undefined;
+    });
   }
 
   /** Every Deployment of the namespace rolled out and its status final: no event left to come. */
