@@ -57,9 +57,17 @@ function crossing(mine: App, theirs: App): Hit | undefined {
   return undefined;
 }
 
-/** Earlier made, then the name: a total order, so of two overlapping Rollouts one always yields. */
-const older = (a: RolloutRef, b: RolloutRef) =>
-  a.createdAt !== b.createdAt ? a.createdAt < b.createdAt : a.name < b.name;
+/**
+ * Which of two Rollouts came first: one whose primary is made, then the earlier made, then the
+ * name. A total order, so of two overlapping Rollouts one always yields, and never a working one
+ * to a newcomer of the same second (creation times have seconds only).
+ */
+function first(a: RolloutRef, b: RolloutRef, view: OverlapView): boolean {
+  const made = (r: RolloutRef) =>
+    view.deployment(primaryName(r.target))?.metadata.labels[LABELS.rollout] === r.name;
+  if (made(a) !== made(b)) return made(a);
+  return a.createdAt !== b.createdAt ? a.createdAt < b.createdAt : a.name < b.name;
+}
 
 /** The Rollouts a Deployment belongs to: those targeting it, and the one it is the primary of. */
 function ownersOf(d: DeploymentView, view: OverlapView): RolloutRef[] {
@@ -77,7 +85,7 @@ const shown = (labels: Labels) =>
 
 /**
  * Whether the Services and primary a Rollout would have select pods of another app in its
- * namespace, or that app's select its pods. Of two Rollouts the older keeps working and the
+ * namespace, or that app's select its pods. Of two Rollouts the first keeps working and the
  * other is told; a Deployment no Rollout manages cannot yield, so the Rollout is told.
  */
 export function findOverlap(
@@ -105,11 +113,11 @@ export function findOverlap(
       continue;
     }
     for (const other of others
-      .filter((r) => older(r, self))
-      .sort((a, b) => (older(a, b) ? -1 : 1))) {
+      .filter((r) => first(r, self, view))
+      .sort((a, b) => (first(a, b, view) ? -1 : 1))) {
       if (other.target === self.target)
         return overlap(
-          `Rollout ${other.name} is older and already rolls out Deployment ${self.target}`,
+          `Rollout ${other.name} came first and already rolls out Deployment ${self.target}`,
         );
       const theirTarget = view.deployment(other.target);
       const theirs = theirTarget
@@ -120,8 +128,8 @@ export function findOverlap(
       const pods = `the pods of Deployment ${hit.pods.deployment}`;
       return overlap(
         hit.mine
-          ? `the selector ${shown(hit.selector)} selects ${pods} of Rollout ${other.name}, which is older${fix}`
-          : `Rollout ${other.name}, which is older, routes by the selector ${shown(hit.selector)}, and it selects ${pods}${fix}`,
+          ? `the selector ${shown(hit.selector)} selects ${pods} of Rollout ${other.name}, which came first${fix}`
+          : `Rollout ${other.name}, which came first, routes by the selector ${shown(hit.selector)}, and it selects ${pods}${fix}`,
       );
     }
   }

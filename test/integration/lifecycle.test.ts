@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { describe, expect, test } from "vitest";
 import {
   deploymentManifest,
   eventually,
@@ -11,17 +11,7 @@ import { Problems } from "./support/problems.ts";
 import { Podinfo, withController } from "./support/rollouts.ts";
 
 const world = withController();
-let problems: Problems;
-
-beforeAll(() => {
-  problems = new Problems(world.client);
-});
-
-afterAll(() => {
-  console.info(
-    `recovery after the cause went away: ${problems.recoveries.map((r) => `${r.reason} ${r.ms} ms`).join(", ")}`,
-  );
-});
+const problems = new Problems(() => world.client);
 
 const spec = (target: string, extra: Record<string, unknown> = {}) => ({
   targetRef: { name: target },

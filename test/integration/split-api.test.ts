@@ -1,10 +1,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { KubeConfig } from "@kubernetes/client-node";
-import { afterAll, beforeAll, expect, test } from "vitest";
+import { expect, test } from "vitest";
 import { parse, parseAllDocuments, stringify } from "yaml";
-import { KubeClient } from "../../src/kube/client.ts";
-import { type ControlPlane, startControlPlane } from "../harness/control-plane.ts";
 import {
   deploymentManifest,
   eventually,
@@ -14,50 +11,26 @@ import {
   repoRoot,
   rolloutManifest,
 } from "./support/cluster.ts";
-import {
-  controllerKubeconfig,
-  type RunningController,
-  startController,
-  tempDir,
-} from "./support/controller.ts";
+import { withOwnControlPlane } from "./support/own-plane.ts";
 import { Problems } from "./support/problems.ts";
-
-// A control plane of this file's own, as an operator might have it: no SMI support installed
-// yet, and a Rollout CRD older than the controller, whose schema admits any spec.
-let plane: ControlPlane;
-let client: KubeClient;
-let controller: RunningController;
-let problems: Problems;
-const tmp = tempDir();
 
 type Crd = {
   spec: { versions: { schema: { openAPIV3Schema: { properties: Record<string, unknown> } } }[] };
 };
 
-beforeAll(async () => {
+// A control plane of this file's own, as an operator might have it: no SMI support installed
+// yet, and a Rollout CRD older than the controller, whose schema admits any spec.
+const world = withOwnControlPlane((dir) => {
   const crd = parse(readFileSync(join(repoRoot, "crds/fledge.dev_rollouts.yaml"), "utf8")) as Crd;
   for (const v of crd.spec.versions)
     v.schema.openAPIV3Schema.properties.spec = {
       type: "object",
       "x-kubernetes-preserve-unknown-fields": true,
     };
-  writeFileSync(join(tmp.dir, "rollouts.yaml"), stringify(crd));
-  plane = await startControlPlane({ crdDirs: [tmp.dir] });
-  const admin = new KubeConfig();
-  admin.loadFromFile(plane.kubeconfigPath);
-  client = await KubeClient.fromKubeConfig(admin);
-  problems = new Problems(client);
-  controller = startController(await controllerKubeconfig(tmp.dir, admin), tmp.dir);
-}, 120_000);
-
-afterAll(async () => {
-  console.info(
-    `recovery after the cause went away: ${problems?.recoveries.map((r) => `${r.reason} ${r.ms} ms`).join(", ")}`,
-  );
-  await controller?.kill();
-  await plane?.stop();
-  if (!process.env.FLEDGE_KEEP_LOGS) tmp.remove();
+  writeFileSync(join(dir, "rollouts.yaml"), stringify(crd));
+  return { crdDirs: [dir] };
 });
+const problems = new Problems(() => world.client);
 
 /** Installs the SMI CRDs of crds/ the way a mesh's SMI support would, while the controller runs. */
 async function installSmi() {
@@ -67,27 +40,38 @@ async function installSmi() {
   ]) {
     for (const doc of parseAllDocuments(readFileSync(join(repoRoot, "crds", file), "utf8")))
       ok(
-        await client.create("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", doc.toJS()),
+        await world.client.create(
+          "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+          doc.toJS(),
+        ),
         file,
       );
   }
 }
 
 test("InvalidSpec clears when the spec is fixed; RoutingUnavailable when the cluster gets SMI", async () => {
-  const ns = await newNamespace(client, "splitapi");
-  ok(await client.create(paths.deployments(ns), deploymentManifest(ns, "podinfo", 1)), "target");
+  const ns = await newNamespace(world.client, "splitapi");
+  ok(
+    await world.client.create(paths.deployments(ns), deploymentManifest(ns, "podinfo", 1)),
+    "target",
+  );
   const spec = {
     targetRef: { name: "podinfo" },
     service: { port: 9898 },
     steps: [{ setWeight: 50 }],
   };
   const bad = { ...spec, service: { port: "http" } };
-  ok(await client.create(paths.rollouts(ns), rolloutManifest(ns, "podinfo", bad)), "rollout");
+  ok(await world.client.create(paths.rollouts(ns), rolloutManifest(ns, "podinfo", bad)), "rollout");
   expect((await problems.reported(ns, "podinfo", "InvalidSpec")).message).toContain(
     "service.port: Invalid input",
   );
-  await problems.clears(ns, "podinfo", "InvalidSpec", () =>
-    client.patch(`${paths.rollouts(ns)}/podinfo`, { spec: { service: { port: 9898 } } }),
+  await problems.clears(
+    ns,
+    "podinfo",
+    "InvalidSpec",
+    () =>
+      world.client.patch(`${paths.rollouts(ns)}/podinfo`, { spec: { service: { port: 9898 } } }),
+    "RoutingUnavailable",
   );
 
   expect((await problems.reported(ns, "podinfo", "RoutingUnavailable")).message).toContain(
@@ -96,12 +80,12 @@ test("InvalidSpec clears when the spec is fixed; RoutingUnavailable when the clu
   await problems.clears(ns, "podinfo", "RoutingUnavailable", installSmi);
   await problems.serving(ns, "podinfo");
   const split = await eventually("the TrafficSplit", async () => {
-    const got = await client.get<{ spec: { backends: { service: string }[] } }>(
+    const got = await world.client.get<{ spec: { backends: { service: string }[] } }>(
       `${paths.splits(ns)}/podinfo`,
     );
     return got.ok ? got.value : undefined;
   });
   expect(split.spec.backends.map((b) => b.service)).toEqual(["podinfo-primary", "podinfo-canary"]);
   // The split written once and then known to the cache: no write keeps failing.
-  expect(controller.logs()).not.toContain("kept conflicting");
+  expect(world.controller.logs()).not.toContain("kept conflicting");
 }, 120_000);

@@ -157,6 +157,17 @@ describe("selector overlap between apps of a namespace", () => {
     expect(c.judge("b")?.message).toContain("Rollout a");
   });
 
+  it("a Rollout whose primary is made goes on before a newcomer of the same second", () => {
+    const a = deployment("a", { app: "x" });
+    const b = deployment("b", { app: "x" });
+    const c = cluster(
+      [a, b, primaryOf(b, "b")],
+      [rollout("a", "a", EARLY), rollout("b", "b", EARLY)],
+    );
+    expect(c.judge("b")).toBeUndefined();
+    expect(c.judge("a")?.message).toContain("Rollout b");
+  });
+
   it("an older Rollout's selector that selects the newer's pods makes the newer yield", () => {
     // broad's canary Service (app=web) would select narrow's pods; narrow's selectors select
     // none of broad's: the overlap is seen from the older side only, yet the newer yields.
@@ -168,7 +179,7 @@ describe("selector overlap between apps of a namespace", () => {
     );
     expect(c.judge("broad")).toBeUndefined();
     expect(c.judge("narrow")?.message).toContain(
-      "Rollout broad, which is older, routes by the selector app=web",
+      "Rollout broad, which came first, routes by the selector app=web",
     );
   });
 
@@ -202,7 +213,7 @@ describe("selector overlap between apps of a namespace", () => {
     const c = cluster([web], [rollout("first", "web", EARLY), rollout("second", "web", LATE)]);
     expect(c.judge("first")).toBeUndefined();
     expect(c.judge("second")?.message).toBe(
-      "Rollout first is older and already rolls out Deployment web",
+      "Rollout first came first and already rolls out Deployment web",
     );
   });
 

@@ -1,3 +1,4 @@
+import { afterAll } from "vitest";
 import type { KubeClient } from "../../../src/kube/client.ts";
 import { eventually, ok, paths } from "./cluster.ts";
 import type { RolloutJson } from "./rollouts.ts";
@@ -31,10 +32,19 @@ export type Recovery = { reason: string; ms: number };
  */
 export class Problems {
   readonly recoveries: Recovery[] = [];
-  private readonly client: KubeClient;
+  private readonly clientOf: () => KubeClient;
 
-  constructor(client: KubeClient) {
-    this.client = client;
+  /** The client is asked for at each use: a test file makes it in its beforeAll. */
+  constructor(client: () => KubeClient) {
+    this.clientOf = client;
+    afterAll(() => {
+      const times = this.recoveries.map((r) => `${r.reason} ${r.ms} ms`);
+      console.info(`recovery after the cause went away: ${times.join(", ")}`);
+    });
+  }
+
+  private get client(): KubeClient {
+    return this.clientOf();
   }
 
   async specValid(ns: string, name: string): Promise<Condition | undefined> {
@@ -61,11 +71,17 @@ export class Problems {
 
   /**
    * Removes the cause once nothing else in the namespace is moving, so that only the removal's
-   * own events can wake the Rollout, and times the reason leaving SpecValid (True, or another
-   * problem behind it). The limit is for a hang: with no wake-up the problem would stay, as no
-   * timer looks again.
+   * own events can wake the Rollout, and times SpecValid turning True (or to the problem `next`
+   * that the removed one hid). The limit is for a hang: with no wake-up the problem would stay,
+   * as no timer looks again.
    */
-  async clears(ns: string, name: string, reason: string, remove: () => Promise<unknown>) {
+  async clears(
+    ns: string,
+    name: string,
+    reason: string,
+    remove: () => Promise<unknown>,
+    next?: string,
+  ) {
     await this.settled(ns);
     const started = performance.now();
     await remove();
@@ -73,7 +89,7 @@ export class Problems {
       `${reason} on ${ns}/${name} to clear`,
       async () => {
         const c = await this.specValid(ns, name);
-        return c?.status === "True" || c?.reason !== reason ? true : undefined;
+        return (next === undefined ? c?.status === "True" : c?.reason === next) ? true : undefined;
       },
       30_000,
     );
