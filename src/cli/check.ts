@@ -35,11 +35,13 @@ export type Permission = {
   resource: string;
   subresource?: string;
   verb: string;
+  /** The one object the rule names (resourceNames), when it names any. */
+  name?: string;
   /** Granted by a Role in the controller's namespace rather than cluster-wide. */
   namespaced: boolean;
 };
 
-type Rule = { apiGroups: string[]; resources: string[]; verbs: string[] };
+type Rule = { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] };
 type RbacDoc = {
   kind: string;
   metadata: { name: string; namespace?: string };
@@ -65,13 +67,16 @@ export function requiredAccess(rbacYaml: string): {
         rule.apiGroups.flatMap((group) =>
           rule.resources.flatMap((resource) => {
             const [base = resource, subresource] = resource.split("/");
-            return rule.verbs.map((verb) => ({
-              group,
-              resource: base,
-              subresource,
-              verb,
-              namespaced: d.kind === "Role",
-            }));
+            return rule.verbs.flatMap((verb) =>
+              (rule.resourceNames ?? [undefined]).map((name) => ({
+                group,
+                resource: base,
+                subresource,
+                verb,
+                name,
+                namespaced: d.kind === "Role",
+              })),
+            );
           }),
         ),
       ),
@@ -83,7 +88,7 @@ export function requiredAccess(rbacYaml: string): {
 }
 
 export const describePermission = (p: Permission) =>
-  `${p.verb} ${p.resource}${p.subresource ? `/${p.subresource}` : ""}${p.group ? `.${p.group}` : ""}`;
+  `${p.verb} ${p.resource}${p.subresource ? `/${p.subresource}` : ""}${p.group ? `.${p.group}` : ""}${p.name ? ` ${p.name}` : ""}`;
 
 type Crd = {
   spec: { versions: { name: string; served: boolean }[] };
@@ -176,6 +181,7 @@ async function rbacCheck(
               resource: p.resource,
               subresource: p.subresource,
               verb: p.verb,
+              name: p.name,
               namespace: p.namespaced ? sa.namespace : undefined,
             },
           },

@@ -17,11 +17,12 @@ import { EventRecorder } from "../observability/events.ts";
 import type { Logger } from "../observability/logger.ts";
 import { ControllerMetrics } from "../observability/metrics.ts";
 import { SmiRouter, type SplitStore, type SplitView, splitView } from "../traffic/smi/router.ts";
-import { servedSplitVersions } from "../traffic/smi/versions.ts";
+import { Apps } from "./apps.ts";
 import { startLeaderElection } from "./leader.ts";
 import { WorkQueue } from "./queue.ts";
 import { Reconciler } from "./reconciler.ts";
-import { type RolloutObject, rolloutObject } from "./rollout-object.ts";
+import { type RolloutObject, rolloutObject, specValidProblem } from "./rollout-object.ts";
+import { SPLIT_CRD, type SplitApi, splitApi } from "./split-api.ts";
 
 export type ManagerOptions = {
   kubeConfig: ApiAccess;
@@ -55,10 +56,6 @@ export type Manager = {
 const scoped = (namespace: string | undefined, group: string, resource: string) =>
   `${group}${namespace ? `/namespaces/${namespace}` : ""}/${resource}`;
 
-// No split API served at start means no split informer, and a split API installed later is
-// written without a cache until the controller restarts.
-const noSplits: SplitStore = { get: () => undefined, remember: () => {} };
-
 /** Wires the informers, the work queue, the reconciler, leader election and the HTTP endpoints. */
 export async function startManager(options: ManagerOptions): Promise<Manager> {
   const { kubeConfig, namespace, logger } = options;
@@ -67,13 +64,27 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     metrics.apiRequests.inc({ method, result: ok ? "success" : "failure" }),
   );
 
-  let splitVersionsCache: SplitVersion[] | undefined;
-  const splitVersions = async (): Promise<KubeResult<SplitVersion[]>> => {
-    if (splitVersionsCache) return { ok: true, value: splitVersionsCache };
-    const found = await servedSplitVersions(client);
-    if (found.ok && found.value.length > 0) splitVersionsCache = found.value;
-    return found;
+  // The split versions come from the split CRD, watched: SMI support installed or upgraded
+  // while the controller runs is seen at once, and a cluster without it costs no request per
+  // reconcile. A version counts once the split cache is synced, so that no rollout writes a
+  // split the cache does not know of.
+  let served: SplitVersion[] = [];
+  let splits: Informer<SplitView> | undefined;
+  const splitVersions = async (): Promise<KubeResult<SplitVersion[]>> => ({
+    ok: true,
+    value: splits?.synced ? served : [],
+  });
+  const splitStore: SplitStore = {
+    get: (ns, name) => splits?.get(ns, name),
+    remember: (raw) => splits?.remember(raw),
   };
+  const splitCrd = createInformer<SplitApi>({
+    kubeConfig,
+    path: "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+    fieldSelector: `metadata.name=${SPLIT_CRD}`,
+    transform: splitApi,
+    logger: logger.child({ informer: "split-crd" }),
+  });
 
   const rollouts = createInformer<RolloutObject>({
     kubeConfig,
@@ -81,17 +92,19 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     transform: rolloutObject,
     logger: logger.child({ informer: "rollouts" }),
   });
-  // The Rollouts targeting each Deployment ("namespace/name" keys both).
-  const byTarget = new Map<string, Set<string>>();
+  const apps: Apps = new Apps({
+    deployment: (ns, name) => deployments.get(ns, name),
+    rollout: (ns, name) => rollouts.get(ns, name),
+  });
   const keyOf = (ns: string | undefined, name: string) => `${ns ?? ""}/${name}`;
-  const isTarget = (raw: unknown) => {
+  const isTarget = (raw: unknown): boolean => {
     const m = (raw as { metadata?: { namespace?: string; name?: string } }).metadata;
-    return (byTarget.get(keyOf(m?.namespace, m?.name ?? ""))?.size ?? 0) > 0;
+    return apps.isTarget(m?.namespace ?? "", m?.name ?? "");
   };
   // Deployments are the one kind Fledge cannot label (the target is the user's, untouched but
-  // for replicas), so this cache keeps a slim view of each: no managedFields, and no template
-  // but a target's.
-  const deployments = createInformer<DeploymentView>({
+  // for replicas), so this cache keeps a slim view of each: no managedFields, and of the
+  // template only its pods' labels and port names, but a target's whole.
+  const deployments: Informer<DeploymentView> = createInformer<DeploymentView>({
     kubeConfig,
     path: scoped(namespace, "/apis/apps/v1", "deployments"),
     transform: (raw) => deploymentView(raw, isTarget(raw)),
@@ -104,22 +117,6 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     transform: serviceView,
     logger: logger.child({ informer: "services" }),
   });
-  const discovered = await splitVersions();
-  const newest = discovered.ok ? discovered.value[discovered.value.length - 1] : undefined;
-  // Every served split version reads the same stored objects, so one informer on the newest sees them all.
-  const splits = newest
-    ? createInformer<SplitView>({
-        kubeConfig,
-        path: scoped(namespace, `/apis/${SPLIT_GROUP}/${newest}`, "trafficsplits"),
-        labelSelector: MANAGED_SELECTOR,
-        transform: splitView,
-        logger: logger.child({ informer: "trafficsplits" }),
-      })
-    : undefined;
-  if (!newest)
-    logger.warn(
-      "the cluster serves no SMI TrafficSplit API; rollouts will report RoutingUnavailable",
-    );
 
   const events = new EventRecorder(client, logger, options.identity);
   const reconciler = new Reconciler({
@@ -127,8 +124,9 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     rollouts,
     deployments,
     services,
+    apps,
     splitVersions,
-    router: (version) => new SmiRouter(client, version, splits ?? noSplits),
+    router: (version) => new SmiRouter(client, version, splitStore),
     analyst:
       options.analyst ??
       createAnalyst({
@@ -162,22 +160,12 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     },
   });
 
-  // Which rollouts to wake for a Deployment: those targeting it, and the one owning a primary.
-  const targetOf = (r: RolloutObject) =>
-    (r.spec as { targetRef?: { name?: unknown } } | undefined)?.targetRef?.name;
+  // A change wakes the Rollouts whose judgement it may change, found through the index, so a
+  // problem clears on the event that ends its cause, with no periodic look.
   rollouts.onEvent((type, r, old) => {
-    const key = keyOf(r.metadata.namespace, r.metadata.name);
-    for (const o of [old, r]) {
-      const t = o ? targetOf(o) : undefined;
-      if (o && typeof t === "string") byTarget.get(keyOf(o.metadata.namespace, t))?.delete(key);
-    }
-    const t = targetOf(r);
-    if (type !== "DELETED" && typeof t === "string") {
-      const k = keyOf(r.metadata.namespace, t);
-      byTarget.set(k, (byTarget.get(k) ?? new Set()).add(key));
-    }
+    for (const key of apps.rolloutChanged(type, r, old)) queue.add(key);
     if (type === "DELETED") metrics.forget(r.metadata.namespace, r.metadata.name);
-    else queue.add(key);
+    else queue.add(keyOf(r.metadata.namespace, r.metadata.name));
   });
   const wakeOwner = (obj: {
     metadata: { namespace?: string; labels?: Record<string, string> };
@@ -185,22 +173,60 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     const owner = obj.metadata.labels?.[LABELS.rollout];
     if (owner) queue.add(keyOf(obj.metadata.namespace, owner));
   };
-  deployments.onEvent((_type, d) => {
+  deployments.onEvent((type, d, old) => {
     wakeOwner(d);
-    for (const key of byTarget.get(keyOf(d.metadata.namespace, d.metadata.name)) ?? [])
-      queue.add(key);
+    for (const key of apps.deploymentChanged(type, d, old)) queue.add(key);
   });
   services.onEvent((_type, s) => wakeOwner(s));
-  // The split informer sees only the splits Fledge made, each labelled with its Rollout, so an
-  // event finds its owner at once rather than by a scan of every Rollout.
-  splits?.onEvent((_type, s) => wakeOwner(s));
+
+  // A change of the split API is rare and can end only RoutingUnavailable: the Rollouts that
+  // report it are found in the cache, which holds the status each reconcile wrote.
+  const wakeUnroutable = () => {
+    for (const r of rollouts.list())
+      if (specValidProblem(r) === "RoutingUnavailable")
+        queue.add(keyOf(r.metadata.namespace, r.metadata.name));
+  };
+  const startSplits = (version: SplitVersion) => {
+    // Every served split version reads the same stored objects, so one informer on the newest
+    // sees them all. It sees only the splits Fledge made, each labelled with its Rollout, so an
+    // event finds its owner at once rather than by a scan of every Rollout.
+    const informer = createInformer<SplitView>({
+      kubeConfig,
+      path: scoped(namespace, `/apis/${SPLIT_GROUP}/${version}`, "trafficsplits"),
+      labelSelector: MANAGED_SELECTOR,
+      transform: splitView,
+      logger: logger.child({ informer: "trafficsplits" }),
+    });
+    informer.onEvent((_type, s) => wakeOwner(s));
+    informer
+      .start()
+      .then(wakeUnroutable, (e) => logger.error({ err: e }, "could not start the split informer"));
+    return informer;
+  };
+  splitCrd.onEvent((type, crd) => {
+    served = type === "DELETED" ? [] : crd.versions;
+    logger.info({ versions: served }, "split API changed");
+    const newest = served[served.length - 1];
+    if (!splits && newest) splits = startSplits(newest);
+    else wakeUnroutable();
+  });
 
   let leading = false;
-  const caches = [deployments, services, ...(splits ? [splits] : []), rollouts] as Informer<{
-    metadata: { name: string };
-  }>[];
+  const caches = (): Informer<{ metadata: { name: string } }>[] => [
+    deployments,
+    services,
+    splitCrd,
+    rollouts,
+    ...(splits ? [splits] : []),
+  ];
   const lead = async () => {
-    await Promise.all(caches.map((c) => c.start()));
+    await Promise.all(caches().map((c) => c.start()));
+    // The split CRD's first list made the split informer, if the cluster serves splits.
+    await splits?.start();
+    if (!splits)
+      logger.warn(
+        "the cluster serves no SMI TrafficSplit API; rollouts will report RoutingUnavailable",
+      );
     queue.start();
     leading = true;
     logger.info({ workers: options.workers }, "leading: caches synced, workers started");
@@ -214,7 +240,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
           if (req.url === "/readyz") {
             // A standby replica is ready: it is healthy and waiting for the lease.
             const standby = options.leaseNamespace !== undefined && !leading;
-            const ready = standby || (leading && caches.every((c) => c.synced));
+            const ready = standby || (leading && caches().every((c) => c.synced));
             return res.writeHead(ready ? 200 : 503).end(ready ? "ok" : "caches not synced");
           }
           if (req.url === "/metrics") {
@@ -251,7 +277,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     async stop() {
       await queue.shutdown();
       await events.flush();
-      await Promise.all(caches.map((c) => c.stop()));
+      await Promise.all(caches().map((c) => c.stop()));
       await election?.stop();
       await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
     },

@@ -36,7 +36,10 @@ import { forRollout, type Logger } from "../observability/logger.ts";
 import type { ControllerMetrics } from "../observability/metrics.ts";
 import type { Route, TrafficRouter } from "../traffic/router.ts";
 import { chooseSplitVersion } from "../traffic/smi/versions.ts";
+import type { Apps } from "./apps.ts";
+import { rolloutRef } from "./apps.ts";
 import { observations } from "./observations.ts";
+import { findOverlap } from "./overlap.ts";
 import type { ReconcileResult } from "./queue.ts";
 import { type RolloutObject, rolloutObject } from "./rollout-object.ts";
 import {
@@ -64,6 +67,7 @@ export type ReconcilerDeps = {
   rollouts: Store<RolloutObject>;
   deployments: Store<DeploymentView>;
   services: Store<ServiceView>;
+  apps: Pick<Apps, "view">;
   splitVersions: () => Promise<KubeResult<SplitVersion[]>>;
   router: (version: SplitVersion) => TrafficRouter;
   analyst: Analyst;
@@ -456,7 +460,15 @@ export class Reconciler {
         message: `Deployment ${primary.metadata.name} exists and is not managed by this Rollout`,
       };
     }
-    return undefined;
+    const port = spec.service.targetPort;
+    if (typeof port === "string" && !target.portNames.includes(port)) {
+      return {
+        reason: "TargetPortNotFound",
+        message: `service.targetPort ${port} names no TCP port of Deployment ${spec.targetRef.name}'s containers (it has ${target.portNames.join(", ") || "no named ports"})`,
+      };
+    }
+    const self = rolloutRef(rollout);
+    return self && findOverlap(self, target, this.deps.apps.view(namespace));
   }
 
   /** Makes the cluster what the snapshot wants; returns the canary weight if it wrote the split. */

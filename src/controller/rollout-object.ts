@@ -15,6 +15,8 @@ export type RolloutObject = {
     resourceVersion: string;
     annotations: Record<string, string>;
     finalizers: string[];
+    /** Which of two Rollouts whose selectors overlap is the older, and so keeps working. */
+    creationTimestamp?: string;
     deletionTimestamp?: string;
   };
   spec: unknown;
@@ -43,9 +45,20 @@ export function rolloutObject(raw: unknown): RolloutObject | undefined {
         Object.entries(m.annotations ?? {}).filter(([k]) => k.startsWith("fledge.dev/")),
       ),
       finalizers: m.finalizers ?? [],
+      creationTimestamp: m.creationTimestamp,
       deletionTimestamp: m.deletionTimestamp,
     },
     spec: parsed.data.spec,
     status: parsed.data.status,
   };
+}
+
+/** The reason SpecValid is False in the status, if it is. */
+export function specValidProblem(r: RolloutObject): string | undefined {
+  const conditions = r.status?.conditions;
+  if (!Array.isArray(conditions)) return undefined;
+  const c = (conditions as { type?: string; status?: string; reason?: string }[]).find(
+    (x) => x.type === "SpecValid",
+  );
+  return c?.status === "False" ? c.reason : undefined;
 }

@@ -27,6 +27,13 @@ export function templateHash(template: unknown): string {
   return createHash("sha256").update(canonical(template)).digest("hex").slice(0, 10);
 }
 
+const Container = z.looseObject({
+  restartPolicy: z.string().optional(),
+  ports: z
+    .array(z.looseObject({ name: z.string().optional(), protocol: z.string().optional() }))
+    .optional(),
+});
+
 const RawDeployment = z.looseObject({
   metadata: ObjectMeta,
   spec: z.looseObject({
@@ -37,6 +44,12 @@ const RawDeployment = z.looseObject({
     }),
     template: z.looseObject({
       metadata: z.looseObject({ labels: z.record(z.string(), z.string()).optional() }).optional(),
+      spec: z
+        .looseObject({
+          containers: z.array(Container).optional(),
+          initContainers: z.array(Container).optional(),
+        })
+        .optional(),
     }),
   }),
   status: z
@@ -51,7 +64,10 @@ const RawDeployment = z.looseObject({
 });
 export type RawDeployment = z.infer<typeof RawDeployment>;
 
-/** What the controller keeps of a Deployment in its cache: no template, no managedFields. */
+/**
+ * What the controller keeps of a Deployment in its cache: of the template only its pods' labels
+ * and named ports, no managedFields.
+ */
 export type DeploymentView = {
   metadata: {
     name: string;
@@ -65,6 +81,10 @@ export type DeploymentView = {
   replicas: number;
   matchLabels: Record<string, string> | undefined;
   hasMatchExpressions: boolean;
+  /** The labels its pods carry: what another app's selectors would select them by. */
+  podLabels: Record<string, string>;
+  /** The names of its pods' TCP ports, the ones a Service's named targetPort can resolve to. */
+  portNames: string[];
   templateHash: string;
   /** Fully rolled out at its current generation, every replica updated and available. */
   rolledOut: boolean;
@@ -99,6 +119,8 @@ export function deploymentView(raw: unknown, keepSpec = false): DeploymentView |
     replicas,
     matchLabels: d.spec.selector.matchLabels,
     hasMatchExpressions: (d.spec.selector.matchExpressions?.length ?? 0) > 0,
+    podLabels: d.spec.template.metadata?.labels ?? {},
+    portNames: tcpPortNames(d.spec.template.spec),
     templateHash: templateHash(d.spec.template),
     rolledOut:
       (s.observedGeneration ?? -1) >= generation &&
@@ -109,6 +131,19 @@ export function deploymentView(raw: unknown, keepSpec = false): DeploymentView |
       ? { metadata: { name: d.metadata.name, namespace: d.metadata.namespace }, spec: d.spec }
       : undefined,
   };
+}
+
+type PodSpec = NonNullable<RawDeployment["spec"]["template"]["spec"]>;
+
+/**
+ * The endpoints controller resolves a named targetPort in the pod's containers and in its
+ * sidecars (init containers that keep running), with the Service port's protocol: TCP for Fledge's.
+ */
+function tcpPortNames(pod: PodSpec | undefined): string[] {
+  const sidecars = (pod?.initContainers ?? []).filter((c) => c.restartPolicy === "Always");
+  return [...(pod?.containers ?? []), ...sidecars].flatMap((c) =>
+    (c.ports ?? []).flatMap((p) => ((p.protocol ?? "TCP") === "TCP" && p.name ? [p.name] : [])),
+  );
 }
 
 function pick(record: Record<string, string> | undefined, keys: string[]): Record<string, string> {

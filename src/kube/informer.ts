@@ -17,6 +17,8 @@ export interface InformerOptions<T> {
   /** Collection path, e.g. "/apis/apps/v1/deployments" or "/apis/apps/v1/namespaces/shop/deployments". */
   path: string;
   labelSelector?: string;
+  /** e.g. "metadata.name=x": RBAC grants list and watch of named objects only to such a request. */
+  fieldSelector?: string;
   /** Parses and slims each raw object to what reconcile reads; undefined drops it (log why at debug/warn). */
   transform: (raw: unknown) => T | undefined;
   logger: Logger;
@@ -131,7 +133,7 @@ type ListResult<T> =
 export function createInformer<T extends { metadata: { name: string; namespace?: string } }>(
   options: InformerOptions<T>,
 ): Informer<T> {
-  const { kubeConfig, path, labelSelector, transform } = options;
+  const { kubeConfig, path, labelSelector, fieldSelector, transform } = options;
   const pageSize = options.pageSize ?? 500;
   const logger = options.logger.child({ informer: path, labelSelector });
   let cache = new Map<string, Entry<T>>();
@@ -170,6 +172,7 @@ export function createInformer<T extends { metadata: { name: string; namespace?:
         path,
         query: {
           labelSelector,
+          fieldSelector,
           limit: paged ? String(pageSize) : undefined,
           continue: continueToken,
         },
@@ -270,6 +273,7 @@ export function createInformer<T extends { metadata: { name: string; namespace?:
         allowWatchBookmarks: "true",
         timeoutSeconds: String(timeoutSeconds),
         labelSelector,
+        fieldSelector,
       },
       signal: AbortSignal.any([
         stopper.signal,

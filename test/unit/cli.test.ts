@@ -318,6 +318,10 @@ describe("check", () => {
     expect(described).toContain("create events");
     expect(described).toContain("update leases.coordination.k8s.io (namespaced)");
     expect(described).not.toContain("delete deployments.apps");
+    // A rule naming its objects is asked about each by name: granted for that name only.
+    expect(described).toContain(
+      "watch customresourcedefinitions.apiextensions.k8s.io trafficsplits.split.smi-spec.io",
+    );
   });
 
   it("renders one line per item with its reason", () => {
