@@ -1,11 +1,11 @@
 import { z } from "zod";
 import { ObjectMeta } from "../../api/common.ts";
 import { formatQuantity, parseQuantity } from "../../api/quantity.ts";
-import { SPECS_GROUP, SPLIT_GROUP, type SplitVersion } from "../../api/smi.ts";
+import { SPLIT_GROUP, type SplitVersion } from "../../api/smi.ts";
 import type { KubeClient, KubeResult } from "../../kube/client.ts";
 import { managedLabels, ownerReference } from "../../kube/primary.ts";
 import type { Route, TrafficRouter, Written } from "../router.ts";
-import { routeGroupManifest } from "./route-group.ts";
+import { writeRouteGroup } from "./route-group.ts";
 
 /** What the cache keeps of a TrafficSplit, in any version: weights read as quantities. */
 export type SplitView = {
@@ -108,14 +108,10 @@ export class SmiRouter implements TrafficRouter {
     const path = collection(this.version, route.owner.namespace);
     const spec = splitSpec(this.version, route, canaryWeight);
     // The route group goes first, so the split never refers to one that is not there yet. It
-    // is applied whenever the split is written, which is when a rollout moves.
+    // is written whenever the split is, which is when a rollout moves.
     if (route.matches?.length) {
-      const applied = await this.client.patch(
-        `/apis/${SPECS_GROUP}/${this.version}/namespaces/${route.owner.namespace}/httproutegroups/${route.apex}`,
-        routeGroupManifest(this.version, route),
-        "apply",
-      );
-      if (!applied.ok) return applied;
+      const wrote = await writeRouteGroup(this.client, this.version, route);
+      if (!wrote.ok) return wrote;
     }
     const written = (result: KubeResult<unknown>): KubeResult<Written> => {
       if (!result.ok) return result;
