@@ -9,6 +9,7 @@ import {
   ObjectMeta,
   Port,
 } from "./common.ts";
+import { HTTP_METHODS } from "./smi.ts";
 
 export const GROUP = "fledge.dev";
 export const VERSION = "v1alpha1";
@@ -182,11 +183,16 @@ export const SMI_SPLIT_VERSIONS = [
   "split.smi-spec.io/v1alpha4",
 ] as const;
 
+/**
+ * One A/B match as a person writes it: `headers` is one map of header name to value regex, all of
+ * which must hold. The HTTPRouteGroup Fledge writes from it lists each header as a filter of its
+ * own (SMI's wire shape, whose filters also must all hold), so the two say the same thing.
+ */
 export const HeaderMatch = z.object({
   name: DnsLabel,
   headers: z.record(z.string(), z.string()).optional(),
   pathRegex: z.string().optional(),
-  methods: z.array(z.string()).optional(),
+  methods: z.array(z.enum(HTTP_METHODS)).optional(),
 });
 
 export const SmiRouting = z

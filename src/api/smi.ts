@@ -15,11 +15,9 @@ const Quantity = z
 const backends = <W extends z.ZodType>(weight: W) =>
   z.array(z.object({ service: DnsLabel, weight })).min(1);
 
-const RouteRef = z.object({
-  kind: z.literal("HTTPRouteGroup"),
-  name: DnsLabel,
-  apiGroup: z.string().optional(),
-});
+// smi-sdk-go's TrafficSplit CRDs know only kind and name here; a CRD that prunes would drop
+// anything else.
+const RouteRef = z.object({ kind: z.literal("HTTPRouteGroup"), name: DnsLabel });
 
 /** split.smi-spec.io v1alpha1: weights are resource quantities ("500m" is half a unit). */
 export const TrafficSplitV1alpha1Spec = z.object({
@@ -53,12 +51,33 @@ export const TrafficSplit = z.object({
 });
 export type TrafficSplit = z.infer<typeof TrafficSplit>;
 
+/** The methods smi-sdk-go's HTTPRouteGroup CRD allows; "*" is any. */
+export const HTTP_METHODS = [
+  "*",
+  "GET",
+  "HEAD",
+  "PUT",
+  "POST",
+  "DELETE",
+  "CONNECT",
+  "OPTIONS",
+  "TRACE",
+  "PATCH",
+] as const;
+
+/**
+ * One match of an HTTPRouteGroup as it is on the wire. `headers` is a list of header filters,
+ * each a map of one header name to a regex of its value, all of which a request must satisfy:
+ * the shape of smi-sdk-go's CRD and of its Go type, which reads the list into one map and refuses
+ * an item with more than one header, in every specs version that has headers (v1alpha2 on).
+ */
 export const HttpMatch = z.object({
   name: DnsLabel,
-  methods: z.array(z.string()).optional(),
+  methods: z.array(z.enum(HTTP_METHODS)).optional(),
   pathRegex: z.string().optional(),
-  headers: z.record(z.string(), z.string()).optional(),
+  headers: z.array(z.record(z.string(), z.string())).optional(),
 });
+export type HttpMatch = z.infer<typeof HttpMatch>;
 
 /** specs.smi-spec.io v1alpha3/v1alpha4 HTTPRouteGroup: the request matches a split can refer to. */
 export const HTTPRouteGroupSpec = z.object({ matches: z.array(HttpMatch).min(1) });

@@ -139,7 +139,7 @@ beforeAll(async () => {
           apiVersion: "specs.smi-spec.io/v1alpha4",
           kind: "HTTPRouteGroup",
           metadata: { name: "web-insiders", namespace: ns },
-          spec: { matches: [{ name: "insiders", headers: { "x-canary": "insider" } }] },
+          spec: { matches: [{ name: "insiders", headers: [{ "x-canary": "insider" }] }] },
         },
       },
       {

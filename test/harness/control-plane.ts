@@ -29,6 +29,8 @@ export interface ControlPlaneOptions {
   apiserverFlags?: string[];
   /** Directories whose *.yaml CustomResourceDefinitions are installed; default: crds/. */
   crdDirs?: string[];
+  /** Files of CustomResourceDefinitions installed after crdDirs' (e.g. one of crds/ alone). */
+  crdFiles?: string[];
 }
 
 export interface ControlPlane {
@@ -175,29 +177,40 @@ interface CrdFile {
   file: string;
 }
 
-async function crdsIn(dirs: string[]): Promise<CrdFile[]> {
-  const crds: CrdFile[] = [];
+async function crdsIn(dirs: string[], files: string[]): Promise<CrdFile[]> {
+  const paths: string[] = [];
   for (const dir of dirs) {
-    const files = await readdir(dir).catch((error: NodeJS.ErrnoException) => {
+    const names = await readdir(dir).catch((error: NodeJS.ErrnoException) => {
       if (error.code === "ENOENT") return [];
       throw error;
     });
-    for (const file of files.filter((f) => f.endsWith(".yaml")).sort()) {
-      // client-node's loader, not a plain YAML parse: its serializer only knows the models'
-      // property names and would silently drop keys like x-kubernetes-int-or-string.
-      for (const object of loadAllYaml(await readFile(join(dir, file), "utf8"))) {
-        if (object?.kind === "CustomResourceDefinition") {
-          crds.push({ crd: object as V1CustomResourceDefinition, file: join(dir, file) });
-        }
+    paths.push(
+      ...names
+        .filter((f) => f.endsWith(".yaml"))
+        .sort()
+        .map((f) => join(dir, f)),
+    );
+  }
+  const crds: CrdFile[] = [];
+  for (const file of [...paths, ...files]) {
+    // client-node's loader, not a plain YAML parse: its serializer only knows the models'
+    // property names and would silently drop keys like x-kubernetes-int-or-string.
+    for (const object of loadAllYaml(await readFile(file, "utf8"))) {
+      if (object?.kind === "CustomResourceDefinition") {
+        crds.push({ crd: object as V1CustomResourceDefinition, file });
       }
     }
   }
   return crds;
 }
 
-async function installCrds(kubeConfig: KubeConfig, dirs: string[]): Promise<number> {
+async function installCrds(
+  kubeConfig: KubeConfig,
+  dirs: string[],
+  files: string[],
+): Promise<number> {
   const api = kubeConfig.makeApiClient(ApiextensionsV1Api);
-  const crds = await crdsIn(dirs);
+  const crds = await crdsIn(dirs, files);
   for (const { crd, file } of crds) {
     const name = crd.metadata?.name ?? "";
     try {
@@ -403,7 +416,11 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     controllerManager.start();
 
     fakeKubelet = await startFakeKubelet(fakeKubeletConfig);
-    const crdCount = await installCrds(kubeConfig, options.crdDirs ?? [join(repoRoot, "crds")]);
+    const crdCount = await installCrds(
+      kubeConfig,
+      options.crdDirs ?? [join(repoRoot, "crds")],
+      options.crdFiles ?? [],
+    );
 
     // The default ServiceAccount appearing proves the controllers run; until it exists, pod
     // creation in that namespace is refused by admission.

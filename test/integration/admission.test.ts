@@ -111,6 +111,11 @@ const MALFORMED: [string, Record<string, unknown>, string][] = [
     },
     "matches need TrafficSplit v1alpha3 or v1alpha4",
   ],
+  [
+    "a match method that smi-sdk-go's HTTPRouteGroup CRD would refuse",
+    { trafficRouting: { smi: { matches: [{ name: "beta", methods: ["get"] }] } } },
+    "spec.trafficRouting.smi.matches[0].methods[0]",
+  ],
   ["progress deadline 0", { progressDeadlineSeconds: 0 }, "spec.progressDeadlineSeconds"],
 ];
 

@@ -10,6 +10,7 @@ import {
   PLAIN_REQUEST,
   parseGoDuration,
   quantile,
+  readMatches,
   requestFor,
   sampleLatencyMs,
   seededRandom,
@@ -194,6 +195,38 @@ describe("routing through a TrafficSplit", () => {
         problems: [`cannot make up a request for ${NS}/odd match n`],
       });
     });
+  });
+});
+
+describe("HTTPRouteGroup matches read as a mesh reads them", () => {
+  test("each match's header filters fold into one map, all of which a request must satisfy", () => {
+    const [match] =
+      readMatches([
+        {
+          name: "android-insiders",
+          headers: [{ "user-agent": ".*Android.*" }, { cookie: "insider" }],
+        },
+      ]) ?? [];
+    expect(match).toEqual({
+      name: "android-insiders",
+      headers: { "user-agent": ".*Android.*", cookie: "insider" },
+    });
+    if (!match) return;
+    const both = {
+      method: "GET",
+      path: "/",
+      headers: { "user-agent": "x Android", cookie: "insider" },
+    };
+    expect(matchesRequest(match, both)).toBe(true);
+    expect(matchesRequest(match, { ...both, headers: { cookie: "insider" } })).toBe(false);
+  });
+
+  test("a group smi-sdk-go could not decode routes nothing: one map, or a filter of two headers", () => {
+    expect(readMatches([{ name: "beta", headers: { "x-canary": "true" } }])).toBeUndefined();
+    expect(readMatches([{ name: "beta", headers: [{ a: "1", b: "2" }] }])).toBeUndefined();
+    expect(readMatches([{ name: "api", pathRegex: "/api/.*" }])).toEqual([
+      { name: "api", pathRegex: "/api/.*" },
+    ]);
   });
 });
 

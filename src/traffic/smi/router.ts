@@ -1,10 +1,11 @@
 import { z } from "zod";
 import { ObjectMeta } from "../../api/common.ts";
 import { formatQuantity, parseQuantity } from "../../api/quantity.ts";
-import { SPECS_GROUP, SPLIT_GROUP, type SplitVersion } from "../../api/smi.ts";
+import { SPLIT_GROUP, type SplitVersion } from "../../api/smi.ts";
 import type { KubeClient, KubeResult } from "../../kube/client.ts";
 import { managedLabels, ownerReference } from "../../kube/primary.ts";
 import type { Route, TrafficRouter, Written } from "../router.ts";
+import { writeRouteGroup } from "./route-group.ts";
 
 /** What the cache keeps of a TrafficSplit, in any version: weights read as quantities. */
 export type SplitView = {
@@ -65,8 +66,6 @@ const routeGroupsOf = (route: Route) => (route.matches?.length ? [route.apex] : 
 function splitSpec(version: SplitVersion, route: Route, canaryWeight: number) {
   // v1alpha1 weights are resource quantities; later versions made them integers.
   const weight = (w: number) => (version === "v1alpha1" ? formatQuantity(w) : w);
-  // v1alpha4 names the group of the route kind; v1alpha3 has no field for it.
-  const apiGroup = version === "v1alpha4" ? { apiGroup: SPECS_GROUP } : {};
   const groups = routeGroupsOf(route);
   return {
     service: route.apex,
@@ -74,24 +73,7 @@ function splitSpec(version: SplitVersion, route: Route, canaryWeight: number) {
       { service: route.primaryService, weight: weight(100 - canaryWeight) },
       { service: route.canaryService, weight: weight(canaryWeight) },
     ],
-    ...(groups.length
-      ? { matches: groups.map((name) => ({ kind: "HTTPRouteGroup", name, ...apiGroup })) }
-      : {}),
-  };
-}
-
-/** The HTTPRouteGroup a split's matches refer to, in the specs version paired with the split's. */
-function routeGroupManifest(version: SplitVersion, route: Route) {
-  return {
-    apiVersion: `${SPECS_GROUP}/${version}`,
-    kind: "HTTPRouteGroup",
-    metadata: {
-      name: route.apex,
-      namespace: route.owner.namespace,
-      labels: managedLabels(route.owner),
-      ownerReferences: [ownerReference(route.owner)],
-    },
-    spec: { matches: route.matches },
+    ...(groups.length ? { matches: groups.map((name) => ({ kind: "HTTPRouteGroup", name })) } : {}),
   };
 }
 
@@ -126,14 +108,10 @@ export class SmiRouter implements TrafficRouter {
     const path = collection(this.version, route.owner.namespace);
     const spec = splitSpec(this.version, route, canaryWeight);
     // The route group goes first, so the split never refers to one that is not there yet. It
-    // is applied whenever the split is written, which is when a rollout moves.
+    // is written whenever the split is, which is when a rollout moves.
     if (route.matches?.length) {
-      const applied = await this.client.patch(
-        `/apis/${SPECS_GROUP}/${this.version}/namespaces/${route.owner.namespace}/httproutegroups/${route.apex}`,
-        routeGroupManifest(this.version, route),
-        "apply",
-      );
-      if (!applied.ok) return applied;
+      const wrote = await writeRouteGroup(this.client, this.version, route);
+      if (!wrote.ok) return wrote;
     }
     const written = (result: KubeResult<unknown>): KubeResult<Written> => {
       if (!result.ok) return result;

@@ -5,12 +5,16 @@ import { inject } from "vitest";
 
 export type Sample = { labels: Record<string, string>; value: number };
 
-/** The samples of one metric in the simulator's /metrics whose labels include `where`. */
+/**
+ * The samples of one metric in a simulator's /metrics whose labels include `where`; by default
+ * the tier's simulator, or another's (one a test started beside a control plane of its own).
+ */
 export async function simulatorSamples(
   metric: string,
   where: Record<string, string>,
+  metricsUrl = inject("simulatorMetricsUrl"),
 ): Promise<Sample[]> {
-  const text = await (await fetch(inject("simulatorMetricsUrl"))).text();
+  const text = await (await fetch(metricsUrl)).text();
   const samples: Sample[] = [];
   for (const line of text.split("\n")) {
     const m = /^(\w+)\{(.*)\} (\S+)$/.exec(line);
@@ -26,12 +30,19 @@ export async function simulatorSamples(
 }
 
 /** Requests the simulator sent in a namespace, summed by the values of some labels ("a|b"). */
-export async function requestsBy(
+export function requestsBy(namespace: string, ...labels: string[]): Promise<Map<string, number>> {
+  return requestsAt(inject("simulatorMetricsUrl"), namespace, labels);
+}
+
+/** requestsBy, from the simulator whose /metrics is at `metricsUrl`. */
+export async function requestsAt(
+  metricsUrl: string,
   namespace: string,
-  ...labels: string[]
+  labels: string[],
 ): Promise<Map<string, number>> {
   const sums = new Map<string, number>();
-  for (const s of await simulatorSamples("fledge_sim_requests_total", { namespace })) {
+  const samples = await simulatorSamples("fledge_sim_requests_total", { namespace }, metricsUrl);
+  for (const s of samples) {
     const key = labels.map((label) => s.labels[label] ?? "").join("|");
     sums.set(key, (sums.get(key) ?? 0) + s.value);
   }

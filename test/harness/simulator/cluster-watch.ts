@@ -3,18 +3,14 @@
 // HTTPRouteGroups, Services and Deployments, turned into a routing snapshot on demand.
 
 import type { KubeConfig } from "@kubernetes/client-node";
-import {
-  HTTP_ROUTE_GROUP_VERSIONS,
-  HttpMatch,
-  SPECS_GROUP,
-  SPLIT_GROUP,
-} from "../../../src/api/smi.ts";
+import { HTTP_ROUTE_GROUP_VERSIONS, SPECS_GROUP, SPLIT_GROUP } from "../../../src/api/smi.ts";
 import { KubeClient } from "../../../src/kube/client.ts";
 import { createInformer, type Informer } from "../../../src/kube/informer.ts";
 import { serviceView } from "../../../src/kube/service.ts";
 import type { Logger } from "../../../src/observability/logger.ts";
 import { splitView } from "../../../src/traffic/smi/router.ts";
 import { servedSplitVersions } from "../../../src/traffic/smi/versions.ts";
+import { readMatches } from "./model.ts";
 import type {
   ClusterSnapshot,
   DeploymentInfo,
@@ -81,10 +77,9 @@ function splitInfo(raw: unknown): Cached<SplitInfo> | undefined {
 function routeGroupInfo(raw: unknown): Cached<RouteGroupInfo> | undefined {
   const r = raw as Raw;
   if (!r.metadata?.name || !r.metadata.namespace) return undefined;
-  const matches = (Array.isArray(r.spec?.matches) ? r.spec.matches : []).flatMap((m) => {
-    const parsed = HttpMatch.safeParse(m);
-    return parsed.success ? [parsed.data] : [];
-  });
+  const matches = readMatches(r.spec?.matches);
+  // A group the mesh cannot decode routes nothing, as it is then unknown to the mesh.
+  if (!matches) return undefined;
   return withMeta({ namespace: r.metadata.namespace, name: r.metadata.name, matches });
 }
 

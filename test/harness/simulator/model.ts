@@ -1,6 +1,9 @@
 // The simulator's pure parts: random numbers, a Deployment's behaviour from its annotations, and
 // how a TrafficSplit routes one request. No I/O and no clock here, so they can be tested alone.
 
+import { z } from "zod";
+import { HttpMatch as WireMatch } from "../../../src/api/smi.ts";
+
 export const SUCCESS_RATE_ANNOTATION = "fledge.dev/sim-success-rate";
 export const LATENCY_ANNOTATION = "fledge.dev/sim-latency-ms";
 export const DEFAULT_P50_MS = 10;
@@ -116,6 +119,27 @@ export interface HttpMatch {
   methods?: string[];
   pathRegex?: string;
   headers?: Record<string, string>;
+}
+
+/**
+ * An HTTPRouteGroup's spec.matches read as smi-sdk-go's Go type reads them (which meshes such as
+ * Open Service Mesh use): each match's list of header filters folded into one map, all of which
+ * must hold. Like that type, it refuses a filter naming more than one header, and then the whole
+ * group: undefined, as for any group that is not in the wire shape.
+ */
+export function readMatches(raw: unknown): HttpMatch[] | undefined {
+  const parsed = z.array(WireMatch).safeParse(raw);
+  if (!parsed.success) return undefined;
+  const read: HttpMatch[] = [];
+  for (const { headers, ...rest } of parsed.data) {
+    if (headers === undefined) {
+      read.push(rest);
+      continue;
+    }
+    if (headers.some((filter) => Object.keys(filter).length > 1)) return undefined;
+    read.push({ ...rest, headers: Object.assign({}, ...headers) });
+  }
+  return read;
 }
 
 const fullMatch = (pattern: string, value: string): boolean => {
