@@ -199,6 +199,10 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
   const caches = [deployments, services, ...(splits ? [splits] : []), rollouts] as Informer<{
     metadata: { name: string };
   }>[];
+  // Watches resumed after an outage bring no event when nothing changed, and a reconcile that
+  // failed meanwhile would wait out a backoff grown to many seconds: a watch open again says the
+  // apiserver answers, so those are retried now.
+  for (const cache of caches) cache.onReconnect(() => queue.retryFailed());
   const lead = async () => {
     await Promise.all(caches.map((c) => c.start()));
     queue.start();
