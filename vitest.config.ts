@@ -11,6 +11,10 @@ export default defineConfig({
           // property walks) keep their timing, and the tiers' control planes, simulator and
           // Prometheus do not compete for the same cores.
           sequence: { groupOrder: 0 },
+          // A limit that finds hangs, not slowness: the statechart explorations and property walks
+          // are CPU-bound, take seconds, and several times as long on a loaded 2-core machine (one
+          // took 5.5 s against Vitest's default 5 s while another build ran beside it).
+          testTimeout: 120_000,
         },
       },
       {
