@@ -77,19 +77,35 @@ const QUANTILE: Record<Exclude<BuiltinMetric, "request-success-rate">, string> =
   "request-duration-p99-ms": "0.99",
 };
 
-/** The PromQL for a built-in metric on a mesh: a percentage 0..100 or milliseconds. */
+/**
+ * Per series, what a counter counted in the window. increase() alone misses a series that first
+ * appears inside the window: with one sample it has no increase at all, and with more it counts
+ * from its first sample, never from the zero it started at. A canary's first failures (or a new
+ * pod's first requests) are such a series, so a check with 10% errors read 100%. A series that
+ * had no sample at the window's start is therefore counted from 0, as its last value; the
+ * others by increase(), as before.
+ */
+function counted(series: string, interval: string): string {
+  const existed = `${series} offset ${interval}`;
+  return `((increase(${series}[${interval}]) and ${existed}) or (last_over_time(${series}[${interval}]) unless ${existed}))`;
+}
+
+/**
+ * The PromQL for a built-in metric on a mesh: a percentage 0..100 or milliseconds. The success
+ * rate and the request count count the same requests, so the count says what the rate rests on.
+ */
 export function builtinQuery(mesh: Mesh, metric: BuiltinMetric, v: QueryVars): BuiltinQuery {
   const s = MESH_SERIES[mesh];
   const sel = s.selector(v);
-  const requests = `sum(increase(${s.requests}{${sel}}[${v.interval}]))`;
+  const requests = `sum(${counted(`${s.requests}{${sel}}`, v.interval)})`;
   if (metric === "request-success-rate") {
     return {
-      value: `sum(rate(${s.requests}{${sel},${s.notFailed}}[${v.interval}])) / sum(rate(${s.requests}{${sel}}[${v.interval}])) * 100`,
+      value: `sum(${counted(`${s.requests}{${sel},${s.notFailed}}`, v.interval)}) / ${requests} * 100`,
       requests,
     };
   }
   return {
-    value: `histogram_quantile(${QUANTILE[metric]}, sum by (le) (rate(${s.buckets}{${sel}}[${v.interval}])))`,
+    value: `histogram_quantile(${QUANTILE[metric]}, sum by (le) (${counted(`${s.buckets}{${sel}}`, v.interval)}))`,
     requests,
   };
 }

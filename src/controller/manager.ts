@@ -198,6 +198,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
       logger: logger.child({ informer: "trafficsplits" }),
     });
     informer.onEvent((_type, s) => wakeOwner(s));
+    informer.onReconnect(() => queue.retryFailed());
     informer
       .start()
       .then(wakeUnroutable, (e) => logger.error({ err: e }, "could not start the split informer"));
@@ -219,6 +220,10 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     rollouts,
     ...(splits ? [splits] : []),
   ];
+  // Watches resumed after an outage bring no event when nothing changed, and a reconcile that
+  // failed meanwhile would wait out a backoff grown to many seconds: a watch open again says the
+  // apiserver answers, so those are retried now.
+  for (const cache of caches()) cache.onReconnect(() => queue.retryFailed());
   const lead = async () => {
     await Promise.all(caches().map((c) => c.start()));
     // The split CRD's first list made the split informer, if the cluster serves splits.

@@ -166,6 +166,21 @@ export class WorkQueue {
     this.arm();
   }
 
+  /**
+   * Hands out at once every key whose last reconcile failed, its backoff forgotten. For when the
+   * cause has gone (the apiserver answers again): a retry delay grown long during an outage would
+   * otherwise be waited out in full, and watches that resume bring no event to wake the key when
+   * nothing changed meanwhile.
+   */
+  retryFailed(): void {
+    for (const key of this.failures.keys()) {
+      // Its retry is this; the entry left in the heap is stale and skipped.
+      this.dueAt.delete(key);
+      this.enqueue(key, this.due);
+    }
+    this.failures.clear();
+  }
+
   start(): void {
     if (this.stopped) return;
     this.started = true;

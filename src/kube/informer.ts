@@ -48,6 +48,11 @@ export interface Informer<T extends { metadata: { name: string; namespace?: stri
    * initial list as ADDED); an update that leaves the transformed object as it was is not told.
    */
   onEvent(listener: (type: WatchEventType, obj: T, old: T | undefined) => void): void;
+  /**
+   * Called when a watch opens again after lists or watches failed (the apiserver down, refusing,
+   * unreachable): the apiserver answers again, so what failed meanwhile can be tried now.
+   */
+  onReconnect(listener: () => void): void;
   readonly synced: boolean;
 }
 
@@ -71,7 +76,11 @@ type WatchEnd =
   | { kind: "stopped" };
 
 const MIN_BACKOFF_MS = 100;
-const MAX_BACKOFF_MS = 5_000;
+// Short, because the watch opening again is how the controller learns that the apiserver is back
+// (its failed reconciles are retried then): a restarting apiserver refuses connections, then
+// answers 403 and 429 while it loads RBAC and its storage, and a longer wait here made the next
+// step come seconds after it was ready. A try a second per informer costs an apiserver little.
+const MAX_BACKOFF_MS = 1_000;
 // client-go's reflector picks a random watch timeout in [5, 10) minutes so that a fleet of
 // informers does not reconnect in step.
 const MIN_WATCH_TIMEOUT_S = 300;
@@ -139,6 +148,7 @@ export function createInformer<T extends { metadata: { name: string; namespace?:
   let cache = new Map<string, Entry<T>>();
   const written = new OwnWrites<T>();
   const listeners: Listener<T>[] = [];
+  const reconnectListeners: (() => void)[] = [];
   const stopper = new AbortController();
   let synced = false;
   let running: Promise<void> | undefined;
@@ -146,6 +156,21 @@ export function createInformer<T extends { metadata: { name: string; namespace?:
   const firstSync = new Promise<void>((resolve) => {
     markSynced = resolve;
   });
+
+  // Whether lists or watches have failed since the last watch opened.
+  let broken = false;
+  const reopened = () => {
+    if (!broken) return;
+    broken = false;
+    logger.info("watch open again after failures");
+    for (const listener of reconnectListeners) {
+      try {
+        listener();
+      } catch (error) {
+        logger.error({ err: error }, "informer reconnect listener threw");
+      }
+    }
+  };
 
   const emit = (type: WatchEventType, obj: T, old: T | undefined) => {
     for (const listener of listeners) {
@@ -281,6 +306,7 @@ export function createInformer<T extends { metadata: { name: string; namespace?:
       ]),
       onOpen: () => {
         opened = true;
+        reopened();
       },
       onLine: (line) => {
         let event: WatchEvent;
@@ -341,6 +367,7 @@ export function createInformer<T extends { metadata: { name: string; namespace?:
         const listed = await listAll();
         if (!listed.ok) {
           if (listed.failure.kind === "aborted") return;
+          broken = true;
           logger.warn(
             { reason: describeFailure(listed.failure), failures },
             "list failed; retrying",
@@ -373,6 +400,7 @@ export function createInformer<T extends { metadata: { name: string; namespace?:
           resourceVersion = undefined;
           break;
         case "failed":
+          broken = true;
           logger.warn({ reason: end.reason, resourceVersion, failures }, "watch failed; resuming");
           await backoff();
           break;
@@ -410,6 +438,9 @@ export function createInformer<T extends { metadata: { name: string; namespace?:
     },
     onEvent(listener) {
       listeners.push(listener);
+    },
+    onReconnect(listener) {
+      reconnectListeners.push(listener);
     },
     get synced() {
       return synced;

@@ -52,6 +52,10 @@ export interface ControlPlane {
   kubeconfigFor(namespace: string, serviceAccount: string): Promise<string>;
   /** Stops kube-apiserver and starts it again on the same port against the same etcd. */
   restartApiserver(): Promise<void>;
+  /** Stops kube-apiserver alone (etcd and the controllers stay up), for an outage of a test's length. */
+  stopApiserver(): Promise<void>;
+  /** Starts the stopped kube-apiserver again; resolves with the Date.now() of its first 200 from /readyz. */
+  startApiserver(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -460,6 +464,11 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
         await apiserver.stop();
         await startApiserver();
         log(`kube-apiserver restarted in ${seconds(Date.now() - begun)}`);
+      },
+      stopApiserver: () => apiserver.stop(),
+      async startApiserver() {
+        await startApiserver();
+        return Date.now();
       },
       stop,
     };

@@ -315,14 +315,18 @@ describe("informer across disconnects, apiserver restarts and 410 Gone", () => {
     });
   }
 
-  test("resumes from the last resourceVersion after a dropped connection, missing nothing", async () => {
+  test("resumes from the last resourceVersion after a dropped connection, missing nothing, and says it reconnected", async () => {
     const ns = await namespace(core, "informer-drop");
     await core.createNamespacedConfigMap({ namespace: ns, body: configMap("a", "blue") });
     const { logger, messages } = capturingLogger();
     const informer = informerIn(ns, relayed, logger);
     const events = record(informer);
+    let reconnects = 0;
+    informer.onReconnect(() => reconnects++);
     await informer.start();
     try {
+      await sleep(300);
+      expect(reconnects).toBe(0);
       relay.cut();
       await core.createNamespacedConfigMap({ namespace: ns, body: configMap("b", "green") });
       await setColor(core, ns, "a", "red");
@@ -330,6 +334,8 @@ describe("informer across disconnects, apiserver restarts and 410 Gone", () => {
       relay.restore();
       await until("the changes made while cut off", () => events.length >= 3);
       expect(events).toEqual(["ADDED a blue", "ADDED b green", "MODIFIED a red(blue)"]);
+      // Told once, when the watch opened again; not for the first one, nor for each failure.
+      expect(reconnects).toBe(1);
       expect(messages).toContain("watch failed; resuming");
       expect(messages).not.toContain("watch expired; relisting");
     } finally {

@@ -50,19 +50,22 @@ describe("PromQL", () => {
     expect(linkerd.value).toContain(
       'response_total{namespace="shop",deployment="podinfo",direction="inbound",classification!="failure"}[30s]',
     );
-    expect(linkerd.value).toMatch(/\* 100$/);
+    const all = 'response_total{namespace="shop",deployment="podinfo",direction="inbound"}';
     expect(linkerd.requests).toBe(
-      'sum(increase(response_total{namespace="shop",deployment="podinfo",direction="inbound"}[30s]))',
+      `sum(((increase(${all}[30s]) and ${all} offset 30s) or (last_over_time(${all}[30s]) unless ${all} offset 30s)))`,
     );
+    // The rate rests on the very requests the count counts.
+    expect(linkerd.value.endsWith(` / ${linkerd.requests} * 100`)).toBe(true);
     const envoy = builtinQuery("envoy", "request-duration-p99-ms", vars);
-    expect(envoy.value).toBe(
-      'histogram_quantile(0.99, sum by (le) (rate(istio_request_duration_milliseconds_bucket{reporter="destination",destination_workload_namespace="shop",destination_workload="podinfo"}[30s])))',
+    expect(envoy.value).toMatch(/^histogram_quantile\(0\.99, sum by \(le\) \(\(\(increase\(/);
+    expect(envoy.value).toContain(
+      'last_over_time(istio_request_duration_milliseconds_bucket{reporter="destination",destination_workload_namespace="shop",destination_workload="podinfo"}[30s])',
     );
     const osm = builtinQuery("osm", "request-success-rate", vars);
     expect(osm.value).toContain('envoy_response_code_class!="5"');
     expect(osm.value).toContain('source_workload_name="podinfo"');
     expect(builtinQuery("osm", "request-duration-p50-ms", vars).value).toContain(
-      "histogram_quantile(0.5, sum by (le) (rate(envoy_cluster_upstream_rq_time_bucket{",
+      "histogram_quantile(0.5, sum by (le) (((increase(envoy_cluster_upstream_rq_time_bucket{",
     );
   });
 });

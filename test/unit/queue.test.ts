@@ -146,6 +146,56 @@ describe("retries", () => {
     await q.shutdown();
   });
 
+  it("retries failed keys at once when told the cause is gone, their backoff reset, and leaves the others", async () => {
+    const calls: string[] = [];
+    let down = true;
+    const q = queue(
+      async (key) => {
+        calls.push(`${key}@${Date.now()}`);
+        if (key === "failing" && down) throw new Error("connection refused");
+        return key === "waiting" ? { requeueAfterMs: 60_000 } : {};
+      },
+      { baseRetryDelayMs: 100, now: () => Date.now() },
+    );
+    q.start();
+    q.add("failing");
+    q.add("waiting");
+    q.add("fine");
+    // Attempts at 0, 100, 300, 700, 1500, 3100, 6300: the next would come at 12700.
+    await vi.advanceTimersByTimeAsync(7000);
+    expect(calls.filter((c) => c.startsWith("failing@"))).toHaveLength(7);
+    calls.length = 0;
+
+    down = false;
+    q.retryFailed();
+    await settle();
+    expect(calls).toEqual(["failing@7000"]);
+    // The retry it replaced does not come as well; the other key keeps its own time.
+    await vi.advanceTimersByTimeAsync(20_000);
+    expect(calls).toEqual(["failing@7000"]);
+    await vi.advanceTimersByTimeAsync(33_000);
+    expect(calls).toEqual(["failing@7000", "waiting@60000"]);
+
+    // Told too early, a key fails once more and is retried after the base delay, not 800 ms.
+    calls.length = 0;
+    down = true;
+    q.add("failing");
+    await vi.advanceTimersByTimeAsync(350);
+    expect(calls).toEqual(["failing@60000", "failing@60100", "failing@60300"]);
+    q.retryFailed();
+    await settle();
+    down = false;
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(calls.slice(3)).toEqual(["failing@60350", "failing@60450"]);
+
+    // With nothing failed, there is nothing to do.
+    calls.length = 0;
+    q.retryFailed();
+    await settle();
+    expect(calls).toEqual([]);
+    await q.shutdown();
+  });
+
   it("schedules a key again when the handler asks for it", async () => {
     const calls: number[] = [];
     const q = queue(

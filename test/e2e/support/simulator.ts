@@ -49,16 +49,32 @@ export async function requestsAt(
   return sums;
 }
 
-/** An instant query's first value; undefined when the result is empty or NaN ("no data"). */
-export async function promValue(query: string): Promise<number | undefined> {
+type PromAnswer<R> = { status: string; error?: string; data?: { result: R[] } };
+
+/** An instant query's result, now or at `time` (ms since the epoch). */
+async function promQuery<R>(query: string, time?: number): Promise<R[]> {
   const url = new URL("/api/v1/query", inject("prometheusUrl"));
   url.searchParams.set("query", query);
-  const body = (await (await fetch(url)).json()) as {
-    status: string;
-    error?: string;
-    data?: { result: { value: [number, string] }[] };
-  };
+  if (time !== undefined) url.searchParams.set("time", String(time / 1000));
+  const body = (await (await fetch(url)).json()) as PromAnswer<R>;
   if (body.status !== "success") throw new Error(`prometheus: ${body.error} (query ${query})`);
-  const value = Number(body.data?.result[0]?.value[1]);
+  return body.data?.result ?? [];
+}
+
+/** An instant query's first value, now or at `time`; undefined when empty or NaN ("no data"). */
+export async function promValue(query: string, time?: number): Promise<number | undefined> {
+  const [first] = await promQuery<{ value: [number, string] }>(query, time);
+  const value = Number(first?.value[1]);
   return Number.isFinite(value) ? value : undefined;
+}
+
+/** The samples Prometheus holds of each series a selector matches, over the last `range`. */
+export async function promSamples(
+  selector: string,
+  range: string,
+): Promise<{ at: number; value: number }[][]> {
+  const series = await promQuery<{ values: [number, string][] }>(`${selector}[${range}]`);
+  return series.map((s) =>
+    s.values.map(([at, value]) => ({ at: at * 1000, value: Number(value) })),
+  );
 }

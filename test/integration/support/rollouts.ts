@@ -26,7 +26,7 @@ export type RolloutJson = {
     canaryRevision?: string;
     canaryWeight?: number;
     currentStepIndex?: number;
-    pauseReasons?: { reason: string }[];
+    pauseReasons?: { reason: string; until?: string }[];
     conditions?: { type: string; status: string; reason: string; message: string }[];
   };
 };
@@ -154,19 +154,27 @@ export class Podinfo {
     return split ? canaryPercent(split, "podinfo-canary") : undefined;
   }
 
-  /** Samples the split's canary weight every 25 ms, keeping each change, until stopped. */
+  /**
+   * Samples the split's canary weight every 25 ms, keeping each change and the Date.now() it was
+   * first seen at, until stopped.
+   */
   recordWeights() {
     const seen: number[] = [];
+    const at: number[] = [];
     let running = true;
     const loop = (async () => {
       while (running) {
         const w = await this.weight();
-        if (w !== undefined && seen[seen.length - 1] !== w) seen.push(w);
+        if (w !== undefined && seen[seen.length - 1] !== w) {
+          seen.push(w);
+          at.push(Date.now());
+        }
         await new Promise((r) => setTimeout(r, 25));
       }
     })();
     return {
       seen,
+      at,
       stop: async () => {
         running = false;
         await loop;
