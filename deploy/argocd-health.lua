@@ -22,6 +22,16 @@ if specValid ~= nil and specValid.status == "False" then
   return hs
 end
 
+-- A hold the controller reports on Ready (a write the apiserver keeps refusing, a status it
+-- cannot read) also waits for a person, whatever the phase says it was doing.
+local HOLDS = { WriteRefused = true, StatusUnreadable = true }
+local ready = condition("Ready")
+if ready ~= nil and ready.status == "False" and HOLDS[ready.reason] then
+  hs.status = "Degraded"
+  hs.message = ready.reason .. ": " .. (ready.message or "")
+  return hs
+end
+
 if obj.status == nil or obj.status.phase == nil then
   hs.status = "Progressing"
   hs.message = "waiting for the Fledge controller to report status"

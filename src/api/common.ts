@@ -21,6 +21,18 @@ export function durationMs(duration: string): number {
   return Math.round(total);
 }
 
+/**
+ * A duration the machine times by, refused at admission below `min`: an interval of 0 never
+ * comes due and a plan cannot be built from it. The same rule runs in the controller's schema
+ * (for a cluster whose CRD is older) and as CEL in the CRD.
+ */
+export function durationAtLeast(min: string) {
+  const message = `must be at least ${min}`;
+  return Duration.refine((d) => !DURATION.test(d) || durationMs(d) >= durationMs(min), {
+    error: message,
+  }).meta(cel({ rule: `duration(self) >= duration('${min}')`, message }));
+}
+
 /** RFC 1123 label: the names Kubernetes accepts for Services and most objects. */
 export const DnsLabel = z
   .string()

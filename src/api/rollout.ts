@@ -4,7 +4,7 @@ import {
   cel,
   DnsLabel,
   DnsSubdomain,
-  Duration,
+  durationAtLeast,
   IntOrString,
   ObjectMeta,
   Port,
@@ -49,7 +49,7 @@ export const Step = z
     }),
     pause: z
       .object({
-        duration: Duration.optional().meta({
+        duration: durationAtLeast("1s").optional().meta({
           description: "How long to hold; without it the rollout waits until a person resumes it.",
         }),
       })
@@ -149,12 +149,14 @@ export const Webhook = z.object({
       "pre-rollout gates the first traffic, rollout is a check at every interval, confirm-promotion holds promotion until it passes, post-rollout and rollback are told of the outcome, event receives every Event.",
   }),
   url: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }),
-  timeout: Duration.default("10s"),
+  timeout: durationAtLeast("100ms").default("10s"),
   metadata: z.record(z.string(), z.string()).optional(),
 });
 
 export const Analysis = z.object({
-  interval: Duration.default("1m").meta({ description: "How often metrics are checked." }),
+  interval: durationAtLeast("1s")
+    .default("1m")
+    .meta({ description: "How often metrics are checked." }),
   failureLimit: z.int().min(1).default(3).meta({
     description: "Failed checks (a value outside its threshold) that roll the canary back.",
   }),

@@ -1,7 +1,6 @@
 import type { AnalysisSubject, Analyst } from "../analysis/analyst.ts";
 import { outcomeNotifications } from "../analysis/webhooks.ts";
-import type { Condition } from "../api/common.ts";
-import { parseAs } from "../api/parse.ts";
+import { type Parsed, parseAs } from "../api/parse.ts";
 import {
   API_VERSION,
   GROUP,
@@ -29,7 +28,7 @@ import {
   serviceMatches,
 } from "../kube/service.ts";
 import type { Notice, RolloutEvent } from "../machine/context.ts";
-import { planFromSpec } from "../machine/plan.ts";
+import { type Plan, planFromSpec } from "../machine/plan.ts";
 import { type RolloutSnapshot, restore, send, start } from "../machine/snapshot.ts";
 import { desiredOf, dueWork, phaseOf, stageOf, wakeAt } from "../machine/view.ts";
 import { coalesce, type EventRecorder } from "../observability/events.ts";
@@ -99,6 +98,26 @@ class Conflict {
   }
 }
 
+/**
+ * Raised when the apiserver refused a write for a reason a retry alone will not cure (invalid,
+ * forbidden, a schema that disagrees): the Rollout says so in a condition and an Event, and the
+ * reconcile is retried with backoff.
+ */
+class Refused {
+  readonly what: string;
+  readonly error: KubeError;
+  constructor(what: string, error: KubeError) {
+    this.what = what;
+    this.error = error;
+  }
+  get message(): string {
+    return `${this.what} was refused by the apiserver (${this.error.status} ${this.error.reason}): ${this.error.message}`;
+  }
+}
+
+/** No answer, or an apiserver too busy or starting: worth retrying, and nothing to tell a person yet. */
+const TRANSIENT = new Set([0, 429, 503, 504]);
+
 /** What one reconcile works on. */
 type World = {
   spec: RolloutSpec;
@@ -110,8 +129,42 @@ type World = {
   log: Logger;
 };
 
-/** What only the controller can judge: a reason for the SpecValid condition and the message a person acts on. */
-type Problem = { reason: string; message: string };
+/**
+ * What only the controller can judge: a reason for a condition (SpecValid unless it says
+ * otherwise) and the message a person acts on.
+ */
+type Problem = { type?: "SpecValid" | "Ready"; reason: string; message: string };
+
+/** A status whose condition of the problem's type is False for it, and whose message says so. */
+function withProblem(
+  status: RolloutStatus,
+  previous: RolloutStatus | undefined,
+  problem: Problem,
+  now: number,
+  rollout: RolloutObject,
+): RolloutStatus {
+  const type = problem.type ?? "SpecValid";
+  const condition: ConditionInput = {
+    type,
+    status: "False",
+    reason: problem.reason,
+    message: problem.message,
+  };
+  return {
+    ...status,
+    observedGeneration: rollout.metadata.generation,
+    message: problem.message,
+    conditions: [
+      ...(status.conditions ?? []).filter((c) => c.type !== type),
+      ...withTransitionTimes(
+        previous?.conditions,
+        [condition],
+        new Date(now).toISOString(),
+        rollout.metadata.generation,
+      ),
+    ],
+  };
+}
 
 const rolloutPath = (namespace: string, name: string) =>
   `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURAL}/${name}`;
@@ -123,6 +176,13 @@ function must<T>(result: KubeResult<T>, what: string): T {
   if (result.ok) return result.value;
   if (result.error.status === 409) throw new Conflict(result.error);
   throw new Error(`${what}: ${result.error.reason}: ${result.error.message}`);
+}
+
+/** Like must, for writes: a refusal that is not a race or a passing outage is a Refused. */
+function written<T>(result: KubeResult<T>, what: string): T {
+  if (!result.ok && result.error.status !== 409 && !TRANSIENT.has(result.error.status))
+    throw new Refused(what, result.error);
+  return must(result, what);
 }
 
 /**
@@ -144,6 +204,10 @@ export class Reconciler {
       try {
         return await this.once(rollout);
       } catch (e) {
+        if (e instanceof Refused) {
+          await this.refused(namespace, name, e);
+          throw new Error(e.message);
+        }
         if (!(e instanceof Conflict)) throw e;
         this.deps.logger.debug(
           { namespace, name, error: e.error.message },
@@ -204,8 +268,31 @@ export class Reconciler {
       matches: spec.trafficRouting.smi.matches,
     };
     const plan = planFromSpec(spec);
-
-    let snapshot = this.restored(rollout, plan, now, log);
+    if (!plan.ok)
+      return this.report(
+        rollout,
+        { type: "SpecValid", reason: "PlanInvalid", message: plan.error },
+        log,
+        now,
+        spec,
+      );
+    const restored = this.restored(rollout, plan.value, now);
+    // Starting afresh would take the target for the stable revision and send it all traffic;
+    // holding keeps the cluster as the last decision left it until a person mends status.
+    if (!restored.ok)
+      return this.report(
+        rollout,
+        {
+          type: "Ready",
+          reason: "StatusUnreadable",
+          message: `${restored.error}; holding traffic and workloads as they are. Remove status.machine to start again from the revision the primary serves`,
+        },
+        log,
+        now,
+        spec,
+      );
+    let snapshot = restored.value;
+    let current = rollout;
     const stageBefore = stageOf(snapshot);
     const subject = () =>
       analysisSubject(rollout, spec, {
@@ -223,7 +310,7 @@ export class Reconciler {
     for (const event of observations(
       snapshot.context,
       {
-        plan,
+        plan: plan.value,
         target,
         primary: primaryOf(),
         trafficWeight: router.observedWeight(route),
@@ -265,11 +352,41 @@ export class Reconciler {
       }
     }
 
+    const readiness = await this.deps.analyst.readiness(subject());
+    const analysisReady: ConditionInput[] = readiness
+      ? [{ type: "AnalysisReady", ...readiness }]
+      : [];
+    // Write-ahead: every decision is in status before any of its effects reach the cluster, so a
+    // controller that dies between two writes leaves a status at least as far on as the cluster,
+    // and the next one carries the decision forward instead of reading the cluster's half-done
+    // state as a reason to undo it (a primary already promoted, a canary already scaled down).
+    // A refusal recorded earlier stays until the writes it blocked go through.
+    const record = async (settled: boolean) => {
+      const previous = current.status as RolloutStatus | undefined;
+      const next = rolloutStatus(
+        snapshot,
+        previous,
+        current.metadata.generation,
+        now,
+        analysisReady,
+      );
+      const refusal = previous?.conditions?.find(
+        (c) => c.type === "Ready" && c.reason === "WriteRefused",
+      );
+      current = await this.writeStatus(
+        current,
+        settled || !refusal
+          ? next
+          : withProblem(next, previous, { ...refusal, type: "Ready" }, now, current),
+      );
+    };
+
     // Our own writes are observations too: the split we just wrote is the split in effect. Each
     // round reads the caches afresh, which answer with what our writes returned.
     for (let round = 0; round < 4; round++) {
       const before = snapshot;
-      const written = await this.apply(snapshot, {
+      await record(false);
+      const weight = await this.apply(snapshot, {
         spec,
         target: this.deps.deployments.get(namespace, spec.targetRef.name) ?? target,
         primary: primaryOf(),
@@ -278,21 +395,10 @@ export class Reconciler {
         owner,
         log,
       });
-      if (written !== undefined) feed({ type: "TRAFFIC", canaryWeight: written, now });
+      if (weight !== undefined) feed({ type: "TRAFFIC", canaryWeight: weight, now });
       if (snapshot === before) break;
     }
-
-    const readiness = await this.deps.analyst.readiness(subject());
-    await this.writeStatus(
-      rollout,
-      rolloutStatus(
-        snapshot,
-        rollout.status as RolloutStatus | undefined,
-        rollout.metadata.generation,
-        now,
-        readiness ? [{ type: "AnalysisReady", ...readiness }] : [],
-      ),
-    );
+    await record(true);
     for (const notice of notices) {
       (notice.type === "Warning" ? log.warn : log.info).call(
         log,
@@ -302,7 +408,7 @@ export class Reconciler {
     }
     for (const notice of coalesce(notices)) {
       this.deps.events.record(
-        { ...owner, resourceVersion: rollout.metadata.resourceVersion },
+        { ...owner, resourceVersion: current.metadata.resourceVersion },
         notice,
       );
       // Like the Event itself, its webhooks are told beside the reconcile, not inside it.
@@ -319,21 +425,10 @@ export class Reconciler {
     return wake === undefined ? {} : { requeueAfterMs: Math.max(0, wake - now) };
   }
 
-  private restored(
-    rollout: RolloutObject,
-    plan: ReturnType<typeof planFromSpec>,
-    now: number,
-    log: Logger,
-  ): RolloutSnapshot {
+  /** The machine as status left it; a Rollout never seen before starts at the beginning. */
+  private restored(rollout: RolloutObject, plan: Plan, now: number): Parsed<RolloutSnapshot> {
     const stored = rollout.status?.machine;
-    if (stored === undefined) return start(plan, now);
-    const r = restore(stored);
-    if (r.ok) return r.value;
-    log.error(
-      { error: r.error },
-      "status.machine is unreadable; starting the machine afresh from the cluster's state",
-    );
-    return start(plan, now);
+    return stored === undefined ? { ok: true, value: start(plan, now) } : restore(stored);
   }
 
   /** What the schema cannot see but the controller can: the target and its selector. */
@@ -390,15 +485,15 @@ export class Reconciler {
     if (!this.deps.services.get(namespace, route.apex))
       await this.ensureService(route.apex, primaryLabels(matchLabels), port, owner);
 
-    let written: number | undefined;
+    let weight: number | undefined;
     if (d.routed) {
-      const result = must(
+      const result = written(
         await router.setWeight(route, d.canaryWeight),
-        `TrafficSplit ${namespace}/${route.apex}`,
+        `the route ${namespace}/${route.apex}`,
       );
       if (result === "written") {
         log.info({ canaryWeight: d.canaryWeight }, "traffic split written");
-        written = d.canaryWeight;
+        weight = d.canaryWeight;
       }
     }
 
@@ -412,7 +507,7 @@ export class Reconciler {
       await this.scale(target, replicas, "scaling the canary");
       log.info({ replicas }, replicas === 0 ? "canary scaled down" : "canary scaled up");
     }
-    return written;
+    return weight;
   }
 
   /**
@@ -422,7 +517,7 @@ export class Reconciler {
    */
   private async scale(target: DeploymentView, replicas: number, what: string): Promise<void> {
     const { namespace, name } = target.metadata;
-    const scaled = must(
+    const scaled = written(
       await this.deps.client.patch(deploymentPath(namespace, name), { spec: { replicas } }),
       what,
     );
@@ -461,13 +556,13 @@ export class Reconciler {
     }
     const replicas = primary?.replicas ?? (target.replicas > 0 ? target.replicas : 1);
     const manifest = primaryManifest(full, revision, replicas, owner);
-    const applied = must(
+    const applied = written(
       await this.deps.client.patch(
         deploymentPath(owner.namespace, manifest.metadata.name),
         manifest,
         "apply",
       ),
-      "applying the primary",
+      `Deployment ${owner.namespace}/${manifest.metadata.name}`,
     );
     this.deps.deployments.remember(applied);
     log.info({ revision, replicas }, primary ? "primary updated" : "primary created");
@@ -514,16 +609,16 @@ export class Reconciler {
     const current = this.deps.services.get(owner.namespace, name);
     if (current && serviceMatches(current, selector, port)) return;
     const manifest = serviceManifest(name, selector, port, owner);
-    const applied = must(
+    const applied = written(
       await this.deps.client.patch(`${servicesPath(owner.namespace)}/${name}`, manifest, "apply"),
-      `applying Service ${name}`,
+      `Service ${owner.namespace}/${name}`,
     );
     this.deps.services.remember(applied);
   }
 
   private async addFinalizer(rollout: RolloutObject): Promise<void> {
     const { namespace, name, resourceVersion, finalizers } = rollout.metadata;
-    const patched = must(
+    const patched = written(
       await this.deps.client.patch<unknown>(rolloutPath(namespace, name), {
         metadata: { resourceVersion, finalizers: [...finalizers, FINALIZER] },
       }),
@@ -534,7 +629,10 @@ export class Reconciler {
     this.deps.rollouts.remember(patched);
   }
 
-  /** A problem the controller found: SpecValid turns False with the reason, an Event says so, nothing moves. */
+  /**
+   * A problem the controller found: its condition turns False with the reason, the phase's
+   * message says it, an Event tells it once (again only when it changes), and nothing moves.
+   */
   private async report(
     rollout: RolloutObject,
     problem: Problem,
@@ -543,57 +641,60 @@ export class Reconciler {
     spec?: RolloutSpec,
   ): Promise<ReconcileResult> {
     const previous = rollout.status as RolloutStatus | undefined;
-    const condition: ConditionInput = { type: "SpecValid", status: "False", ...problem };
-    const others = (previous?.conditions ?? []).filter((c) => c.type !== "SpecValid");
-    const conditions: Condition[] = [
-      ...others,
-      ...withTransitionTimes(
-        previous?.conditions,
-        [condition],
-        new Date(now).toISOString(),
-        rollout.metadata.generation,
-      ),
-    ];
-    const next: RolloutStatus = {
-      ...previous,
-      observedGeneration: rollout.metadata.generation,
-      message: problem.message,
-      conditions,
-    };
-    const before = previous?.conditions?.find((c) => c.type === "SpecValid");
-    if (await this.writeStatus(rollout, next)) {
-      if (
-        before?.status !== "False" ||
+    const before = previous?.conditions?.find((c) => c.type === problem.type);
+    const next = withProblem(previous ?? {}, previous, problem, now, rollout);
+    const stored = await this.writeStatus(rollout, next);
+    if (
+      stored !== rollout &&
+      (before?.status !== "False" ||
         before.reason !== problem.reason ||
-        before.message !== problem.message
-      ) {
-        log.warn({ reason: problem.reason }, problem.message);
-        const notice: Notice = {
-          type: "Warning",
-          reason: problem.reason,
-          message: problem.message,
+        before.message !== problem.message)
+    ) {
+      log.warn({ reason: problem.reason }, problem.message);
+      const notice: Notice = { type: "Warning", reason: problem.reason, message: problem.message };
+      this.deps.events.record(rollout.metadata, notice);
+      // A spec the controller cannot read has no webhooks it could trust.
+      if (spec) {
+        const at = {
+          phase: previous?.phase ?? "Initializing",
+          stepIndex: previous?.currentStepIndex ?? 0,
+          canaryWeight: previous?.canaryWeight ?? 0,
         };
-        this.deps.events.record(rollout.metadata, notice);
-        // A spec the controller cannot read has no webhooks it could trust.
-        if (spec) {
-          const at = {
-            phase: previous?.phase ?? "Initializing",
-            stepIndex: previous?.currentStepIndex ?? 0,
-            canaryWeight: previous?.canaryWeight ?? 0,
-          };
-          const subject = analysisSubject(rollout, spec, at);
-          void this.deps.analyst.notify(subject, { type: "event", notice });
-        }
+        const subject = analysisSubject(rollout, spec, at);
+        void this.deps.analyst.notify(subject, { type: "event", notice });
       }
     }
     return {};
   }
 
-  /** Replaces status when it differs; true when it wrote. */
-  private async writeStatus(rollout: RolloutObject, status: RolloutStatus): Promise<boolean> {
-    if (!statusDiffers(rollout.status as RolloutStatus | undefined, status)) return false;
+  /**
+   * A refused write, on the Rollout as our last write left it: Ready False with the resource and
+   * the apiserver's words, until a reconcile's writes all go through. When status itself is what
+   * is refused, the Event and the log are all that can tell it.
+   */
+  private async refused(namespace: string, name: string, refusal: Refused): Promise<void> {
+    const log = forRollout(this.deps.logger, namespace, name);
+    const rollout = this.deps.rollouts.get(namespace, name);
+    if (!rollout) return;
+    const problem: Problem = { type: "Ready", reason: "WriteRefused", message: refusal.message };
+    try {
+      await this.report(rollout, problem, log, this.deps.now());
+    } catch (e) {
+      if (!(e instanceof Refused || e instanceof Conflict)) throw e;
+      log.error({ reason: problem.reason }, refusal.message);
+      this.deps.events.record(rollout.metadata, {
+        type: "Warning",
+        reason: problem.reason,
+        message: problem.message,
+      });
+    }
+  }
+
+  /** Replaces status when it differs; the Rollout as written, or the one given when nothing was. */
+  private async writeStatus(rollout: RolloutObject, status: RolloutStatus): Promise<RolloutObject> {
+    if (!statusDiffers(rollout.status as RolloutStatus | undefined, status)) return rollout;
     const { namespace, name, resourceVersion } = rollout.metadata;
-    const written = must(
+    const stored = written(
       await this.deps.client.replace(`${rolloutPath(namespace, name)}/status`, {
         apiVersion: API_VERSION,
         kind: "Rollout",
@@ -601,10 +702,10 @@ export class Reconciler {
         spec: rollout.spec,
         status,
       }),
-      "writing status",
+      `status of Rollout ${namespace}/${name}`,
     );
-    this.deps.rollouts.remember(written);
-    return true;
+    this.deps.rollouts.remember(stored);
+    return rolloutObject(stored) ?? rollout;
   }
 
   /**
@@ -636,19 +737,19 @@ export class Reconciler {
         : undefined;
       const owner = { name, namespace, uid: rollout.metadata.uid };
       if (version?.ok) {
-        must(
+        written(
           await this.deps
             .router(version.version)
             .setWeight(
               { owner, apex, primaryService: `${apex}-primary`, canaryService: `${apex}-canary` },
               100,
             ),
-          "routing to the target",
+          `the route ${namespace}/${apex}`,
         );
       }
       const apexService = this.deps.services.get(namespace, apex);
       if (apexService?.metadata.labels[LABELS.rollout] === name && target.matchLabels) {
-        must(
+        written(
           await this.deps.client.patch(`${servicesPath(namespace)}/${apex}`, {
             metadata: {
               ownerReferences: null,
@@ -656,7 +757,7 @@ export class Reconciler {
             },
             spec: { selector: target.matchLabels },
           }),
-          "handing the apex Service back",
+          `Service ${namespace}/${apex}`,
         );
       }
     }

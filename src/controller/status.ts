@@ -55,7 +55,12 @@ export function rolloutStatus(
  * revision, the revision the primary is ready at, the split's weight) before the machine decides
  * anything, so a stored copy is never what a decision rests on.
  */
-const OBSERVED = ["targetRevision", "primaryReadyRevision", "trafficWeight"] as const;
+const OBSERVED = [
+  "targetRevision",
+  "primaryReadyRevision",
+  "primaryRevision",
+  "trafficWeight",
+] as const;
 
 /**
  * A status that differs only in the machine's clock (it moves on every event) or in what it

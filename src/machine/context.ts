@@ -41,6 +41,8 @@ export const Context = z.object({
   canaryReady: z.boolean(),
   /** The revision the primary last reported fully rolled out and ready at. */
   primaryReadyRevision: z.string().optional(),
+  /** The revision the primary's template was last seen at, ready or not. */
+  primaryRevision: z.string().optional(),
   /** The canary weight last observed in the TrafficSplit. */
   trafficWeight: z.number().optional(),
   stepIndex: z.int().min(0),
@@ -180,6 +182,7 @@ export function observe(context: Context, event: RolloutEvent): Context {
     case "PRIMARY":
       // One Deployment, one revision: a primary moving to a revision is ready at none until done.
       next.primaryReadyRevision = event.ready ? event.revision : undefined;
+      next.primaryRevision = event.revision;
       break;
     case "TRAFFIC":
       next.trafficWeight = event.canaryWeight;

@@ -132,6 +132,7 @@ export const rolloutMachine = setup({
     observe: assign(({ context, event }) => observe(context, event)),
     takeSpec: assign({ plan: ({ event }) => (event as Ev<"SPEC">).plan }),
     adoptTargetAsStable: assign({ stableRevision: ({ context }) => context.targetRevision }),
+    adoptPrimaryAsStable: assign({ stableRevision: ({ context }) => context.primaryRevision }),
     startRollout: assign(({ context }) => ({
       ...FRESH_ROLLOUT,
       canaryRevision: context.targetRevision,
@@ -198,6 +199,7 @@ export const rolloutMachine = setup({
   },
   guards: {
     hasTarget: ({ context }) => context.targetRevision !== undefined,
+    primarySeen: ({ context }) => context.primaryRevision !== undefined,
     primaryServesStable: ({ context }) =>
       context.stableRevision !== undefined &&
       context.primaryReadyRevision === context.stableRevision,
@@ -301,8 +303,17 @@ export const rolloutMachine = setup({
     },
   },
   states: {
+    // What the primary runs is the stable revision: only a Rollout with no primary yet takes the
+    // target's. A machine started afresh beside a primary (status lost or removed by hand) so
+    // never sends a revision that was never verified to all traffic.
     initializing: {
-      on: { TARGET: { actions: ["observe", "adoptTargetAsStable"] } },
+      on: {
+        TARGET: [
+          { guard: "primarySeen", actions: ["observe", "adoptPrimaryAsStable"] },
+          { actions: ["observe", "adoptTargetAsStable"] },
+        ],
+        PRIMARY: { actions: ["observe", "adoptPrimaryAsStable"] },
+      },
       always: {
         guard: "primaryServesStable",
         target: "healthy",

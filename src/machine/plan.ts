@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { durationMs } from "../api/common.ts";
+import { type Parsed, parseAs } from "../api/parse.ts";
 import type { RolloutSpec } from "../api/rollout.ts";
 
 export const PlanStep = z.discriminatedUnion("kind", [
@@ -39,7 +40,16 @@ function planStep(step: RolloutSpec["steps"][number]): PlanStep {
   throw new Error("a step without an action passed schema validation");
 }
 
-export function planFromSpec(spec: RolloutSpec): Plan {
+/**
+ * The plan for a spec, checked against the schema a restored snapshot must meet: a plan that
+ * could be written to status but never read back (an interval of 0 from an older CRD) is refused
+ * here, before the machine takes it.
+ */
+export function planFromSpec(spec: RolloutSpec): Parsed<Plan> {
+  return parseAs(Plan, planOf(spec), "plan");
+}
+
+function planOf(spec: RolloutSpec): Plan {
   const { analysis } = spec;
   const webhookTypes = new Set(analysis.webhooks.map((w) => w.type));
   return {

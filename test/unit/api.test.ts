@@ -69,16 +69,19 @@ describe("the Rollout schema", () => {
     );
     if (!parsed.ok) throw new Error(parsed.error);
     expect(planFromSpec(parsed.value.spec)).toMatchObject({
-      steps: [
-        { kind: "setWeight", weight: 10 },
-        { kind: "pause", durationMs: 120_000 },
-        { kind: "setWeight", weight: 50 },
-        { kind: "pause" },
-      ],
-      intervalMs: 30_000,
-      checks: false,
-      confirmPromotionGate: true,
-      preRolloutGate: false,
+      ok: true,
+      value: {
+        steps: [
+          { kind: "setWeight", weight: 10 },
+          { kind: "pause", durationMs: 120_000 },
+          { kind: "setWeight", weight: 50 },
+          { kind: "pause" },
+        ],
+        intervalMs: 30_000,
+        checks: false,
+        confirmPromotionGate: true,
+        preRolloutGate: false,
+      },
     });
   });
 

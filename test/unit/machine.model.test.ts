@@ -26,6 +26,7 @@ function abstractState(s: RolloutSnapshot): string {
     c.plan === PLANS[0],
     rel(c.targetRevision),
     rel(c.primaryReadyRevision),
+    c.primaryRevision === undefined,
     c.canaryReady,
     c.trafficWeight === 0,
     c.failed > 0,

@@ -44,6 +44,20 @@ describe("initialising", () => {
     expect(d.reasons()).toContain("Initialized");
   });
 
+  it("started afresh beside a primary (status lost), takes the primary's revision as stable and rolls the target out as a canary", () => {
+    const d = new Driver()
+      .send({ type: "TARGET", revision: "r2" })
+      .send({ type: "PRIMARY", revision: "r1", ready: false });
+    expect(d.phase).toBe("Initializing");
+    expect(d.desired.primaryRevision).toBe("r1");
+    d.send({ type: "TARGET", revision: "r2" });
+    expect(d.desired.primaryRevision).toBe("r1");
+    d.send({ type: "PRIMARY", revision: "r1", ready: true });
+    expect(d.phase).toBe("Progressing");
+    expect(d.snapshot.context).toMatchObject({ stableRevision: "r1", canaryRevision: "r2" });
+    expect(d.desired).toMatchObject({ primaryRevision: "r1", canaryWeight: 0 });
+  });
+
   it("scales the target down only after the split is seen sending it nothing", () => {
     const d = new Driver()
       .send({ type: "TARGET", revision: "r1" })
