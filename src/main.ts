@@ -38,7 +38,11 @@ if (values.help) {
   process.exit(0);
 }
 
-const logger = createLogger(values["log-level"]);
+// Only tests set it (test/integration/crash-points.test.ts): the k-th write is the last, so a
+// crash can be placed at each write in turn. Its logs are unbuffered so the last line survives.
+const crashAfter = Number(process.env.FLEDGE_CRASH_AFTER_WRITES);
+const crashAfterWrites = Number.isInteger(crashAfter) && crashAfter >= 1 ? crashAfter : undefined;
+const logger = createLogger(values["log-level"], undefined, crashAfterWrites !== undefined);
 const scrapeInterval = values["prometheus-scrape-interval"];
 if (scrapeInterval !== undefined && !Duration.safeParse(scrapeInterval).success) {
   process.stderr.write(`--prometheus-scrape-interval: "${scrapeInterval}" is not a duration\n`);
@@ -58,6 +62,7 @@ const manager = await startManager({
   prometheusAddress: values["prometheus-address"],
   prometheusScrapeIntervalMs: scrapeInterval === undefined ? undefined : durationMs(scrapeInterval),
   onLostLeadership: () => process.exit(1),
+  crashAfterWrites,
 });
 logger.info(
   { port: manager.port, namespace: values.namespace ?? "(all)" },

@@ -3,7 +3,7 @@ import type { Analyst } from "../analysis/analyst.ts";
 import { createAnalyst } from "../analysis/index.ts";
 import { GROUP, PLURAL, VERSION } from "../api/rollout.ts";
 import { SPLIT_GROUP, type SplitVersion } from "../api/smi.ts";
-import { KubeClient, type KubeResult } from "../kube/client.ts";
+import { KubeClient, type KubeResult, writeCounter } from "../kube/client.ts";
 import {
   type DeploymentView,
   deploymentView,
@@ -44,6 +44,8 @@ export type ManagerOptions = {
   now?: () => number;
   /** Called when leadership is lost: the process should exit so a fresh one can stand again. */
   onLostLeadership?: () => void;
+  /** Only tests set it: SIGKILL right after this many writes (see writeCounter). */
+  crashAfterWrites?: number;
 };
 
 export type Manager = {
@@ -60,9 +62,11 @@ const scoped = (namespace: string | undefined, group: string, resource: string) 
 export async function startManager(options: ManagerOptions): Promise<Manager> {
   const { kubeConfig, namespace, logger } = options;
   const metrics = new ControllerMetrics();
-  const client = await KubeClient.fromKubeConfig(kubeConfig, (method, _path, ok) =>
-    metrics.apiRequests.inc({ method, result: ok ? "success" : "failure" }),
-  );
+  const countWrite = writeCounter(logger, options.crashAfterWrites);
+  const client = await KubeClient.fromKubeConfig(kubeConfig, (method, path, ok) => {
+    metrics.apiRequests.inc({ method, result: ok ? "success" : "failure" });
+    countWrite(method, path, ok);
+  });
 
   // The split versions come from the split CRD, watched: SMI support installed or upgraded
   // while the controller runs is seen at once, and a cluster without it costs no request per

@@ -1,3 +1,4 @@
+import type { Logger } from "../observability/logger.ts";
 import { type ApiAccess, kubeRequest, type RequestOptions } from "./request.ts";
 
 /** An apiserver answer that is not a success, as a value: the reconciler decides what it means. */
@@ -21,6 +22,25 @@ export const FIELD_MANAGER = "fledge";
 const TIMEOUT_MS = 30_000;
 
 export type RequestCounter = (method: string, path: string, ok: boolean) => void;
+
+// Events go out beside the reconciles (observability/events.ts), so where they fall among the
+// writes varies from run to run; they are not counted.
+const EVENTS = /\/events(\/|$)/;
+
+/**
+ * Numbers the successful writes (any verb but GET, Events aside) in a debug line each. With
+ * `crashAfter` k, the process dies by SIGKILL right after the k-th is answered, before its caller
+ * sees the answer, as a crash there would: the crash-point tests set it, nothing else does.
+ */
+export function writeCounter(logger: Logger, crashAfter?: number): RequestCounter {
+  let n = 0;
+  return (method, path, ok) => {
+    if (!ok || method === "GET" || EVENTS.test(path)) return;
+    n += 1;
+    logger.debug({ n, method, path }, "write");
+    if (n === crashAfter) process.kill(process.pid, "SIGKILL");
+  };
+}
 
 /**
  * The verbs the reconciler writes with, over the same request path the informers and the

@@ -10,6 +10,8 @@ import { adminKubeConfig, applyFile, eventually, repoRoot } from "./cluster.ts";
 export type RunningController = {
   process: ChildProcess;
   logFile: string;
+  /** How it ended: an exit code, or the signal that killed it. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Kills it with a signal and waits for it to exit. */
   kill(signal?: NodeJS.Signals): Promise<number | null>;
   logs(): string;
@@ -41,9 +43,12 @@ export async function controllerKubeconfig(
   return path;
 }
 
+let started = 0;
+
 /**
  * Runs src/main.ts as its own process, the way it runs in a cluster, logging to a file. The
- * benchmark passes the built dist/main.js and the image's Node options instead.
+ * benchmark passes the built dist/main.js and the image's Node options instead; `env` adds to
+ * the test's environment (the crash switch).
  */
 export function startController(
   kubeconfig: string,
@@ -52,8 +57,9 @@ export function startController(
   logLevel = "debug",
   entry = "src/main.ts",
   nodeOptions: string[] = [],
+  env: Record<string, string> = {},
 ): RunningController {
-  const logFile = join(dir, `controller-${Date.now()}.log`);
+  const logFile = join(dir, `controller-${Date.now()}-${++started}.log`);
   const log = createWriteStream(logFile);
   const child = spawn(
     process.execPath,
@@ -71,18 +77,21 @@ export function startController(
     ],
     {
       stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, LOG_LEVEL: logLevel },
+      env: { ...process.env, LOG_LEVEL: logLevel, ...env },
     },
   );
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on("exit", (code, signal) => resolve({ code, signal })),
+  );
   return {
     process: child,
     logFile,
+    exited,
     kill: async (signal = "SIGTERM") => {
-      if (child.exitCode === null) child.kill(signal);
-      return exited;
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return (await exited).code;
     },
     logs: () => readFileSync(logFile, "utf8"),
     metricsPort: () =>

@@ -125,7 +125,8 @@ export class Podinfo {
     );
   }
 
-  async newRevision(value: string): Promise<void> {
+  /** A new pod template; null takes the template back to the one it was created with. */
+  async newRevision(value: string | null): Promise<void> {
     ok(
       await this.client.patch(`${paths.deployments(this.ns)}/podinfo`, {
         spec: { template: { metadata: { annotations: { "example.com/revision": value } } } },
