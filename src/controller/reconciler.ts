@@ -123,6 +123,9 @@ class Refused {
 /** No answer, or an apiserver too busy or starting: worth retrying, and nothing to tell a person yet. */
 const TRANSIENT = new Set([0, 429, 503, 504]);
 
+/** One write to the cluster; the route's puts a canary weight in effect. */
+type Action = { write: () => Promise<void>; canaryWeight?: number };
+
 /** What one reconcile works on. */
 type World = {
   spec: RolloutSpec;
@@ -370,6 +373,8 @@ export class Reconciler {
     // state as a reason to undo it (a primary already promoted, a canary already scaled down).
     // Only the machine goes ahead: the phase and conditions (a WriteRefused among them) change
     // once the writes are done, so no reader sees Healthy while traffic still goes to the canary.
+    // A round with nothing to write records nothing ahead: its decisions wait for the one status
+    // written at the end, as a crash before that loses nothing the cluster shows.
     const record = async (settled: boolean) => {
       const previous = current.status as RolloutStatus | undefined;
       current = await this.writeStatus(
@@ -384,8 +389,7 @@ export class Reconciler {
     // round reads the caches afresh, which answer with what our writes returned.
     for (let round = 0; round < 4; round++) {
       const before = snapshot;
-      await record(false);
-      const weight = await this.apply(snapshot, {
+      const actions = this.actions(snapshot, {
         spec,
         target: this.deps.deployments.get(namespace, spec.targetRef.name) ?? target,
         primary: primaryOf(),
@@ -394,7 +398,12 @@ export class Reconciler {
         owner,
         log,
       });
-      if (weight !== undefined) feed({ type: "TRAFFIC", canaryWeight: weight, now });
+      if (actions.length === 0) break;
+      await record(false);
+      for (const { write, canaryWeight } of actions) {
+        await write();
+        if (canaryWeight !== undefined) feed({ type: "TRAFFIC", canaryWeight, now });
+      }
       if (snapshot === before) break;
     }
     await record(true);
@@ -471,37 +480,48 @@ export class Reconciler {
     return self && findOverlap(self, target, this.deps.apps.view(namespace));
   }
 
-  /** Makes the cluster what the snapshot wants; returns the canary weight if it wrote the split. */
-  private async apply(snapshot: RolloutSnapshot, w: World): Promise<number | undefined> {
+  /**
+   * The writes that would make the cluster what the snapshot wants, judged from the caches and
+   * not yet made: a round that has none needs no record ahead of it.
+   */
+  private actions(snapshot: RolloutSnapshot, w: World): Action[] {
     const d = desiredOf(snapshot);
     const { spec, target, primary, route, router, owner, log } = w;
     const { namespace } = owner;
     const matchLabels = target.matchLabels ?? {};
-    if (
-      d.primaryRevision &&
-      primary?.metadata.annotations[REVISION_ANNOTATION] !== d.primaryRevision
-    )
-      await this.applyPrimary(spec, d.primaryRevision, primary, target, owner, log);
+    const actions: Action[] = [];
+    const revision = d.primaryRevision;
+    if (revision && primary?.metadata.annotations[REVISION_ANNOTATION] !== revision)
+      actions.push({ write: () => this.applyPrimary(spec, revision, primary, target, owner, log) });
     const port: ServicePort = {
       name: spec.service.portName,
       port: spec.service.port,
       targetPort: spec.service.targetPort ?? spec.service.port,
     };
-    await this.ensureService(route.primaryService, primaryLabels(matchLabels), port, owner);
-    await this.ensureService(route.canaryService, matchLabels, port, owner);
+    const services: [string, Record<string, string>][] = [
+      [route.primaryService, primaryLabels(matchLabels)],
+      [route.canaryService, matchLabels],
+    ];
+    // The apex is made only when missing: an existing one is the user's, or already ours.
     if (!this.deps.services.get(namespace, route.apex))
-      await this.ensureService(route.apex, primaryLabels(matchLabels), port, owner);
+      services.push([route.apex, primaryLabels(matchLabels)]);
+    for (const [name, selector] of services) {
+      const current = this.deps.services.get(namespace, name);
+      if (!current || !serviceMatches(current, selector, port))
+        actions.push({ write: () => this.applyService(name, selector, port, owner) });
+    }
 
-    let weight: number | undefined;
-    if (d.routed) {
-      const result = written(
-        await router.setWeight(route, d.canaryWeight),
-        `the route ${namespace}/${route.apex}`,
-      );
-      if (result === "written") {
-        log.info({ canaryWeight: d.canaryWeight }, "traffic split written");
-        weight = d.canaryWeight;
-      }
+    if (d.routed && !router.inEffect(route, d.canaryWeight)) {
+      actions.push({
+        write: async () => {
+          written(
+            await router.setWeight(route, d.canaryWeight),
+            `the route ${namespace}/${route.apex}`,
+          );
+          log.info({ canaryWeight: d.canaryWeight }, "traffic split written");
+        },
+        canaryWeight: d.canaryWeight,
+      });
     }
 
     const current = target.replicas;
@@ -511,10 +531,14 @@ export class Reconciler {
         : Math.max(primary?.replicas ?? 1, 1)
       : 0;
     if (replicas !== current && (replicas === 0 || current === 0)) {
-      await this.scale(target, replicas, "scaling the canary");
-      log.info({ replicas }, replicas === 0 ? "canary scaled down" : "canary scaled up");
+      actions.push({
+        write: async () => {
+          await this.scale(target, replicas, "scaling the canary");
+          log.info({ replicas }, replicas === 0 ? "canary scaled down" : "canary scaled up");
+        },
+      });
     }
-    return weight;
+    return actions;
   }
 
   /**
@@ -607,14 +631,12 @@ export class Reconciler {
     return { ...template, metadata: { ...template.metadata, labels } };
   }
 
-  private async ensureService(
+  private async applyService(
     name: string,
     selector: Record<string, string>,
     port: ServicePort,
     owner: OwnerRollout,
   ): Promise<void> {
-    const current = this.deps.services.get(owner.namespace, name);
-    if (current && serviceMatches(current, selector, port)) return;
     const manifest = serviceManifest(name, selector, port, owner);
     const applied = written(
       await this.deps.client.patch(`${servicesPath(owner.namespace)}/${name}`, manifest, "apply"),
@@ -744,17 +766,15 @@ export class Reconciler {
         ? chooseSplitVersion(spec.trafficRouting.smi.apiVersion, versions.value)
         : undefined;
       const owner = { name, namespace, uid: rollout.metadata.uid };
-      if (version?.ok) {
-        written(
-          await this.deps
-            .router(version.version)
-            .setWeight(
-              { owner, apex, primaryService: `${apex}-primary`, canaryService: `${apex}-canary` },
-              100,
-            ),
-          `the route ${namespace}/${apex}`,
-        );
-      }
+      const router = version?.ok ? this.deps.router(version.version) : undefined;
+      const route = {
+        owner,
+        apex,
+        primaryService: `${apex}-primary`,
+        canaryService: `${apex}-canary`,
+      };
+      if (router && !router.inEffect(route, 100))
+        written(await router.setWeight(route, 100), `the route ${namespace}/${apex}`);
       const apexService = this.deps.services.get(namespace, apex);
       if (apexService?.metadata.labels[LABELS.rollout] === name && target.matchLabels) {
         written(
@@ -769,15 +789,15 @@ export class Reconciler {
         );
       }
     }
-    must(
-      await this.deps.client.patch(rolloutPath(namespace, name), {
-        metadata: {
-          resourceVersion: rollout.metadata.resourceVersion,
-          finalizers: finalizers.filter((f) => f !== FINALIZER),
-        },
-      }),
-      "removing the finalizer",
-    );
+    const removed = await this.deps.client.patch(rolloutPath(namespace, name), {
+      metadata: {
+        resourceVersion: rollout.metadata.resourceVersion,
+        finalizers: finalizers.filter((f) => f !== FINALIZER),
+      },
+    });
+    // The cache can still hold a Rollout whose finalizer an earlier reconcile took off: it is gone.
+    if (!removed.ok && removed.error.status === 404) return {};
+    must(removed, "removing the finalizer");
     log.info("rollout deleted: traffic back on the target, finalizer removed");
     return {};
   }

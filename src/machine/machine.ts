@@ -220,6 +220,7 @@ export const rolloutMachine = setup({
     stepIsWeight: ({ context }) => currentStep(context)?.kind === "setWeight",
     stepIsPause: ({ context }) => currentStep(context)?.kind === "pause",
     weightHeld: ({ context }) => !context.plan.checks || context.passes >= 1,
+    weightInEffect: ({ context }) => context.trafficWeight === context.canaryWeight,
     enoughPasses: ({ context }) => {
       const step = currentStep(context);
       return context.passes >= (step?.kind === "analysis" ? step.passes : 1);
@@ -577,8 +578,11 @@ export const rolloutMachine = setup({
               ({ context }) => `${stepLabel(context)}: canary weight ${context.canaryWeight}%`,
             ),
           ],
+          // A weight counts once the route shows it: a step decided and recorded but never
+          // written (its controller died first) is not a step that ran, and the next one (a
+          // pause, whose clock starts here) waits for it.
           always: {
-            guard: and(["mayProceed", "weightHeld"]),
+            guard: and(["mayProceed", "weightHeld", "weightInEffect"]),
             target: "nextStep",
             actions: "advance",
           },

@@ -82,7 +82,8 @@ export function dueWork(snapshot: RolloutSnapshot, now: number): Due | undefined
     case "weighting":
     case "pausing":
     case "analysing":
-      return c.plan.checks ? { kind: "analysis" } : undefined;
+      // A check judges the weight in effect: one decided but not yet written waits for its route.
+      return c.plan.checks && c.trafficWeight === c.canaryWeight ? { kind: "analysis" } : undefined;
     default:
       return undefined;
   }

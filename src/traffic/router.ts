@@ -12,9 +12,6 @@ export type Route = {
   matches?: HeaderMatch[] | undefined;
 };
 
-/** Whether setWeight had to write. */
-export type Written = "unchanged" | "written";
-
 /**
  * A traffic router moves weight between the primary and canary Services. The core knows only
  * this; each mesh API (SMI TrafficSplit today, Gateway API later) lives in a folder of its own.
@@ -23,8 +20,10 @@ export interface TrafficRouter {
   /** The canary's share of traffic now in effect (0..100), or undefined when no route exists yet. */
   observedWeight(route: Route): number | undefined;
   /**
-   * Makes the route send canaryWeight% to the canary; writes only when something differs, and
-   * observedWeight tells the written weight from then on.
+   * Whether the route in effect already sends canaryWeight% to the canary, through the route's
+   * matches: a reconcile decides from this whether it has a write to make (and to record first).
    */
-  setWeight(route: Route, canaryWeight: number): Promise<KubeResult<Written>>;
+  inEffect(route: Route, canaryWeight: number): boolean;
+  /** Writes the route to send canaryWeight% to the canary; observedWeight tells it from then on. */
+  setWeight(route: Route, canaryWeight: number): Promise<KubeResult<void>>;
 }

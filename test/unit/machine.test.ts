@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { CheckResult } from "../../src/machine/context.ts";
+import { send, statePath } from "../../src/machine/snapshot.ts";
 import { steeringEvents } from "../../src/machine/steering.ts";
 import { conditionsOf, dueWork, statusOf, wakeAt } from "../../src/machine/view.ts";
 import { Driver, plan, T0 } from "./support/driver.ts";
@@ -108,6 +109,28 @@ describe("a rollout through its steps", () => {
         "Promoted",
       ]),
     );
+  });
+
+  it("a weight decided but not in effect holds its step: the pause after it starts once the route shows it", () => {
+    const d = new Driver().initialise().send({ type: "TARGET", revision: "r2" });
+    // Decided and recorded, then the controller died before writing the split.
+    let s = send(d.snapshot, { type: "CANARY", revision: "r2", ready: true, now: T0 }).snapshot;
+    expect(statePath(s)).toBe("progressing.weighting");
+    expect(s.context).toMatchObject({ canaryWeight: 20, trafficWeight: 0 });
+    s = send(s, { type: "TICK", now: T0 + 60_000 }).snapshot;
+    expect(statePath(s)).toBe("progressing.weighting");
+    s = send(s, { type: "TRAFFIC", canaryWeight: 20, now: T0 + 60_000 }).snapshot;
+    expect(statePath(s)).toBe("progressing.pausing");
+    expect(s.context.pauses).toMatchObject([{ reason: "Step", until: T0 + 70_000 }]);
+  });
+
+  it("a check waits for the weight it judges to be in effect", () => {
+    const d = new Driver(withChecks()).initialise().send({ type: "TARGET", revision: "r2" });
+    let s = send(d.snapshot, { type: "CANARY", revision: "r2", ready: true, now: T0 }).snapshot;
+    expect(s.context).toMatchObject({ canaryWeight: 20, trafficWeight: 0 });
+    expect(dueWork(s, T0 + 60_000)).toBeUndefined();
+    s = send(s, { type: "TRAFFIC", canaryWeight: 20, now: T0 + 60_000 }).snapshot;
+    expect(dueWork(s, T0 + 60_000)).toEqual({ kind: "analysis" });
   });
 
   it("holds every weight until a check at that weight passes", () => {

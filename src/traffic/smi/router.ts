@@ -4,7 +4,7 @@ import { formatQuantity, parseQuantity } from "../../api/quantity.ts";
 import { SPLIT_GROUP, type SplitVersion } from "../../api/smi.ts";
 import type { KubeClient, KubeResult } from "../../kube/client.ts";
 import { managedLabels, ownerReference } from "../../kube/primary.ts";
-import type { Route, TrafficRouter, Written } from "../router.ts";
+import type { Route, TrafficRouter } from "../router.ts";
 import { writeRouteGroup } from "./route-group.ts";
 
 /** What the cache keeps of a TrafficSplit, in any version: weights read as quantities. */
@@ -103,7 +103,21 @@ export class SmiRouter implements TrafficRouter {
     return split ? canaryPercent(split, route.canaryService) : undefined;
   }
 
-  async setWeight(route: Route, canaryWeight: number): Promise<KubeResult<Written>> {
+  inEffect(route: Route, canaryWeight: number): boolean {
+    const current = this.splits.get(route.owner.namespace, route.apex);
+    return (
+      current !== undefined &&
+      current.service === route.apex &&
+      current.routeGroups.join() === routeGroupsOf(route).join() &&
+      current.backends.length === 2 &&
+      current.backends[0]?.service === route.primaryService &&
+      current.backends[0]?.weight === 100 - canaryWeight &&
+      current.backends[1]?.service === route.canaryService &&
+      current.backends[1]?.weight === canaryWeight
+    );
+  }
+
+  async setWeight(route: Route, canaryWeight: number): Promise<KubeResult<void>> {
     const current = this.splits.get(route.owner.namespace, route.apex);
     const path = collection(this.version, route.owner.namespace);
     const spec = splitSpec(this.version, route, canaryWeight);
@@ -113,10 +127,10 @@ export class SmiRouter implements TrafficRouter {
       const wrote = await writeRouteGroup(this.client, this.version, route);
       if (!wrote.ok) return wrote;
     }
-    const written = (result: KubeResult<unknown>): KubeResult<Written> => {
+    const written = (result: KubeResult<unknown>): KubeResult<void> => {
       if (!result.ok) return result;
       this.splits.remember(result.value);
-      return { ok: true, value: "written" };
+      return { ok: true, value: undefined };
     };
     if (!current) {
       return written(
@@ -133,15 +147,6 @@ export class SmiRouter implements TrafficRouter {
         }),
       );
     }
-    const same =
-      current.service === route.apex &&
-      current.routeGroups.join() === routeGroupsOf(route).join() &&
-      current.backends.length === 2 &&
-      current.backends[0]?.service === route.primaryService &&
-      current.backends[0]?.weight === 100 - canaryWeight &&
-      current.backends[1]?.service === route.canaryService &&
-      current.backends[1]?.weight === canaryWeight;
-    if (same) return { ok: true, value: "unchanged" };
     // A split that no longer has matches takes all requests again (null deletes in a merge patch).
     return written(
       await this.client.patch(`${path}/${route.apex}`, { spec: { matches: null, ...spec } }),

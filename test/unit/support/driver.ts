@@ -43,7 +43,14 @@ export class Driver {
     if (d.routed && this.snapshot.context.trafficWeight !== d.canaryWeight) {
       this.deliver({ type: "TRAFFIC", canaryWeight: d.canaryWeight });
     }
-    return this.deliver(event);
+    this.deliver(event);
+    // A weight step waits for its weight in effect, which the reconcile that decided it writes
+    // in its next round: the step goes on within the same reconcile.
+    if (statePath(this.snapshot) === "progressing.weighting") {
+      const { canaryWeight, trafficWeight } = this.snapshot.context;
+      if (trafficWeight !== canaryWeight) this.deliver({ type: "TRAFFIC", canaryWeight });
+    }
+    return this;
   }
 
   private deliver(event: UntimedEvent): this {
