@@ -24,10 +24,10 @@ import {
 import { Podinfo, type RolloutJson } from "./support/rollouts.ts";
 import { type Version, watchObject } from "./support/watch.ts";
 
+// Two weights with a pause after each: the shortest plan in which a step can be skipped or a
+// weight undone, and whose promotion follows a pause, as in the issue's reproduction.
 const STEPS = [
   { setWeight: 20 },
-  { pause: { duration: "1s" } },
-  { setWeight: 40 },
   { pause: { duration: "1s" } },
   { setWeight: 60 },
   { pause: { duration: "1s" } },
@@ -174,7 +174,7 @@ const PATHS: Path[] = [
   {
     name: "promotion",
     spec: () => ({}),
-    weights: [0, 20, 40, 60, 0],
+    weights: [0, 20, 60, 0],
     phase: "Healthy",
     revisions: (old, next) => [old, next],
   },
@@ -264,8 +264,11 @@ async function outcome(
   return "hung";
 }
 
-/** A namespace with podinfo and its Rollout that runs take in turn: each leaves it where the next starts. */
-type Lane = { p: Podinfo };
+/**
+ * A namespace with podinfo and its Rollout that runs take in turn, and whether the last run left
+ * it Healthy (a promotion always does; after a rollback its last controller takes it there).
+ */
+type Lane = { p: Podinfo; healthy: boolean };
 
 function startIn(dir: string, ns: string, k?: number): RunningController {
   return startController(
@@ -285,17 +288,27 @@ function startIn(dir: string, ns: string, k?: number): RunningController {
 }
 
 async function stop(controller: RunningController, what: string): Promise<void> {
+  // Its SIGTERM handler is installed as it starts: a signal before then would kill it outright.
+  await controller.metricsPort();
   const code = await controller.kill("SIGTERM");
   if (code !== 0) throw new Error(`${what} exited with ${code} on SIGTERM`);
 }
 
 /**
- * Healthy, with no controller running: a new lane is brought there by a controller without the
- * switch; a lane that a promotion left is there already; after a rollback such a controller
- * takes it from Failed to Healthy as the target returns to the stable revision.
+ * Takes a Failed lane back to Healthy with the controller running: the target returns to the
+ * stable revision.
+ */
+async function restore(p: Podinfo): Promise<RolloutJson> {
+  await p.newRevision(null);
+  return p.phase("Healthy", SETTLE_MS);
+}
+
+/**
+ * Healthy, with no controller running: a lane the last run left so is there already; a new lane
+ * or one a run left Failed is brought there by a controller without the switch.
  */
 async function prepare(path: Path, dir: string, lane?: Lane): Promise<{ lane: Lane; old: string }> {
-  if (lane && path.phase === "Healthy") {
+  if (lane?.healthy) {
     const r = await lane.p.rollout();
     return { lane, old: r.status?.stableRevision ?? "" };
   }
@@ -303,9 +316,8 @@ async function prepare(path: Path, dir: string, lane?: Lane): Promise<{ lane: La
     lane?.p ?? (await Podinfo.create(world.client, `crash-${path.name}`, STEPS, path.spec()));
   const setup = startIn(dir, p.ns);
   try {
-    if (lane) await p.newRevision(null);
-    const healthy = await p.phase("Healthy", SETTLE_MS);
-    return { lane: { p }, old: healthy.status?.stableRevision ?? "" };
+    const healthy = lane ? await restore(p) : await p.phase("Healthy", SETTLE_MS);
+    return { lane: { p, healthy: true }, old: healthy.status?.stableRevision ?? "" };
   } finally {
     await stop(setup, "the controller bringing the rollout to Healthy");
   }
@@ -383,8 +395,7 @@ async function runOnce(
         SETTLE_MS,
       ).catch((e: Error) => failures.push(e.message));
       // One with the switch may reach its k-th write as it shuts down (a crash after the end).
-      if (lastK === undefined) await stop(last, "the last controller");
-      else await last.kill("SIGTERM");
+      if (lastK !== undefined) await last.kill("SIGTERM");
     }
     await Promise.all([splits.stop(), primary.stop(), target.stop()]);
 
@@ -407,7 +418,13 @@ async function runOnce(
     }
     if (failures.length === 0) {
       keep = true;
-      return { run: { label, crashed, failures }, lane };
+      // The controller that ended a rollback readies the lane for the next run: a start saved.
+      let healthy = path.phase === "Healthy";
+      if (last && lastK === undefined) {
+        if (!healthy) healthy = (await restore(p)).status?.phase === "Healthy";
+        await stop(last, "the last controller");
+      }
+      return { run: { label, crashed, failures }, lane: { p, healthy } };
     }
     const targetHistory = target.versions.map(
       (v) => `${v.rv}:${v.object.spec.replicas}/${readyPods(v.object)}`,
