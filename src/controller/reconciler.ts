@@ -1,6 +1,6 @@
 import type { AnalysisSubject, Analyst } from "../analysis/analyst.ts";
 import { outcomeNotifications } from "../analysis/webhooks.ts";
-import { type Parsed, parseAs } from "../api/parse.ts";
+import { parseAs } from "../api/parse.ts";
 import {
   API_VERSION,
   GROUP,
@@ -28,8 +28,7 @@ import {
   serviceMatches,
 } from "../kube/service.ts";
 import type { Notice, RolloutEvent } from "../machine/context.ts";
-import { type Plan, planFromSpec } from "../machine/plan.ts";
-import { type RolloutSnapshot, restore, send, start } from "../machine/snapshot.ts";
+import { type RolloutSnapshot, send } from "../machine/snapshot.ts";
 import { desiredOf, dueWork, phaseOf, stageOf, wakeAt } from "../machine/view.ts";
 import { coalesce, type EventRecorder } from "../observability/events.ts";
 import { forRollout, type Logger } from "../observability/logger.ts";
@@ -41,6 +40,7 @@ import { rolloutRef } from "./apps.ts";
 import { observations } from "./observations.ts";
 import { findOverlap } from "./overlap.ts";
 import type { ReconcileResult } from "./queue.ts";
+import { type Problem, resume } from "./resume.ts";
 import { type RolloutObject, rolloutObject } from "./rollout-object.ts";
 import {
   type ConditionInput,
@@ -136,12 +136,6 @@ type World = {
   owner: OwnerRollout;
   log: Logger;
 };
-
-/**
- * What only the controller can judge: a reason for a condition (SpecValid unless it says
- * otherwise) and the message a person acts on.
- */
-type Problem = { type?: "SpecValid" | "Ready"; reason: string; message: string };
 
 /** The condition a problem turns False. */
 const problemCondition = (problem: Problem): ConditionInput => ({
@@ -278,31 +272,10 @@ export class Reconciler {
       canaryService: `${apex}-canary`,
       matches: spec.trafficRouting.smi.matches,
     };
-    const plan = planFromSpec(spec);
-    if (!plan.ok)
-      return this.report(
-        rollout,
-        { type: "SpecValid", reason: "PlanInvalid", message: plan.error },
-        log,
-        now,
-        spec,
-      );
-    const restored = this.restored(rollout, plan.value, now);
-    // Starting afresh would take the target for the stable revision and send it all traffic;
-    // holding keeps the cluster as the last decision left it until a person mends status.
-    if (!restored.ok)
-      return this.report(
-        rollout,
-        {
-          type: "Ready",
-          reason: "StatusUnreadable",
-          message: `${restored.error}; holding traffic and workloads as they are. Remove status.machine to start again from the revision the primary serves`,
-        },
-        log,
-        now,
-        spec,
-      );
-    let snapshot = restored.value;
+    const resumed = resume(spec, rollout.status?.machine, now);
+    if (!resumed.ok) return this.report(rollout, resumed.problem, log, now, spec);
+    const { plan } = resumed;
+    let snapshot = resumed.snapshot;
     let current = rollout;
     const stageBefore = stageOf(snapshot);
     const subject = () =>
@@ -321,7 +294,7 @@ export class Reconciler {
     for (const event of observations(
       snapshot.context,
       {
-        plan: plan.value,
+        plan,
         target,
         primary: primaryOf(),
         trafficWeight: router.observedWeight(route),
@@ -431,12 +404,6 @@ export class Reconciler {
     this.deps.metrics?.canaryWeight.set({ namespace, name }, snapshot.context.canaryWeight);
     const wake = wakeAt(snapshot);
     return wake === undefined ? {} : { requeueAfterMs: Math.max(0, wake - now) };
-  }
-
-  /** The machine as status left it; a Rollout never seen before starts at the beginning. */
-  private restored(rollout: RolloutObject, plan: Plan, now: number): Parsed<RolloutSnapshot> {
-    const stored = rollout.status?.machine;
-    return stored === undefined ? { ok: true, value: start(plan, now) } : restore(stored);
   }
 
   /** What the schema cannot see but the controller can: the target and its selector. */
