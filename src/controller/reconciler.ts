@@ -12,12 +12,10 @@ import type { KubeClient, KubeResult } from "../kube/client.ts";
 import {
   type DeploymentView,
   LABELS,
-  parseDeployment,
   primaryLabels,
   REVISION_ANNOTATION,
-  templateHash,
 } from "../kube/deployment.ts";
-import { type OwnerRollout, primaryManifest, primaryName } from "../kube/primary.ts";
+import { type OwnerRollout, primaryName } from "../kube/primary.ts";
 import {
   type ServicePort,
   type ServiceView,
@@ -46,27 +44,11 @@ import {
   statusDiffers,
   withTransitionTimes,
 } from "./status.ts";
-import {
-  Conflict,
-  deploymentPath,
-  must,
-  Refused,
-  rolloutPath,
-  servicesPath,
-  written,
-} from "./writes.ts";
+import type { Store } from "./store.ts";
+import { Workload } from "./workload.ts";
+import { Conflict, must, Refused, rolloutPath, servicesPath, written } from "./writes.ts";
 
 export const FINALIZER = "fledge.dev/finalizer";
-
-/**
- * A cache the reconciler reads, told of every object its writes return: until the watch brings
- * a write back, get() answers with what the write returned, so no reconcile acts on a copy
- * older than its own last write (see Informer.remember).
- */
-type Store<T> = {
-  get(namespace: string, name: string): T | undefined;
-  remember(raw: unknown): void;
-};
 
 export type ReconcilerDeps = {
   client: KubeClient;
@@ -156,9 +138,11 @@ function withProblem(
  */
 export class Reconciler {
   private readonly deps: ReconcilerDeps;
+  private readonly workload: Workload;
 
   constructor(deps: ReconcilerDeps) {
     this.deps = deps;
+    this.workload = new Workload(deps.client, deps.deployments);
   }
 
   async reconcile(key: string): Promise<ReconcileResult> {
@@ -418,7 +402,9 @@ export class Reconciler {
     const actions: Action[] = [];
     const revision = d.primaryRevision;
     if (revision && primary?.metadata.annotations[REVISION_ANNOTATION] !== revision)
-      actions.push({ write: () => this.applyPrimary(spec, revision, primary, target, owner, log) });
+      actions.push({
+        write: () => this.workload.applyPrimary(spec, revision, primary, target, owner, log),
+      });
     const port: ServicePort = {
       name: spec.service.portName,
       port: spec.service.port,
@@ -459,102 +445,12 @@ export class Reconciler {
     if (replicas !== current && (replicas === 0 || current === 0)) {
       actions.push({
         write: async () => {
-          await this.scale(target, replicas, "scaling the canary");
+          await this.workload.scale(target, replicas, "scaling the canary");
           log.info({ replicas }, replicas === 0 ? "canary scaled down" : "canary scaled up");
         },
       });
     }
     return actions;
-  }
-
-  /**
-   * Sets the target's spec.replicas, the one field of the user's Deployment Fledge writes. A
-   * patch of the Deployment rather than its scale subresource, because it answers with the whole
-   * object, which the cache then shows until the watch brings it back.
-   */
-  private async scale(target: DeploymentView, replicas: number, what: string): Promise<void> {
-    const { namespace, name } = target.metadata;
-    const scaled = written(
-      await this.deps.client.patch(deploymentPath(namespace, name), { spec: { replicas } }),
-      what,
-    );
-    this.deps.deployments.remember(scaled);
-  }
-
-  private async applyPrimary(
-    spec: RolloutSpec,
-    revision: string,
-    primary: DeploymentView | undefined,
-    target: DeploymentView,
-    owner: OwnerRollout,
-    log: Logger,
-  ): Promise<void> {
-    // A target cached before its Rollout was known has no spec in the cache yet: read it.
-    const full =
-      structuredClone(target.source) ??
-      parseDeployment(
-        must(
-          await this.deps.client.get(deploymentPath(owner.namespace, spec.targetRef.name)),
-          "reading the target",
-        ),
-      );
-    if (!full) return;
-    // The revision is the target's own, or (undoing a promotion) one the primary ran before.
-    if (templateHash(full.spec.template) !== revision) {
-      const earlier = await this.primaryTemplateAt(revision, target, owner);
-      if (!earlier) {
-        log.warn(
-          { revision },
-          "no template for the revision: neither the target nor the primary's history has it",
-        );
-        return;
-      }
-      full.spec.template = earlier;
-    }
-    const replicas = primary?.replicas ?? (target.replicas > 0 ? target.replicas : 1);
-    const manifest = primaryManifest(full, revision, replicas, owner);
-    const applied = written(
-      await this.deps.client.patch(
-        deploymentPath(owner.namespace, manifest.metadata.name),
-        manifest,
-        "apply",
-      ),
-      `Deployment ${owner.namespace}/${manifest.metadata.name}`,
-    );
-    this.deps.deployments.remember(applied);
-    log.info({ revision, replicas }, primary ? "primary updated" : "primary created");
-  }
-
-  /** The pod template the primary ran at `revision`, from its ReplicaSets (each carries its revision). */
-  private async primaryTemplateAt(revision: string, target: DeploymentView, owner: OwnerRollout) {
-    const selector = Object.entries(primaryLabels(target.matchLabels ?? {}))
-      .map(([k, v]) => `${k}=${v}`)
-      .join(",");
-    type ReplicaSets = {
-      items: {
-        spec: {
-          template: {
-            metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
-          };
-        };
-      }[];
-    };
-    const list = must(
-      await this.deps.client.request<ReplicaSets>(
-        "GET",
-        `/apis/apps/v1/namespaces/${owner.namespace}/replicasets`,
-        undefined,
-        undefined,
-        { labelSelector: selector },
-      ),
-      "listing the primary's ReplicaSets",
-    );
-    const template = list.items.find(
-      (rs) => rs.spec.template.metadata?.annotations?.[REVISION_ANNOTATION] === revision,
-    )?.spec.template;
-    if (!template) return undefined;
-    const { "pod-template-hash": _, ...labels } = template.metadata?.labels ?? {};
-    return { ...template, metadata: { ...template.metadata, labels } };
   }
 
   private async applyService(
@@ -681,7 +577,7 @@ export class Reconciler {
       const primary = this.deps.deployments.get(namespace, primaryName(spec.targetRef.name));
       if (target.replicas === 0) {
         const replicas = Math.max(primary?.replicas ?? 1, 1);
-        await this.scale(target, replicas, "scaling the target back up");
+        await this.workload.scale(target, replicas, "scaling the target back up");
         log.info({ replicas }, "rollout deleted: target scaled back up");
         return {};
       }
