@@ -1,8 +1,7 @@
-import type { AnalysisSubject, Analyst } from "../analysis/analyst.ts";
+import type { Analyst } from "../analysis/analyst.ts";
 import { outcomeNotifications } from "../analysis/webhooks.ts";
 import { parseAs } from "../api/parse.ts";
 import {
-  API_VERSION,
   type RolloutSpec,
   RolloutSpec as RolloutSpecSchema,
   type RolloutStatus,
@@ -35,15 +34,10 @@ import { rolloutRef } from "./apps.ts";
 import { observations } from "./observations.ts";
 import { findOverlap } from "./overlap.ts";
 import type { ReconcileResult } from "./queue.ts";
+import { analysisSubject, Recorder } from "./record.ts";
 import { type Problem, resume } from "./resume.ts";
 import { type RolloutObject, rolloutObject } from "./rollout-object.ts";
-import {
-  type ConditionInput,
-  pendingStatus,
-  rolloutStatus,
-  statusDiffers,
-  withTransitionTimes,
-} from "./status.ts";
+import { type ConditionInput, pendingStatus, rolloutStatus } from "./status.ts";
 import type { Store } from "./store.ts";
 import { Workload } from "./workload.ts";
 import { Conflict, must, Refused, rolloutPath, servicesPath, written } from "./writes.ts";
@@ -65,24 +59,6 @@ export type ReconcilerDeps = {
   metrics?: ControllerMetrics;
 };
 
-/** What providers and webhooks are told about a rollout: which it is and where it stands. */
-function analysisSubject(
-  rollout: RolloutObject,
-  spec: RolloutSpec,
-  at: Pick<AnalysisSubject, "phase" | "stepIndex" | "canaryWeight">,
-): AnalysisSubject {
-  const { namespace, name } = rollout.metadata;
-  const apex = spec.service.name ?? spec.targetRef.name;
-  return {
-    namespace,
-    name,
-    target: spec.targetRef.name,
-    canaryService: `${apex}-canary`,
-    spec,
-    ...at,
-  };
-}
-
 /** One write to the cluster; the route's puts a canary weight in effect. */
 type Action = { write: () => Promise<void>; canaryWeight?: number };
 
@@ -97,40 +73,6 @@ type World = {
   log: Logger;
 };
 
-/** The condition a problem turns False. */
-const problemCondition = (problem: Problem): ConditionInput => ({
-  type: problem.type ?? "SpecValid",
-  status: "False",
-  reason: problem.reason,
-  message: problem.message,
-});
-
-/** A status whose condition of the problem's type is False for it, and whose message says so. */
-function withProblem(
-  status: RolloutStatus,
-  previous: RolloutStatus | undefined,
-  problem: Problem,
-  now: number,
-  rollout: RolloutObject,
-): RolloutStatus {
-  const condition = problemCondition(problem);
-  const { type } = condition;
-  return {
-    ...status,
-    observedGeneration: rollout.metadata.generation,
-    message: problem.message,
-    conditions: [
-      ...(status.conditions ?? []).filter((c) => c.type !== type),
-      ...withTransitionTimes(
-        previous?.conditions,
-        [condition],
-        new Date(now).toISOString(),
-        rollout.metadata.generation,
-      ),
-    ],
-  };
-}
-
 /**
  * One reconcile: read the Rollout, what it targets and what Fledge made for it; feed the machine
  * what changed; make the cluster match what the machine wants; write status when it differs.
@@ -139,10 +81,12 @@ function withProblem(
 export class Reconciler {
   private readonly deps: ReconcilerDeps;
   private readonly workload: Workload;
+  private readonly recorder: Recorder;
 
   constructor(deps: ReconcilerDeps) {
     this.deps = deps;
     this.workload = new Workload(deps.client, deps.deployments);
+    this.recorder = new Recorder(deps);
   }
 
   async reconcile(key: string): Promise<ReconcileResult> {
@@ -153,7 +97,7 @@ export class Reconciler {
         return await this.once(rollout);
       } catch (e) {
         if (e instanceof Refused) {
-          await this.refused(namespace, name, e);
+          await this.recorder.refused(namespace, name, e);
           throw new Error(e.message);
         }
         if (!(e instanceof Conflict)) throw e;
@@ -176,7 +120,12 @@ export class Reconciler {
     const now = this.deps.now();
     const parsed = parseAs(RolloutSpecSchema, rollout.spec, "spec");
     if (!parsed.ok)
-      return this.report(rollout, { reason: "InvalidSpec", message: parsed.error }, log, now);
+      return this.recorder.report(
+        rollout,
+        { reason: "InvalidSpec", message: parsed.error },
+        log,
+        now,
+      );
     const spec = parsed.value;
     if (rollout.metadata.deletionTimestamp) return this.finalize(rollout, spec, log);
     if (!rollout.metadata.finalizers.includes(FINALIZER)) await this.addFinalizer(rollout);
@@ -184,7 +133,7 @@ export class Reconciler {
     const target = this.deps.deployments.get(namespace, spec.targetRef.name);
     const problem = await this.judge(spec, target, rollout);
     if (problem || !target)
-      return this.report(
+      return this.recorder.report(
         rollout,
         problem ?? { reason: "TargetNotFound", message: "" },
         log,
@@ -197,7 +146,7 @@ export class Reconciler {
       spec.trafficRouting.smi.matches !== undefined,
     );
     if (!version.ok)
-      return this.report(
+      return this.recorder.report(
         rollout,
         { reason: "RoutingUnavailable", message: version.reason },
         log,
@@ -216,7 +165,7 @@ export class Reconciler {
       matches: spec.trafficRouting.smi.matches,
     };
     const resumed = resume(spec, rollout.status?.machine, now);
-    if (!resumed.ok) return this.report(rollout, resumed.problem, log, now, spec);
+    if (!resumed.ok) return this.recorder.report(rollout, resumed.problem, log, now, spec);
     const { plan } = resumed;
     let snapshot = resumed.snapshot;
     let current = rollout;
@@ -293,7 +242,7 @@ export class Reconciler {
     // written at the end, as a crash before that loses nothing the cluster shows.
     const record = async (settled: boolean) => {
       const previous = current.status as RolloutStatus | undefined;
-      current = await this.writeStatus(
+      current = await this.recorder.writeStatus(
         current,
         settled
           ? rolloutStatus(snapshot, previous, current.metadata.generation, now, analysisReady)
@@ -478,86 +427,6 @@ export class Reconciler {
     const fresh = rolloutObject(patched);
     if (fresh) rollout.metadata.resourceVersion = fresh.metadata.resourceVersion;
     this.deps.rollouts.remember(patched);
-  }
-
-  /**
-   * A problem the controller found: its condition turns False with the reason, the phase's
-   * message says it, an Event tells it once (again only when it changes), and nothing moves.
-   */
-  private async report(
-    rollout: RolloutObject,
-    problem: Problem,
-    log: Logger,
-    now: number,
-    spec?: RolloutSpec,
-  ): Promise<ReconcileResult> {
-    const previous = rollout.status as RolloutStatus | undefined;
-    const { type } = problemCondition(problem);
-    const before = previous?.conditions?.find((c) => c.type === type);
-    const next = withProblem(previous ?? {}, previous, problem, now, rollout);
-    const stored = await this.writeStatus(rollout, next);
-    if (
-      stored !== rollout &&
-      (before?.status !== "False" ||
-        before.reason !== problem.reason ||
-        before.message !== problem.message)
-    ) {
-      log.warn({ reason: problem.reason }, problem.message);
-      const notice: Notice = { type: "Warning", reason: problem.reason, message: problem.message };
-      this.deps.events.record(rollout.metadata, notice);
-      // A spec the controller cannot read has no webhooks it could trust.
-      if (spec) {
-        const at = {
-          phase: previous?.phase ?? "Initializing",
-          stepIndex: previous?.currentStepIndex ?? 0,
-          canaryWeight: previous?.canaryWeight ?? 0,
-        };
-        const subject = analysisSubject(rollout, spec, at);
-        void this.deps.analyst.notify(subject, { type: "event", notice });
-      }
-    }
-    return {};
-  }
-
-  /**
-   * A refused write, on the Rollout as our last write left it: Ready False with the resource and
-   * the apiserver's words, until a reconcile's writes all go through. When status itself is what
-   * is refused, the Event and the log are all that can tell it.
-   */
-  private async refused(namespace: string, name: string, refusal: Refused): Promise<void> {
-    const log = forRollout(this.deps.logger, namespace, name);
-    const rollout = this.deps.rollouts.get(namespace, name);
-    if (!rollout) return;
-    const problem: Problem = { type: "Ready", reason: "WriteRefused", message: refusal.message };
-    try {
-      await this.report(rollout, problem, log, this.deps.now());
-    } catch (e) {
-      if (!(e instanceof Refused || e instanceof Conflict)) throw e;
-      log.error({ reason: problem.reason }, refusal.message);
-      this.deps.events.record(rollout.metadata, {
-        type: "Warning",
-        reason: problem.reason,
-        message: problem.message,
-      });
-    }
-  }
-
-  /** Replaces status when it differs; the Rollout as written, or the one given when nothing was. */
-  private async writeStatus(rollout: RolloutObject, status: RolloutStatus): Promise<RolloutObject> {
-    if (!statusDiffers(rollout.status as RolloutStatus | undefined, status)) return rollout;
-    const { namespace, name, resourceVersion } = rollout.metadata;
-    const stored = written(
-      await this.deps.client.replace(`${rolloutPath(namespace, name)}/status`, {
-        apiVersion: API_VERSION,
-        kind: "Rollout",
-        metadata: { name, namespace, resourceVersion },
-        spec: rollout.spec,
-        status,
-      }),
-      `status of Rollout ${namespace}/${name}`,
-    );
-    this.deps.rollouts.remember(stored);
-    return rolloutObject(stored) ?? rollout;
   }
 
   /**

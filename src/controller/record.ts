@@ -1,0 +1,162 @@
+import type { AnalysisSubject, Analyst } from "../analysis/analyst.ts";
+import { API_VERSION, type RolloutSpec, type RolloutStatus } from "../api/rollout.ts";
+import type { KubeClient } from "../kube/client.ts";
+import type { Notice } from "../machine/context.ts";
+import type { EventRecorder } from "../observability/events.ts";
+import { forRollout, type Logger } from "../observability/logger.ts";
+import type { ReconcileResult } from "./queue.ts";
+import type { Problem } from "./resume.ts";
+import { type RolloutObject, rolloutObject } from "./rollout-object.ts";
+import { type ConditionInput, statusDiffers, withTransitionTimes } from "./status.ts";
+import type { Store } from "./store.ts";
+import { Conflict, Refused, rolloutPath, written } from "./writes.ts";
+
+/** What providers and webhooks are told about a rollout: which it is and where it stands. */
+export function analysisSubject(
+  rollout: RolloutObject,
+  spec: RolloutSpec,
+  at: Pick<AnalysisSubject, "phase" | "stepIndex" | "canaryWeight">,
+): AnalysisSubject {
+  const { namespace, name } = rollout.metadata;
+  const apex = spec.service.name ?? spec.targetRef.name;
+  return {
+    namespace,
+    name,
+    target: spec.targetRef.name,
+    canaryService: `${apex}-canary`,
+    spec,
+    ...at,
+  };
+}
+
+/** The condition a problem turns False. */
+const problemCondition = (problem: Problem): ConditionInput => ({
+  type: problem.type ?? "SpecValid",
+  status: "False",
+  reason: problem.reason,
+  message: problem.message,
+});
+
+/** A status whose condition of the problem's type is False for it, and whose message says so. */
+function withProblem(
+  status: RolloutStatus,
+  previous: RolloutStatus | undefined,
+  problem: Problem,
+  now: number,
+  rollout: RolloutObject,
+): RolloutStatus {
+  const condition = problemCondition(problem);
+  const { type } = condition;
+  return {
+    ...status,
+    observedGeneration: rollout.metadata.generation,
+    message: problem.message,
+    conditions: [
+      ...(status.conditions ?? []).filter((c) => c.type !== type),
+      ...withTransitionTimes(
+        previous?.conditions,
+        [condition],
+        new Date(now).toISOString(),
+        rollout.metadata.generation,
+      ),
+    ],
+  };
+}
+
+export type RecorderDeps = {
+  client: KubeClient;
+  rollouts: Store<RolloutObject>;
+  analyst: Analyst;
+  events: EventRecorder;
+  logger: Logger;
+  now: () => number;
+};
+
+/** What a reconcile leaves for people to read: the Rollout's status, its Events, the webhooks told. */
+export class Recorder {
+  private readonly deps: RecorderDeps;
+
+  constructor(deps: RecorderDeps) {
+    this.deps = deps;
+  }
+
+  /**
+   * A problem the controller found: its condition turns False with the reason, the phase's
+   * message says it, an Event tells it once (again only when it changes), and nothing moves.
+   */
+  async report(
+    rollout: RolloutObject,
+    problem: Problem,
+    log: Logger,
+    now: number,
+    spec?: RolloutSpec,
+  ): Promise<ReconcileResult> {
+    const previous = rollout.status as RolloutStatus | undefined;
+    const { type } = problemCondition(problem);
+    const before = previous?.conditions?.find((c) => c.type === type);
+    const next = withProblem(previous ?? {}, previous, problem, now, rollout);
+    const stored = await this.writeStatus(rollout, next);
+    if (
+      stored !== rollout &&
+      (before?.status !== "False" ||
+        before.reason !== problem.reason ||
+        before.message !== problem.message)
+    ) {
+      log.warn({ reason: problem.reason }, problem.message);
+      const notice: Notice = { type: "Warning", reason: problem.reason, message: problem.message };
+      this.deps.events.record(rollout.metadata, notice);
+      // A spec the controller cannot read has no webhooks it could trust.
+      if (spec) {
+        const at = {
+          phase: previous?.phase ?? "Initializing",
+          stepIndex: previous?.currentStepIndex ?? 0,
+          canaryWeight: previous?.canaryWeight ?? 0,
+        };
+        const subject = analysisSubject(rollout, spec, at);
+        void this.deps.analyst.notify(subject, { type: "event", notice });
+      }
+    }
+    return {};
+  }
+
+  /**
+   * A refused write, on the Rollout as our last write left it: Ready False with the resource and
+   * the apiserver's words, until a reconcile's writes all go through. When status itself is what
+   * is refused, the Event and the log are all that can tell it.
+   */
+  async refused(namespace: string, name: string, refusal: Refused): Promise<void> {
+    const log = forRollout(this.deps.logger, namespace, name);
+    const rollout = this.deps.rollouts.get(namespace, name);
+    if (!rollout) return;
+    const problem: Problem = { type: "Ready", reason: "WriteRefused", message: refusal.message };
+    try {
+      await this.report(rollout, problem, log, this.deps.now());
+    } catch (e) {
+      if (!(e instanceof Refused || e instanceof Conflict)) throw e;
+      log.error({ reason: problem.reason }, refusal.message);
+      this.deps.events.record(rollout.metadata, {
+        type: "Warning",
+        reason: problem.reason,
+        message: problem.message,
+      });
+    }
+  }
+
+  /** Replaces status when it differs; the Rollout as written, or the one given when nothing was. */
+  async writeStatus(rollout: RolloutObject, status: RolloutStatus): Promise<RolloutObject> {
+    if (!statusDiffers(rollout.status as RolloutStatus | undefined, status)) return rollout;
+    const { namespace, name, resourceVersion } = rollout.metadata;
+    const stored = written(
+      await this.deps.client.replace(`${rolloutPath(namespace, name)}/status`, {
+        apiVersion: API_VERSION,
+        kind: "Rollout",
+        metadata: { name, namespace, resourceVersion },
+        spec: rollout.spec,
+        status,
+      }),
+      `status of Rollout ${namespace}/${name}`,
+    );
+    this.deps.rollouts.remember(stored);
+    return rolloutObject(stored) ?? rollout;
+  }
+}
