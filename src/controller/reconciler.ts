@@ -31,6 +31,7 @@ import type { Route, TrafficRouter } from "../traffic/router.ts";
 import { chooseSplitVersion } from "../traffic/smi/versions.ts";
 import type { Apps } from "./apps.ts";
 import { rolloutRef } from "./apps.ts";
+import { Finalizer } from "./finalize.ts";
 import { observations } from "./observations.ts";
 import { findOverlap } from "./overlap.ts";
 import type { ReconcileResult } from "./queue.ts";
@@ -41,8 +42,6 @@ import { type ConditionInput, pendingStatus, rolloutStatus } from "./status.ts";
 import type { Store } from "./store.ts";
 import { Workload } from "./workload.ts";
 import { Conflict, must, Refused, rolloutPath, servicesPath, written } from "./writes.ts";
-
-export const FINALIZER = "fledge.dev/finalizer";
 
 export type ReconcilerDeps = {
   client: KubeClient;
@@ -82,11 +81,13 @@ export class Reconciler {
   private readonly deps: ReconcilerDeps;
   private readonly workload: Workload;
   private readonly recorder: Recorder;
+  private readonly finalizer: Finalizer;
 
   constructor(deps: ReconcilerDeps) {
     this.deps = deps;
     this.workload = new Workload(deps.client, deps.deployments);
     this.recorder = new Recorder(deps);
+    this.finalizer = new Finalizer(deps, this.workload);
   }
 
   async reconcile(key: string): Promise<ReconcileResult> {
@@ -127,8 +128,8 @@ export class Reconciler {
         now,
       );
     const spec = parsed.value;
-    if (rollout.metadata.deletionTimestamp) return this.finalize(rollout, spec, log);
-    if (!rollout.metadata.finalizers.includes(FINALIZER)) await this.addFinalizer(rollout);
+    if (rollout.metadata.deletionTimestamp) return this.finalizer.finalize(rollout, spec, log);
+    await this.finalizer.ensure(rollout);
 
     const target = this.deps.deployments.get(namespace, spec.targetRef.name);
     const problem = await this.judge(spec, target, rollout);
@@ -414,82 +415,5 @@ export class Reconciler {
       `Service ${owner.namespace}/${name}`,
     );
     this.deps.services.remember(applied);
-  }
-
-  private async addFinalizer(rollout: RolloutObject): Promise<void> {
-    const { namespace, name, resourceVersion, finalizers } = rollout.metadata;
-    const patched = written(
-      await this.deps.client.patch<unknown>(rolloutPath(namespace, name), {
-        metadata: { resourceVersion, finalizers: [...finalizers, FINALIZER] },
-      }),
-      "adding the finalizer",
-    );
-    const fresh = rolloutObject(patched);
-    if (fresh) rollout.metadata.resourceVersion = fresh.metadata.resourceVersion;
-    this.deps.rollouts.remember(patched);
-  }
-
-  /**
-   * Before the Rollout goes, the app must keep serving through its own Deployment: the target is
-   * scaled back up and given all the traffic, an apex Service Fledge made is handed back, then the
-   * finalizer comes off and garbage collection removes the rest.
-   */
-  private async finalize(
-    rollout: RolloutObject,
-    spec: RolloutSpec,
-    log: Logger,
-  ): Promise<ReconcileResult> {
-    const { namespace, name, finalizers } = rollout.metadata;
-    if (!finalizers.includes(FINALIZER)) return {};
-    const target = this.deps.deployments.get(namespace, spec.targetRef.name);
-    if (target) {
-      const primary = this.deps.deployments.get(namespace, primaryName(spec.targetRef.name));
-      if (target.replicas === 0) {
-        const replicas = Math.max(primary?.replicas ?? 1, 1);
-        await this.workload.scale(target, replicas, "scaling the target back up");
-        log.info({ replicas }, "rollout deleted: target scaled back up");
-        return {};
-      }
-      if (!target.rolledOut) return {};
-      const apex = spec.service.name ?? spec.targetRef.name;
-      const versions = await this.deps.splitVersions();
-      const version = versions.ok
-        ? chooseSplitVersion(spec.trafficRouting.smi.apiVersion, versions.value)
-        : undefined;
-      const owner = { name, namespace, uid: rollout.metadata.uid };
-      const router = version?.ok ? this.deps.router(version.version) : undefined;
-      const route = {
-        owner,
-        apex,
-        primaryService: `${apex}-primary`,
-        canaryService: `${apex}-canary`,
-      };
-      if (router && !router.inEffect(route, 100))
-        written(await router.setWeight(route, 100), `the route ${namespace}/${apex}`);
-      const apexService = this.deps.services.get(namespace, apex);
-      if (apexService?.metadata.labels[LABELS.rollout] === name && target.matchLabels) {
-        written(
-          await this.deps.client.patch(`${servicesPath(namespace)}/${apex}`, {
-            metadata: {
-              ownerReferences: null,
-              labels: { [LABELS.managedBy]: null, [LABELS.rollout]: null },
-            },
-            spec: { selector: target.matchLabels },
-          }),
-          `Service ${namespace}/${apex}`,
-        );
-      }
-    }
-    const removed = await this.deps.client.patch(rolloutPath(namespace, name), {
-      metadata: {
-        resourceVersion: rollout.metadata.resourceVersion,
-        finalizers: finalizers.filter((f) => f !== FINALIZER),
-      },
-    });
-    // The cache can still hold a Rollout whose finalizer an earlier reconcile took off: it is gone.
-    if (!removed.ok && removed.error.status === 404) return {};
-    must(removed, "removing the finalizer");
-    log.info("rollout deleted: traffic back on the target, finalizer removed");
-    return {};
   }
 }

@@ -1,0 +1,111 @@
+import type { RolloutSpec } from "../api/rollout.ts";
+import type { SplitVersion } from "../api/smi.ts";
+import type { KubeClient, KubeResult } from "../kube/client.ts";
+import { type DeploymentView, LABELS } from "../kube/deployment.ts";
+import { primaryName } from "../kube/primary.ts";
+import type { ServiceView } from "../kube/service.ts";
+import type { Logger } from "../observability/logger.ts";
+import type { TrafficRouter } from "../traffic/router.ts";
+import { chooseSplitVersion } from "../traffic/smi/versions.ts";
+import type { ReconcileResult } from "./queue.ts";
+import { type RolloutObject, rolloutObject } from "./rollout-object.ts";
+import type { Store } from "./store.ts";
+import type { Workload } from "./workload.ts";
+import { must, rolloutPath, servicesPath, written } from "./writes.ts";
+
+export const FINALIZER = "fledge.dev/finalizer";
+
+export type FinalizerDeps = {
+  client: KubeClient;
+  rollouts: Store<RolloutObject>;
+  deployments: Store<DeploymentView>;
+  services: Store<ServiceView>;
+  splitVersions: () => Promise<KubeResult<SplitVersion[]>>;
+  router: (version: SplitVersion) => TrafficRouter;
+};
+
+/** The finalizer: put on a Rollout first, and taken off once its app serves without Fledge. */
+export class Finalizer {
+  private readonly deps: FinalizerDeps;
+  private readonly workload: Workload;
+
+  constructor(deps: FinalizerDeps, workload: Workload) {
+    this.deps = deps;
+    this.workload = workload;
+  }
+
+  /** Puts the finalizer on a Rollout that lacks it, before anything is made for it. */
+  async ensure(rollout: RolloutObject): Promise<void> {
+    const { namespace, name, resourceVersion, finalizers } = rollout.metadata;
+    if (finalizers.includes(FINALIZER)) return;
+    const patched = written(
+      await this.deps.client.patch<unknown>(rolloutPath(namespace, name), {
+        metadata: { resourceVersion, finalizers: [...finalizers, FINALIZER] },
+      }),
+      "adding the finalizer",
+    );
+    const fresh = rolloutObject(patched);
+    if (fresh) rollout.metadata.resourceVersion = fresh.metadata.resourceVersion;
+    this.deps.rollouts.remember(patched);
+  }
+
+  /**
+   * Before the Rollout goes, the app must keep serving through its own Deployment: the target is
+   * scaled back up and given all the traffic, an apex Service Fledge made is handed back, then the
+   * finalizer comes off and garbage collection removes the rest.
+   */
+  async finalize(rollout: RolloutObject, spec: RolloutSpec, log: Logger): Promise<ReconcileResult> {
+    const { namespace, name, finalizers } = rollout.metadata;
+    if (!finalizers.includes(FINALIZER)) return {};
+    const target = this.deps.deployments.get(namespace, spec.targetRef.name);
+    if (target) {
+      const primary = this.deps.deployments.get(namespace, primaryName(spec.targetRef.name));
+      if (target.replicas === 0) {
+        const replicas = Math.max(primary?.replicas ?? 1, 1);
+        await this.workload.scale(target, replicas, "scaling the target back up");
+        log.info({ replicas }, "rollout deleted: target scaled back up");
+        return {};
+      }
+      if (!target.rolledOut) return {};
+      const apex = spec.service.name ?? spec.targetRef.name;
+      const versions = await this.deps.splitVersions();
+      const version = versions.ok
+        ? chooseSplitVersion(spec.trafficRouting.smi.apiVersion, versions.value)
+        : undefined;
+      const owner = { name, namespace, uid: rollout.metadata.uid };
+      const router = version?.ok ? this.deps.router(version.version) : undefined;
+      const route = {
+        owner,
+        apex,
+        primaryService: `${apex}-primary`,
+        canaryService: `${apex}-canary`,
+      };
+      if (router && !router.inEffect(route, 100))
+        written(await router.setWeight(route, 100), `the route ${namespace}/${apex}`);
+      const apexService = this.deps.services.get(namespace, apex);
+      if (apexService?.metadata.labels[LABELS.rollout] === name && target.matchLabels) {
+        written(
+          await this.deps.client.patch(`${servicesPath(namespace)}/${apex}`, {
+            metadata: {
+              ownerReferences: null,
+              labels: { [LABELS.managedBy]: null, [LABELS.rollout]: null },
+            },
+            spec: { selector: target.matchLabels },
+          }),
+          `Service ${namespace}/${apex}`,
+        );
+      }
+    }
+    const removed = await this.deps.client.patch(rolloutPath(namespace, name), {
+      metadata: {
+        resourceVersion: rollout.metadata.resourceVersion,
+        finalizers: finalizers.filter((f) => f !== FINALIZER),
+      },
+    });
+    // The cache can still hold a Rollout whose finalizer an earlier reconcile took off: it is gone.
+    if (!removed.ok && removed.error.status === 404) return {};
+    must(removed, "removing the finalizer");
+    log.info("rollout deleted: traffic back on the target, finalizer removed");
+    return {};
+  }
+}
