@@ -24,11 +24,12 @@ import {
 import type { Notice, RolloutEvent } from "../machine/context.ts";
 import { type RolloutSnapshot, send } from "../machine/snapshot.ts";
 import { desiredOf, dueWork, phaseOf, stageOf, wakeAt } from "../machine/view.ts";
-import { coalesce, type EventRecorder } from "../observability/events.ts";
+import type { EventRecorder } from "../observability/events.ts";
 import { forRollout, type Logger } from "../observability/logger.ts";
 import type { ControllerMetrics } from "../observability/metrics.ts";
 import type { Route, TrafficRouter } from "../traffic/router.ts";
 import { chooseSplitVersion } from "../traffic/smi/versions.ts";
+import { AnalysisStep } from "./analysis-step.ts";
 import type { Apps } from "./apps.ts";
 import { rolloutRef } from "./apps.ts";
 import { Finalizer } from "./finalize.ts";
@@ -82,12 +83,14 @@ export class Reconciler {
   private readonly workload: Workload;
   private readonly recorder: Recorder;
   private readonly finalizer: Finalizer;
+  private readonly analysis: AnalysisStep;
 
   constructor(deps: ReconcilerDeps) {
     this.deps = deps;
     this.workload = new Workload(deps.client, deps.deployments);
     this.recorder = new Recorder(deps);
     this.finalizer = new Finalizer(deps, this.workload);
+    this.analysis = new AnalysisStep(deps.analyst, deps.metrics);
   }
 
   async reconcile(key: string): Promise<ReconcileResult> {
@@ -199,35 +202,7 @@ export class Reconciler {
     }
 
     const due = dueWork(snapshot, now);
-    if (due) {
-      if (due.kind === "analysis") {
-        const results = await this.deps.analyst.check(subject());
-        for (const r of results) {
-          log.info(
-            {
-              metric: r.name,
-              outcome: r.outcome,
-              value: r.value,
-              requests: r.requests,
-              message: r.message,
-            },
-            "check",
-          );
-          this.deps.metrics?.checks.inc({ namespace, name, metric: r.name, outcome: r.outcome });
-        }
-        feed({ type: "ANALYSIS", results, now });
-      } else {
-        const outcome = await this.deps.analyst.gate(subject(), due.gate);
-        feed({
-          type: "GATE",
-          gate: due.gate,
-          passed: outcome.outcome === "passed",
-          errored: outcome.outcome === "errored",
-          message: outcome.message,
-          now,
-        });
-      }
-    }
+    if (due) feed(await this.analysis.run(due, subject(), now, log));
 
     const readiness = await this.deps.analyst.readiness(subject());
     const analysisReady: ConditionInput[] = readiness
@@ -273,26 +248,13 @@ export class Reconciler {
       if (snapshot === before) break;
     }
     await record(true);
-    for (const notice of notices) {
-      (notice.type === "Warning" ? log.warn : log.info).call(
-        log,
-        { reason: notice.reason, phase: phaseOf(snapshot) },
-        notice.message,
-      );
-    }
-    for (const notice of coalesce(notices)) {
-      this.deps.events.record(
-        { ...owner, resourceVersion: current.metadata.resourceVersion },
-        notice,
-      );
-      // Like the Event itself, its webhooks are told beside the reconcile, not inside it.
-      void this.deps.analyst.notify(subject(), { type: "event", notice });
-    }
-    // Told after the status that records the move is written: a conflict retries the reconcile
-    // before anyone is told, and the next reconcile starts from the new stage.
-    for (const notification of outcomeNotifications(stageBefore, stageOf(snapshot))) {
-      await this.deps.analyst.notify(subject(), notification);
-    }
+    await this.recorder.announce(
+      { ...owner, resourceVersion: current.metadata.resourceVersion },
+      notices,
+      subject(),
+      outcomeNotifications(stageBefore, stageOf(snapshot)),
+      log,
+    );
     this.deps.metrics?.setPhase(namespace, name, phaseOf(snapshot));
     this.deps.metrics?.canaryWeight.set({ namespace, name }, snapshot.context.canaryWeight);
     const wake = wakeAt(snapshot);

@@ -1,8 +1,8 @@
-import type { AnalysisSubject, Analyst } from "../analysis/analyst.ts";
+import type { AnalysisSubject, Analyst, Notification } from "../analysis/analyst.ts";
 import { API_VERSION, type RolloutSpec, type RolloutStatus } from "../api/rollout.ts";
 import type { KubeClient } from "../kube/client.ts";
 import type { Notice } from "../machine/context.ts";
-import type { EventRecorder } from "../observability/events.ts";
+import { coalesce, type EventRecorder, type EventSubject } from "../observability/events.ts";
 import { forRollout, type Logger } from "../observability/logger.ts";
 import type { ReconcileResult } from "./queue.ts";
 import type { Problem } from "./resume.ts";
@@ -158,5 +158,31 @@ export class Recorder {
     );
     this.deps.rollouts.remember(stored);
     return rolloutObject(stored) ?? rollout;
+  }
+
+  /**
+   * Tells what a reconcile decided, once its status is written: each notice in the log, the
+   * Events (coalesced) and their webhooks beside the reconcile, then the outcome notifications,
+   * after the status that records the move, so a conflict retries before anyone is told.
+   */
+  async announce(
+    owner: EventSubject,
+    notices: Notice[],
+    subject: AnalysisSubject,
+    notifications: Notification[],
+    log: Logger,
+  ): Promise<void> {
+    for (const notice of notices) {
+      (notice.type === "Warning" ? log.warn : log.info).call(
+        log,
+        { reason: notice.reason, phase: subject.phase },
+        notice.message,
+      );
+    }
+    for (const notice of coalesce(notices)) {
+      this.deps.events.record(owner, notice);
+      void this.deps.analyst.notify(subject, { type: "event", notice });
+    }
+    for (const notification of notifications) await this.deps.analyst.notify(subject, notification);
   }
 }

@@ -1,0 +1,46 @@
+import type { AnalysisSubject, Analyst } from "../analysis/analyst.ts";
+import type { RolloutEvent } from "../machine/context.ts";
+import type { Due } from "../machine/view.ts";
+import type { Logger } from "../observability/logger.ts";
+import type { ControllerMetrics } from "../observability/metrics.ts";
+
+/** The work the machine says is due (a check of the canary, or a gate's webhooks), done and told back as its event. */
+export class AnalysisStep {
+  private readonly analyst: Analyst;
+  private readonly metrics: ControllerMetrics | undefined;
+
+  constructor(analyst: Analyst, metrics: ControllerMetrics | undefined) {
+    this.analyst = analyst;
+    this.metrics = metrics;
+  }
+
+  async run(due: Due, subject: AnalysisSubject, now: number, log: Logger): Promise<RolloutEvent> {
+    if (due.kind === "gate") {
+      const outcome = await this.analyst.gate(subject, due.gate);
+      return {
+        type: "GATE",
+        gate: due.gate,
+        passed: outcome.outcome === "passed",
+        errored: outcome.outcome === "errored",
+        message: outcome.message,
+        now,
+      };
+    }
+    const results = await this.analyst.check(subject);
+    const { namespace, name } = subject;
+    for (const r of results) {
+      log.info(
+        {
+          metric: r.name,
+          outcome: r.outcome,
+          value: r.value,
+          requests: r.requests,
+          message: r.message,
+        },
+        "check",
+      );
+      this.metrics?.checks.inc({ namespace, name, metric: r.name, outcome: r.outcome });
+    }
+    return { type: "ANALYSIS", results, now };
+  }
+}
