@@ -8,12 +8,7 @@ import {
 } from "../api/rollout.ts";
 import type { SplitVersion } from "../api/smi.ts";
 import type { KubeClient, KubeResult } from "../kube/client.ts";
-import {
-  type DeploymentView,
-  LABELS,
-  primaryLabels,
-  REVISION_ANNOTATION,
-} from "../kube/deployment.ts";
+import { type DeploymentView, primaryLabels, REVISION_ANNOTATION } from "../kube/deployment.ts";
 import { type OwnerRollout, primaryName } from "../kube/primary.ts";
 import {
   type ServicePort,
@@ -31,13 +26,12 @@ import type { Route, TrafficRouter } from "../traffic/router.ts";
 import { chooseSplitVersion } from "../traffic/smi/versions.ts";
 import { AnalysisStep } from "./analysis-step.ts";
 import type { Apps } from "./apps.ts";
-import { rolloutRef } from "./apps.ts";
 import { Finalizer } from "./finalize.ts";
+import { judge } from "./judge.ts";
 import { observations } from "./observations.ts";
-import { findOverlap } from "./overlap.ts";
 import type { ReconcileResult } from "./queue.ts";
 import { analysisSubject, Recorder } from "./record.ts";
-import { type Problem, resume } from "./resume.ts";
+import { resume } from "./resume.ts";
 import { type RolloutObject, rolloutObject } from "./rollout-object.ts";
 import { type ConditionInput, pendingStatus, rolloutStatus } from "./status.ts";
 import type { Store } from "./store.ts";
@@ -135,7 +129,12 @@ export class Reconciler {
     await this.finalizer.ensure(rollout);
 
     const target = this.deps.deployments.get(namespace, spec.targetRef.name);
-    const problem = await this.judge(spec, target, rollout);
+    const primaryOf = () => this.deps.deployments.get(namespace, primaryName(spec.targetRef.name));
+    const problem = judge(spec, rollout, {
+      target,
+      primary: primaryOf(),
+      apps: this.deps.apps.view(namespace),
+    });
     if (problem || !target)
       return this.recorder.report(
         rollout,
@@ -186,7 +185,6 @@ export class Reconciler {
       snapshot = step.snapshot;
       notices.push(...step.notices);
     };
-    const primaryOf = () => this.deps.deployments.get(namespace, primaryName(spec.targetRef.name));
     for (const event of observations(
       snapshot.context,
       {
@@ -259,47 +257,6 @@ export class Reconciler {
     this.deps.metrics?.canaryWeight.set({ namespace, name }, snapshot.context.canaryWeight);
     const wake = wakeAt(snapshot);
     return wake === undefined ? {} : { requeueAfterMs: Math.max(0, wake - now) };
-  }
-
-  /** What the schema cannot see but the controller can: the target and its selector. */
-  private async judge(
-    spec: RolloutSpec,
-    target: DeploymentView | undefined,
-    rollout: RolloutObject,
-  ): Promise<Problem | undefined> {
-    const { namespace } = rollout.metadata;
-    if (!target) {
-      return {
-        reason: "TargetNotFound",
-        message: `Deployment ${namespace}/${spec.targetRef.name} does not exist`,
-      };
-    }
-    if (
-      target.hasMatchExpressions ||
-      !target.matchLabels ||
-      Object.keys(target.matchLabels).length === 0
-    ) {
-      return {
-        reason: "SelectorUnsupported",
-        message: `Deployment ${spec.targetRef.name} must select its pods by spec.selector.matchLabels only`,
-      };
-    }
-    const primary = this.deps.deployments.get(namespace, primaryName(spec.targetRef.name));
-    if (primary && primary.metadata.labels[LABELS.rollout] !== rollout.metadata.name) {
-      return {
-        reason: "PrimaryConflict",
-        message: `Deployment ${primary.metadata.name} exists and is not managed by this Rollout`,
-      };
-    }
-    const port = spec.service.targetPort;
-    if (typeof port === "string" && !target.portNames.includes(port)) {
-      return {
-        reason: "TargetPortNotFound",
-        message: `service.targetPort ${port} names no TCP port of Deployment ${spec.targetRef.name}'s containers (it has ${target.portNames.join(", ") || "no named ports"})`,
-      };
-    }
-    const self = rolloutRef(rollout);
-    return self && findOverlap(self, target, this.deps.apps.view(namespace));
   }
 
   /**
