@@ -1,17 +1,17 @@
 import type { RolloutSpec } from "../api/rollout.ts";
 import type { SplitVersion } from "../api/smi.ts";
 import type { KubeClient, KubeResult } from "../kube/client.ts";
-import { type DeploymentView, LABELS } from "../kube/deployment.ts";
+import type { DeploymentView } from "../kube/deployment.ts";
 import { primaryName } from "../kube/primary.ts";
-import type { ServiceView } from "../kube/service.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { TrafficRouter } from "../traffic/router.ts";
 import { chooseSplitVersion } from "../traffic/smi/versions.ts";
 import type { ReconcileResult } from "./queue.ts";
 import { type RolloutObject, rolloutObject } from "./rollout-object.ts";
+import type { Services } from "./services.ts";
 import type { Store } from "./store.ts";
 import type { Workload } from "./workload.ts";
-import { must, rolloutPath, servicesPath, written } from "./writes.ts";
+import { must, rolloutPath, written } from "./writes.ts";
 
 export const FINALIZER = "fledge.dev/finalizer";
 
@@ -19,7 +19,6 @@ export type FinalizerDeps = {
   client: KubeClient;
   rollouts: Store<RolloutObject>;
   deployments: Store<DeploymentView>;
-  services: Store<ServiceView>;
   splitVersions: () => Promise<KubeResult<SplitVersion[]>>;
   router: (version: SplitVersion) => TrafficRouter;
 };
@@ -28,10 +27,12 @@ export type FinalizerDeps = {
 export class Finalizer {
   private readonly deps: FinalizerDeps;
   private readonly workload: Workload;
+  private readonly services: Services;
 
-  constructor(deps: FinalizerDeps, workload: Workload) {
+  constructor(deps: FinalizerDeps, workload: Workload, services: Services) {
     this.deps = deps;
     this.workload = workload;
+    this.services = services;
   }
 
   /** Puts the finalizer on a Rollout that lacks it, before anything is made for it. */
@@ -82,19 +83,7 @@ export class Finalizer {
       };
       if (router && !router.inEffect(route, 100))
         written(await router.setWeight(route, 100), `the route ${namespace}/${apex}`);
-      const apexService = this.deps.services.get(namespace, apex);
-      if (apexService?.metadata.labels[LABELS.rollout] === name && target.matchLabels) {
-        written(
-          await this.deps.client.patch(`${servicesPath(namespace)}/${apex}`, {
-            metadata: {
-              ownerReferences: null,
-              labels: { [LABELS.managedBy]: null, [LABELS.rollout]: null },
-            },
-            spec: { selector: target.matchLabels },
-          }),
-          `Service ${namespace}/${apex}`,
-        );
-      }
+      if (target.matchLabels) await this.services.handBack(owner, apex, target.matchLabels);
     }
     const removed = await this.deps.client.patch(rolloutPath(namespace, name), {
       metadata: {

@@ -8,14 +8,9 @@ import {
 } from "../api/rollout.ts";
 import type { SplitVersion } from "../api/smi.ts";
 import type { KubeClient, KubeResult } from "../kube/client.ts";
-import { type DeploymentView, primaryLabels, REVISION_ANNOTATION } from "../kube/deployment.ts";
+import { type DeploymentView, REVISION_ANNOTATION } from "../kube/deployment.ts";
 import { type OwnerRollout, primaryName } from "../kube/primary.ts";
-import {
-  type ServicePort,
-  type ServiceView,
-  serviceManifest,
-  serviceMatches,
-} from "../kube/service.ts";
+import type { ServiceView } from "../kube/service.ts";
 import type { Notice, RolloutEvent } from "../machine/context.ts";
 import { type RolloutSnapshot, send } from "../machine/snapshot.ts";
 import { desiredOf, dueWork, phaseOf, stageOf, wakeAt } from "../machine/view.ts";
@@ -33,10 +28,11 @@ import type { ReconcileResult } from "./queue.ts";
 import { analysisSubject, Recorder } from "./record.ts";
 import { resume } from "./resume.ts";
 import { type RolloutObject, rolloutObject } from "./rollout-object.ts";
+import { Services } from "./services.ts";
 import { type ConditionInput, pendingStatus, rolloutStatus } from "./status.ts";
 import type { Store } from "./store.ts";
 import { Workload } from "./workload.ts";
-import { Conflict, must, Refused, rolloutPath, servicesPath, written } from "./writes.ts";
+import { type Action, Conflict, must, Refused, rolloutPath, written } from "./writes.ts";
 
 export type ReconcilerDeps = {
   client: KubeClient;
@@ -52,9 +48,6 @@ export type ReconcilerDeps = {
   now: () => number;
   metrics?: ControllerMetrics;
 };
-
-/** One write to the cluster; the route's puts a canary weight in effect. */
-type Action = { write: () => Promise<void>; canaryWeight?: number };
 
 /** What one reconcile works on. */
 type World = {
@@ -78,12 +71,14 @@ export class Reconciler {
   private readonly recorder: Recorder;
   private readonly finalizer: Finalizer;
   private readonly analysis: AnalysisStep;
+  private readonly services: Services;
 
   constructor(deps: ReconcilerDeps) {
     this.deps = deps;
     this.workload = new Workload(deps.client, deps.deployments);
     this.recorder = new Recorder(deps);
-    this.finalizer = new Finalizer(deps, this.workload);
+    this.services = new Services(deps.client, deps.services);
+    this.finalizer = new Finalizer(deps, this.workload, this.services);
     this.analysis = new AnalysisStep(deps.analyst, deps.metrics);
   }
 
@@ -274,23 +269,7 @@ export class Reconciler {
       actions.push({
         write: () => this.workload.applyPrimary(spec, revision, primary, target, owner, log),
       });
-    const port: ServicePort = {
-      name: spec.service.portName,
-      port: spec.service.port,
-      targetPort: spec.service.targetPort ?? spec.service.port,
-    };
-    const services: [string, Record<string, string>][] = [
-      [route.primaryService, primaryLabels(matchLabels)],
-      [route.canaryService, matchLabels],
-    ];
-    // The apex is made only when missing: an existing one is the user's, or already ours.
-    if (!this.deps.services.get(namespace, route.apex))
-      services.push([route.apex, primaryLabels(matchLabels)]);
-    for (const [name, selector] of services) {
-      const current = this.deps.services.get(namespace, name);
-      if (!current || !serviceMatches(current, selector, port))
-        actions.push({ write: () => this.applyService(name, selector, port, owner) });
-    }
+    actions.push(...this.services.actions(route, matchLabels, spec.service, owner));
 
     if (d.routed && !router.inEffect(route, d.canaryWeight)) {
       actions.push({
@@ -320,19 +299,5 @@ export class Reconciler {
       });
     }
     return actions;
-  }
-
-  private async applyService(
-    name: string,
-    selector: Record<string, string>,
-    port: ServicePort,
-    owner: OwnerRollout,
-  ): Promise<void> {
-    const manifest = serviceManifest(name, selector, port, owner);
-    const applied = written(
-      await this.deps.client.patch(`${servicesPath(owner.namespace)}/${name}`, manifest, "apply"),
-      `Service ${owner.namespace}/${name}`,
-    );
-    this.deps.services.remember(applied);
   }
 }

@@ -47,3 +47,6 @@ export function written<T>(result: KubeResult<T>, what: string): T {
     throw new Refused(what, result.error);
   return must(result, what);
 }
+
+/** One write to the cluster; the route's puts a canary weight in effect. */
+export type Action = { write: () => Promise<void>; canaryWeight?: number };
