@@ -1,11 +1,9 @@
 import type { RolloutSpec } from "../api/rollout.ts";
-import type { SplitVersion } from "../api/smi.ts";
-import type { KubeClient, KubeResult } from "../kube/client.ts";
+import type { KubeClient } from "../kube/client.ts";
 import type { DeploymentView } from "../kube/deployment.ts";
 import { primaryName } from "../kube/primary.ts";
 import type { Logger } from "../observability/logger.ts";
-import type { TrafficRouter } from "../traffic/router.ts";
-import { chooseSplitVersion } from "../traffic/smi/versions.ts";
+import type { Routers } from "../traffic/router.ts";
 import type { ReconcileResult } from "./queue.ts";
 import { type RolloutObject, rolloutObject } from "./rollout-object.ts";
 import type { Services } from "./services.ts";
@@ -19,8 +17,7 @@ export type FinalizerDeps = {
   client: KubeClient;
   rollouts: Store<RolloutObject>;
   deployments: Store<DeploymentView>;
-  splitVersions: () => Promise<KubeResult<SplitVersion[]>>;
-  router: (version: SplitVersion) => TrafficRouter;
+  routers: Routers;
 };
 
 /** The finalizer: put on a Rollout first, and taken off once its app serves without Fledge. */
@@ -69,12 +66,9 @@ export class Finalizer {
       }
       if (!target.rolledOut) return {};
       const apex = spec.service.name ?? spec.targetRef.name;
-      const versions = await this.deps.splitVersions();
-      const version = versions.ok
-        ? chooseSplitVersion(spec.trafficRouting.smi.apiVersion, versions.value)
-        : undefined;
       const owner = { name, namespace, uid: rollout.metadata.uid };
-      const router = version?.ok ? this.deps.router(version.version) : undefined;
+      const chosen = this.deps.routers(spec.trafficRouting);
+      const router = chosen.ok ? chosen.router : undefined;
       const route = {
         owner,
         apex,

@@ -3,7 +3,7 @@ import type { Analyst } from "../analysis/analyst.ts";
 import { createAnalyst } from "../analysis/index.ts";
 import { GROUP, PLURAL, VERSION } from "../api/rollout.ts";
 import { SPLIT_GROUP, type SplitVersion } from "../api/smi.ts";
-import { KubeClient, type KubeResult, writeCounter } from "../kube/client.ts";
+import { KubeClient, writeCounter } from "../kube/client.ts";
 import {
   type DeploymentView,
   deploymentView,
@@ -16,7 +16,8 @@ import { type ServiceView, serviceView } from "../kube/service.ts";
 import { EventRecorder } from "../observability/events.ts";
 import type { Logger } from "../observability/logger.ts";
 import { ControllerMetrics } from "../observability/metrics.ts";
-import { SmiRouter, type SplitStore, type SplitView, splitView } from "../traffic/smi/router.ts";
+import { type SplitStore, type SplitView, splitView } from "../traffic/smi/router.ts";
+import { smiRouters } from "../traffic/smi/routers.ts";
 import { Apps } from "./apps.ts";
 import { startLeaderElection } from "./leader.ts";
 import { WorkQueue } from "./queue.ts";
@@ -74,10 +75,6 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
   // split the cache does not know of.
   let served: SplitVersion[] = [];
   let splits: Informer<SplitView> | undefined;
-  const splitVersions = async (): Promise<KubeResult<SplitVersion[]>> => ({
-    ok: true,
-    value: splits?.synced ? served : [],
-  });
   const splitStore: SplitStore = {
     get: (ns, name) => splits?.get(ns, name),
     remember: (raw) => splits?.remember(raw),
@@ -129,8 +126,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     deployments,
     services,
     apps,
-    splitVersions,
-    router: (version) => new SmiRouter(client, version, splitStore),
+    routers: smiRouters(client, splitStore, () => (splits?.synced ? served : [])),
     analyst:
       options.analyst ??
       createAnalyst({

@@ -6,8 +6,7 @@ import {
   RolloutSpec as RolloutSpecSchema,
   type RolloutStatus,
 } from "../api/rollout.ts";
-import type { SplitVersion } from "../api/smi.ts";
-import type { KubeClient, KubeResult } from "../kube/client.ts";
+import type { KubeClient } from "../kube/client.ts";
 import { type DeploymentView, REVISION_ANNOTATION } from "../kube/deployment.ts";
 import { type OwnerRollout, primaryName } from "../kube/primary.ts";
 import type { ServiceView } from "../kube/service.ts";
@@ -17,8 +16,7 @@ import { desiredOf, dueWork, phaseOf, stageOf, wakeAt } from "../machine/view.ts
 import type { EventRecorder } from "../observability/events.ts";
 import { forRollout, type Logger } from "../observability/logger.ts";
 import type { ControllerMetrics } from "../observability/metrics.ts";
-import type { Route, TrafficRouter } from "../traffic/router.ts";
-import { chooseSplitVersion } from "../traffic/smi/versions.ts";
+import type { Route, Routers, TrafficRouter } from "../traffic/router.ts";
 import { AnalysisStep } from "./analysis-step.ts";
 import type { Apps } from "./apps.ts";
 import { Finalizer } from "./finalize.ts";
@@ -32,7 +30,7 @@ import { Services } from "./services.ts";
 import { type ConditionInput, pendingStatus, rolloutStatus } from "./status.ts";
 import type { Store } from "./store.ts";
 import { Workload } from "./workload.ts";
-import { type Action, Conflict, must, Refused, rolloutPath, written } from "./writes.ts";
+import { type Action, Conflict, Refused, rolloutPath, written } from "./writes.ts";
 
 export type ReconcilerDeps = {
   client: KubeClient;
@@ -40,8 +38,7 @@ export type ReconcilerDeps = {
   deployments: Store<DeploymentView>;
   services: Store<ServiceView>;
   apps: Pick<Apps, "view">;
-  splitVersions: () => Promise<KubeResult<SplitVersion[]>>;
-  router: (version: SplitVersion) => TrafficRouter;
+  routers: Routers;
   analyst: Analyst;
   events: EventRecorder;
   logger: Logger;
@@ -138,20 +135,16 @@ export class Reconciler {
         now,
         spec,
       );
-    const version = chooseSplitVersion(
-      spec.trafficRouting.smi.apiVersion,
-      must(await this.deps.splitVersions(), "API discovery"),
-      spec.trafficRouting.smi.matches !== undefined,
-    );
-    if (!version.ok)
+    const chosen = this.deps.routers(spec.trafficRouting);
+    if (!chosen.ok)
       return this.recorder.report(
         rollout,
-        { reason: "RoutingUnavailable", message: version.reason },
+        { reason: "RoutingUnavailable", message: chosen.reason },
         log,
         now,
         spec,
       );
-    const router = this.deps.router(version.version);
+    const { router } = chosen;
 
     const owner: OwnerRollout = { name, namespace, uid: rollout.metadata.uid };
     const apex = spec.service.name ?? spec.targetRef.name;

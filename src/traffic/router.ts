@@ -1,4 +1,4 @@
-import type { HeaderMatch } from "../api/rollout.ts";
+import type { HeaderMatch, RolloutSpec } from "../api/rollout.ts";
 import type { KubeResult } from "../kube/client.ts";
 import type { OwnerRollout } from "../kube/primary.ts";
 
@@ -27,3 +27,9 @@ export interface TrafficRouter {
   /** Writes the route to send canaryWeight% to the canary; observedWeight tells it from then on. */
   setWeight(route: Route, canaryWeight: number): Promise<KubeResult<void>>;
 }
+
+/** The router a Rollout's spec.trafficRouting asks for, or why this cluster cannot give it. */
+export type RouterChoice = { ok: true; router: TrafficRouter } | { ok: false; reason: string };
+
+/** Chooses a Rollout's router; each router's folder has one, and the core knows only this. */
+export type Routers = (trafficRouting: RolloutSpec["trafficRouting"]) => RouterChoice;
