@@ -1,0 +1,270 @@
+// The reconciler through its dependency interface, as controller-runtime projects test theirs:
+// for a given cluster and status, the writes it makes. The cluster is an in-memory apiserver
+// behind KubeClient's one request method; the caches read it directly, so they are never behind.
+
+import pino from "pino";
+import { describe, expect, it } from "vitest";
+import type { Analyst } from "../../src/analysis/analyst.ts";
+import { Apps } from "../../src/controller/apps.ts";
+import { Reconciler } from "../../src/controller/reconciler.ts";
+import { rolloutObject } from "../../src/controller/rollout-object.ts";
+import { KubeClient, type KubeResult } from "../../src/kube/client.ts";
+import { deploymentView } from "../../src/kube/deployment.ts";
+import { serviceView } from "../../src/kube/service.ts";
+import type { EventRecorder } from "../../src/observability/events.ts";
+import { splitView } from "../../src/traffic/smi/router.ts";
+import { smiRouters } from "../../src/traffic/smi/routers.ts";
+
+type Obj = {
+  metadata: Record<string, unknown> & { name: string; resourceVersion?: string };
+  [k: string]: unknown;
+};
+
+/** RFC 7386: objects merge, null deletes, anything else replaces. */
+function merge(base: unknown, patch: unknown): unknown {
+  if (typeof patch !== "object" || patch === null || Array.isArray(patch)) return patch;
+  const out: Record<string, unknown> =
+    typeof base === "object" && base !== null && !Array.isArray(base) ? { ...base } : {};
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete out[k];
+    else out[k] = merge(out[k], v);
+  }
+  return out;
+}
+
+/** Objects by path; every write is recorded as "METHOD kind/name[/status]". */
+class Cluster {
+  readonly objects = new Map<string, Obj>();
+  readonly writes: string[] = [];
+  private version = 1;
+
+  put(path: string, obj: Obj): Obj {
+    const stored = structuredClone(obj);
+    stored.metadata.resourceVersion = String(++this.version);
+    stored.metadata.generation ??= 1;
+    this.objects.set(path, stored);
+    return stored;
+  }
+
+  at(path: string): Obj | undefined {
+    return this.objects.get(path);
+  }
+
+  client(): KubeClient {
+    const cluster = this;
+    return new (class extends KubeClient {
+      override async request<T>(method: string, path: string, body?: unknown) {
+        return cluster.answer(method, path, body) as KubeResult<T>;
+      }
+    })({} as never);
+  }
+
+  private answer(method: string, path: string, body: unknown): KubeResult<unknown> {
+    const notFound = {
+      ok: false as const,
+      error: { status: 404, reason: "NotFound", message: path },
+    };
+    if (method === "GET") {
+      const obj = this.objects.get(path);
+      if (obj) return { ok: true, value: obj };
+      const items = [...this.objects].filter(([p]) => p.startsWith(`${path}/`)).map(([, o]) => o);
+      return { ok: true, value: { items } };
+    }
+    const status = path.endsWith("/status");
+    const objectPath = status ? path.slice(0, -"/status".length) : path;
+    const name = objectPath.split("/").pop();
+    if (method === "POST") {
+      const obj = body as Obj;
+      this.writes.push(`POST ${kindOf(path)}/${obj.metadata.name}`);
+      return { ok: true, value: this.put(`${path}/${obj.metadata.name}`, obj) };
+    }
+    const current = this.objects.get(objectPath);
+    this.writes.push(`${method} ${kindOf(objectPath)}/${name}${status ? "/status" : ""}`);
+    if (method === "PUT") {
+      if (!current) return notFound;
+      const next = status
+        ? { ...current, status: (body as Obj).status }
+        : { ...(body as Obj), status: current.status };
+      return { ok: true, value: this.put(objectPath, next as Obj) };
+    }
+    // Merge and server-side apply alike: what these tests write merges the same either way.
+    const next = merge(current ?? {}, body) as Obj;
+    return { ok: true, value: this.put(objectPath, next) };
+  }
+
+  /** The Deployment's controller and kubelet, done: every replica updated and available. */
+  rollOut(path: string): void {
+    const d = this.at(path);
+    if (!d) throw new Error(`no ${path}`);
+    const replicas = ((d.spec as { replicas?: number }).replicas ?? 1) as number;
+    this.put(path, {
+      ...d,
+      status: {
+        observedGeneration: d.metadata.generation,
+        replicas,
+        updatedReplicas: replicas,
+        readyReplicas: replicas,
+        availableReplicas: replicas,
+      },
+    });
+  }
+}
+
+const kindOf = (path: string) => path.split("/").slice(-2)[0];
+
+const NS = "shop";
+const paths = {
+  rollout: `/apis/fledge.dev/v1alpha1/namespaces/${NS}/rollouts/podinfo`,
+  target: `/apis/apps/v1/namespaces/${NS}/deployments/podinfo`,
+  primary: `/apis/apps/v1/namespaces/${NS}/deployments/podinfo-primary`,
+  deployments: `/apis/apps/v1/namespaces/${NS}/deployments`,
+  services: `/api/v1/namespaces/${NS}/services`,
+  splits: `/apis/split.smi-spec.io/v1alpha4/namespaces/${NS}/trafficsplits`,
+};
+
+function target(revision: string): Obj {
+  return {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { name: "podinfo", namespace: NS, uid: "u-target" },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: { app: "podinfo" } },
+      template: {
+        metadata: { labels: { app: "podinfo" }, annotations: { revision } },
+        spec: { containers: [{ name: "app", image: `podinfo:${revision}` }] },
+      },
+    },
+  };
+}
+
+const rollout: Obj = {
+  apiVersion: "fledge.dev/v1alpha1",
+  kind: "Rollout",
+  metadata: { name: "podinfo", namespace: NS, uid: "u-rollout", finalizers: [] },
+  spec: {
+    targetRef: { name: "podinfo" },
+    service: { port: 9898 },
+    steps: [{ setWeight: 20 }, { pause: {} }],
+  },
+};
+
+const quiet: Analyst = {
+  check: async () => [],
+  gate: async () => ({ outcome: "passed" }),
+  readiness: async () => undefined,
+  notify: async () => {},
+};
+
+function world() {
+  const cluster = new Cluster();
+  const client = cluster.client();
+  const get = <T>(view: (raw: unknown) => T | undefined, base: string) => ({
+    get: (_ns: string, name: string) => view(cluster.at(`${base}/${name}`)),
+    remember: () => {},
+  });
+  const rollouts = get(rolloutObject, paths.rollout.replace(/\/podinfo$/, ""));
+  const deployments = get((raw) => deploymentView(raw, true), paths.deployments);
+  const events: string[] = [];
+  const reconciler = new Reconciler({
+    client,
+    rollouts,
+    deployments,
+    services: get(serviceView, paths.services),
+    apps: new Apps({ deployment: deployments.get, rollout: rollouts.get }),
+    routers: smiRouters(client, get(splitView, paths.splits), () => ["v1alpha4"]),
+    analyst: quiet,
+    events: {
+      record: (_subject: unknown, notice: { reason: string }) => events.push(notice.reason),
+    } as unknown as EventRecorder,
+    logger: pino({ level: "silent" }),
+    now: () => Date.parse("2026-12-01T00:00:00Z"),
+  });
+  const reconcile = async () => {
+    cluster.writes.length = 0;
+    await reconciler.reconcile(`${NS}/podinfo`);
+    return [...cluster.writes];
+  };
+  return { cluster, reconcile, events };
+}
+
+/** A world whose rollout is Healthy at revision r1, its primary rolled out and the target at 0. */
+async function healthy() {
+  const w = world();
+  w.cluster.put(paths.target, target("r1"));
+  w.cluster.put(paths.rollout, rollout);
+  await w.reconcile();
+  w.cluster.rollOut(paths.primary);
+  await w.reconcile();
+  await w.reconcile();
+  return w;
+}
+
+const phase = (w: ReturnType<typeof world>) =>
+  (w.cluster.at(paths.rollout)?.status as { phase?: string } | undefined)?.phase;
+
+describe("the reconciler's writes for a given cluster and status", () => {
+  it("a new Rollout: the finalizer, the primary and its Services, then status; none while the primary comes up", async () => {
+    const w = world();
+    w.cluster.put(paths.target, target("r1"));
+    w.cluster.put(paths.rollout, rollout);
+    expect(await w.reconcile()).toEqual([
+      "PATCH rollouts/podinfo",
+      "PUT rollouts/podinfo/status",
+      "PATCH deployments/podinfo-primary",
+      "PATCH services/podinfo-primary",
+      "PATCH services/podinfo-canary",
+      "PATCH services/podinfo",
+      "PUT rollouts/podinfo/status",
+    ]);
+    expect(phase(w)).toBe("Initializing");
+    expect(await w.reconcile()).toEqual([]);
+  });
+
+  it("Healthy once the primary serves: the split, the target scaled to 0, and then nothing", async () => {
+    const w = await healthy();
+    expect(phase(w)).toBe("Healthy");
+    expect(w.cluster.at(`${paths.splits}/podinfo`)).toBeDefined();
+    expect(w.cluster.at(paths.target)?.spec).toMatchObject({ replicas: 0 });
+    expect(await w.reconcile()).toEqual([]);
+  });
+
+  it("a weight is recorded ahead of the split, and the phase follows once it is written", async () => {
+    const w = await healthy();
+    w.cluster.put(paths.target, {
+      ...target("r2"),
+      spec: { ...(target("r2").spec as object), replicas: 0 },
+    });
+    expect(await w.reconcile()).toEqual([
+      "PUT rollouts/podinfo/status",
+      "PATCH deployments/podinfo",
+      "PUT rollouts/podinfo/status",
+    ]);
+    w.cluster.rollOut(paths.target);
+    expect(await w.reconcile()).toEqual([
+      "PUT rollouts/podinfo/status",
+      "PATCH trafficsplits/podinfo",
+      "PUT rollouts/podinfo/status",
+    ]);
+    expect(phase(w)).toBe("Paused");
+    expect(await w.reconcile()).toEqual([]);
+  });
+
+  it("an unreadable status.machine: one status write naming it, and nothing else moves", async () => {
+    const w = await healthy();
+    const r = w.cluster.at(paths.rollout) as Obj;
+    w.cluster.put(paths.rollout, {
+      ...r,
+      status: { ...(r.status as object), machine: { version: 9 } },
+    });
+    w.cluster.put(paths.target, target("r2"));
+    expect(await w.reconcile()).toEqual(["PUT rollouts/podinfo/status"]);
+    expect(w.cluster.at(paths.rollout)?.status).toMatchObject({
+      conditions: expect.arrayContaining([
+        expect.objectContaining({ type: "Ready", reason: "StatusUnreadable" }),
+      ]),
+    });
+    expect(w.events).toContain("StatusUnreadable");
+    expect(await w.reconcile()).toEqual([]);
+  });
+});
