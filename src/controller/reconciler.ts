@@ -11,6 +11,7 @@ import { type DeploymentView, REVISION_ANNOTATION } from "../kube/deployment.ts"
 import { type OwnerRollout, primaryName } from "../kube/primary.ts";
 import type { ServiceView } from "../kube/service.ts";
 import type { Notice, RolloutEvent } from "../machine/context.ts";
+import type { Plan } from "../machine/plan.ts";
 import { type RolloutSnapshot, send } from "../machine/snapshot.ts";
 import { desiredOf, dueWork, phaseOf, stageOf, wakeAt } from "../machine/view.ts";
 import type { EventRecorder } from "../observability/events.ts";
@@ -24,7 +25,7 @@ import { judge } from "./judge.ts";
 import { observations } from "./observations.ts";
 import type { ReconcileResult } from "./queue.ts";
 import { analysisSubject, Recorder } from "./record.ts";
-import { resume } from "./resume.ts";
+import { type Problem, resume } from "./resume.ts";
 import { type RolloutObject, rolloutObject } from "./rollout-object.ts";
 import { Services } from "./services.ts";
 import { type ConditionInput, pendingStatus, rolloutStatus } from "./status.ts";
@@ -45,6 +46,18 @@ export type ReconcilerDeps = {
   now: () => number;
   metrics?: ControllerMetrics;
 };
+
+type TakenUp =
+  | {
+      ok: true;
+      target: DeploymentView;
+      router: TrafficRouter;
+      route: Route;
+      owner: OwnerRollout;
+      plan: Plan;
+      snapshot: RolloutSnapshot;
+    }
+  | { ok: false; problem: Problem };
 
 /** What one reconcile works on. */
 type World = {
@@ -120,45 +133,11 @@ export class Reconciler {
     if (rollout.metadata.deletionTimestamp) return this.finalizer.finalize(rollout, spec, log);
     await this.finalizer.ensure(rollout);
 
-    const target = this.deps.deployments.get(namespace, spec.targetRef.name);
     const primaryOf = () => this.deps.deployments.get(namespace, primaryName(spec.targetRef.name));
-    const problem = judge(spec, rollout, {
-      target,
-      primary: primaryOf(),
-      apps: this.deps.apps.view(namespace),
-    });
-    if (problem || !target)
-      return this.recorder.report(
-        rollout,
-        problem ?? { reason: "TargetNotFound", message: "" },
-        log,
-        now,
-        spec,
-      );
-    const chosen = this.deps.routers(spec.trafficRouting);
-    if (!chosen.ok)
-      return this.recorder.report(
-        rollout,
-        { reason: "RoutingUnavailable", message: chosen.reason },
-        log,
-        now,
-        spec,
-      );
-    const { router } = chosen;
-
-    const owner: OwnerRollout = { name, namespace, uid: rollout.metadata.uid };
-    const apex = spec.service.name ?? spec.targetRef.name;
-    const route: Route = {
-      owner,
-      apex,
-      primaryService: `${apex}-primary`,
-      canaryService: `${apex}-canary`,
-      matches: spec.trafficRouting.smi.matches,
-    };
-    const resumed = resume(spec, rollout.status?.machine, now);
-    if (!resumed.ok) return this.recorder.report(rollout, resumed.problem, log, now, spec);
-    const { plan } = resumed;
-    let snapshot = resumed.snapshot;
+    const taken = this.takeUp(rollout, spec, now);
+    if (!taken.ok) return this.recorder.report(rollout, taken.problem, log, now, spec);
+    const { target, router, route, owner, plan } = taken;
+    let snapshot = taken.snapshot;
     let current = rollout;
     const stageBefore = stageOf(snapshot);
     const subject = () =>
@@ -245,6 +224,38 @@ export class Reconciler {
     this.deps.metrics?.canaryWeight.set({ namespace, name }, snapshot.context.canaryWeight);
     const wake = wakeAt(snapshot);
     return wake === undefined ? {} : { requeueAfterMs: Math.max(0, wake - now) };
+  }
+
+  /**
+   * What a reconcile works from, read from the caches and status: the target, the router the
+   * spec asks for, the route, the plan and the machine; or the problem that holds the rollout.
+   */
+  private takeUp(rollout: RolloutObject, spec: RolloutSpec, now: number): TakenUp {
+    const { namespace, name } = rollout.metadata;
+    const target = this.deps.deployments.get(namespace, spec.targetRef.name);
+    const problem = judge(spec, rollout, {
+      target,
+      primary: this.deps.deployments.get(namespace, primaryName(spec.targetRef.name)),
+      apps: this.deps.apps.view(namespace),
+    });
+    if (problem || !target)
+      return { ok: false, problem: problem ?? { reason: "TargetNotFound", message: "" } };
+    const chosen = this.deps.routers(spec.trafficRouting);
+    if (!chosen.ok)
+      return { ok: false, problem: { reason: "RoutingUnavailable", message: chosen.reason } };
+    const resumed = resume(spec, rollout.status?.machine, now);
+    if (!resumed.ok) return resumed;
+    const owner: OwnerRollout = { name, namespace, uid: rollout.metadata.uid };
+    const apex = spec.service.name ?? spec.targetRef.name;
+    const route: Route = {
+      owner,
+      apex,
+      primaryService: `${apex}-primary`,
+      canaryService: `${apex}-canary`,
+      matches: spec.trafficRouting.smi.matches,
+    };
+    const { plan, snapshot } = resumed;
+    return { ok: true, target, router: chosen.router, route, owner, plan, snapshot };
   }
 
   /**
