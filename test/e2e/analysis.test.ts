@@ -9,6 +9,7 @@ import { type Prometheus, startPrometheus } from "../harness/prometheus.ts";
 import {
   adminClient,
   eventually,
+  eventWith,
   newNamespace,
   ok,
   paths,
@@ -35,7 +36,6 @@ type Status = NonNullable<RolloutJson["status"]> & {
     message?: string;
   }[];
 };
-type EventJson = { items: { reason: string; type: string; message: string }[] };
 
 const SUCCESS_RATE = "fledge.dev/sim-success-rate";
 const LATENCY = "fledge.dev/sim-latency-ms";
@@ -64,10 +64,6 @@ afterAll(async () => {
 });
 
 const status = async (p: Podinfo) => ((await p.rollout()).status ?? {}) as Status;
-
-async function events(ns: string) {
-  return ok(await client.get<EventJson>(paths.events(ns)), "events").items;
-}
 
 /** A new revision of the target whose pods answer as the simulator annotations say. */
 async function revise(p: Podinfo, revision: string, behaviour: Record<string, string> = {}) {
@@ -175,7 +171,7 @@ describe("a bad canary is rolled back, and the Event names the metric", () => {
     const ready = last.conditions?.find((c) => c.type === "Ready");
     expect(ready?.reason).toBe("AnalysisFailed");
     expect(ready?.message).toMatch(/request-success-rate: \d+(\.\d+)? < min 99/);
-    const failed = (await events(p.ns)).find((e) => e.reason === "AnalysisFailed");
+    const failed = await eventWith(client, p.ns, "AnalysisFailed");
     expect(failed?.type).toBe("Warning");
     expect(failed?.message).toMatch(
       /2 failed checks reached failureLimit 2: request-success-rate: \d+(\.\d+)? < min 99/,
@@ -255,7 +251,7 @@ test("Prometheus stopped mid-analysis: errors are counted apart, nothing rolls b
     expect(held.phase).toBe("Progressing");
     expect(held.failedChecks ?? 0).toBe(0);
     expect(held.metrics?.[0]?.message).toBe(`cannot reach ${prometheus.url}: connection refused`);
-    const errored = (await events(p.ns)).find((e) => e.reason === "CheckErrored");
+    const errored = await eventWith(client, p.ns, "CheckErrored");
     expect(errored?.message).toContain("connection refused");
     await prometheus.start();
     await settles(p, initial.status?.stableRevision, "Healthy");
@@ -284,7 +280,7 @@ test("a confirm-promotion webhook holds promotion until it answers 2xx", async (
   expect(held.stableRevision).toBe(initial.status?.stableRevision);
   expect(held.canaryWeight).toBe(50);
   expect(asked()[0]?.body).toMatchObject({ type: "confirm-promotion", weight: 50 });
-  const gateHeld = (await events(p.ns)).find((e) => e.reason === "GateHeld");
+  const gateHeld = await eventWith(client, p.ns, "GateHeld");
   expect(gateHeld?.message).toContain("webhook approve answered 503: not yet");
   hooks.answer("/confirm", 200);
   await settles(p, initial.status?.stableRevision, "Healthy");

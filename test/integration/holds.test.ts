@@ -1,21 +1,20 @@
 import { describe, expect, test } from "vitest";
 import { argoHealth } from "./support/argocd.ts";
-import { deploymentManifest, eventually, newNamespace, ok, paths } from "./support/cluster.ts";
+import {
+  deploymentManifest,
+  eventually,
+  eventWith,
+  newNamespace,
+  ok,
+  paths,
+} from "./support/cluster.ts";
 import { Podinfo, withController } from "./support/rollouts.ts";
 
 const world = withController();
 const health = argoHealth();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-type EventJson = { items: { reason: string; type: string; message: string }[] };
-
-async function warning(p: Podinfo, reason: string) {
-  return eventually(`a ${reason} Event in ${p.ns}`, async () =>
-    ok(await world.client.get<EventJson>(paths.events(p.ns)), "events").items.find(
-      (e) => e.reason === reason && e.type === "Warning",
-    ),
-  );
-}
+const warning = (p: Podinfo, reason: string) => eventWith(world.client, p.ns, reason, "Warning");
 
 async function condition(p: Podinfo, type: string, reason: string, timeoutMs = 30_000) {
   return eventually(

@@ -128,3 +128,17 @@ export const paths = {
   services: (ns: string) => `/api/v1/namespaces/${ns}/services`,
   events: (ns: string) => `/api/v1/namespaces/${ns}/events`,
 };
+
+type EventList = { items: { reason: string; type: string; message: string }[] };
+
+/**
+ * The namespace's first Event with the reason (and type, when given), once it is there: the
+ * controller posts Events beside the reconcile, so one may come after the status it explains.
+ */
+export function eventWith(client: KubeClient, ns: string, reason: string, type?: string) {
+  return eventually(`a ${type ?? ""} ${reason} Event in ${ns}`, async () =>
+    ok(await client.get<EventList>(paths.events(ns)), "events").items.find(
+      (e) => e.reason === reason && (type === undefined || e.type === type),
+    ),
+  );
+}
