@@ -2,7 +2,6 @@ import http from "node:http";
 import type { Analyst } from "../analysis/analyst.ts";
 import { createAnalyst } from "../analysis/index.ts";
 import { GROUP, PLURAL, VERSION } from "../api/rollout.ts";
-import { SPLIT_GROUP, type SplitVersion } from "../api/smi.ts";
 import { KubeClient, writeCounter } from "../kube/client.ts";
 import {
   type DeploymentView,
@@ -10,20 +9,18 @@ import {
   LABELS,
   MANAGED_SELECTOR,
 } from "../kube/deployment.ts";
-import { createInformer, type Informer } from "../kube/informer.ts";
+import { createInformer, type Informer, scoped } from "../kube/informer.ts";
 import type { ApiAccess } from "../kube/request.ts";
 import { type ServiceView, serviceView } from "../kube/service.ts";
 import { EventRecorder } from "../observability/events.ts";
 import type { Logger } from "../observability/logger.ts";
 import { ControllerMetrics } from "../observability/metrics.ts";
-import { type SplitStore, type SplitView, splitView } from "../traffic/smi/router.ts";
-import { smiRouters } from "../traffic/smi/routers.ts";
+import { smiTraffic } from "../traffic/smi/api.ts";
 import { Apps } from "./apps.ts";
 import { startLeaderElection } from "./leader.ts";
 import { WorkQueue } from "./queue.ts";
 import { Reconciler } from "./reconciler.ts";
 import { type RolloutObject, rolloutObject, specValidProblem } from "./rollout-object.ts";
-import { SPLIT_CRD, type SplitApi, splitApi } from "./split-api.ts";
 
 export type ManagerOptions = {
   kubeConfig: ApiAccess;
@@ -56,9 +53,6 @@ export type Manager = {
   stop(): Promise<void>;
 };
 
-const scoped = (namespace: string | undefined, group: string, resource: string) =>
-  `${group}${namespace ? `/namespaces/${namespace}` : ""}/${resource}`;
-
 /** Wires the informers, the work queue, the reconciler, leader election and the HTTP endpoints. */
 export async function startManager(options: ManagerOptions): Promise<Manager> {
   const { kubeConfig, namespace, logger } = options;
@@ -67,24 +61,6 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
   const client = await KubeClient.fromKubeConfig(kubeConfig, (method, path, ok) => {
     metrics.apiRequests.inc({ method, result: ok ? "success" : "failure" });
     countWrite(method, path, ok);
-  });
-
-  // The split versions come from the split CRD, watched: SMI support installed or upgraded
-  // while the controller runs is seen at once, and a cluster without it costs no request per
-  // reconcile. A version counts once the split cache is synced, so that no rollout writes a
-  // split the cache does not know of.
-  let served: SplitVersion[] = [];
-  let splits: Informer<SplitView> | undefined;
-  const splitStore: SplitStore = {
-    get: (ns, name) => splits?.get(ns, name),
-    remember: (raw) => splits?.remember(raw),
-  };
-  const splitCrd = createInformer<SplitApi>({
-    kubeConfig,
-    path: "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
-    fieldSelector: `metadata.name=${SPLIT_CRD}`,
-    transform: splitApi,
-    logger: logger.child({ informer: "split-crd" }),
   });
 
   const rollouts = createInformer<RolloutObject>({
@@ -120,13 +96,28 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
   });
 
   const events = new EventRecorder(client, logger, options.identity);
+  // The hooks run once the informers start, when the queue below exists. A change of a router's
+  // API is rare and can end only RoutingUnavailable: the Rollouts that report it are found in
+  // the cache, which holds the status each reconcile wrote.
+  const traffic = smiTraffic(
+    { kubeConfig, client, namespace, logger },
+    {
+      objectChanged: (obj) => wakeOwner(obj),
+      apiChanged: () => {
+        for (const r of rollouts.list())
+          if (specValidProblem(r) === "RoutingUnavailable")
+            queue.add(keyOf(r.metadata.namespace, r.metadata.name));
+      },
+      reconnected: () => queue.retryFailed(),
+    },
+  );
   const reconciler = new Reconciler({
     client,
     rollouts,
     deployments,
     services,
     apps,
-    routers: smiRouters(client, splitStore, () => (splits?.synced ? served : [])),
+    routers: traffic.routers,
     analyst:
       options.analyst ??
       createAnalyst({
@@ -179,59 +170,21 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
   });
   services.onEvent((_type, s) => wakeOwner(s));
 
-  // A change of the split API is rare and can end only RoutingUnavailable: the Rollouts that
-  // report it are found in the cache, which holds the status each reconcile wrote.
-  const wakeUnroutable = () => {
-    for (const r of rollouts.list())
-      if (specValidProblem(r) === "RoutingUnavailable")
-        queue.add(keyOf(r.metadata.namespace, r.metadata.name));
-  };
-  const startSplits = (version: SplitVersion) => {
-    // Every served split version reads the same stored objects, so one informer on the newest
-    // sees them all. It sees only the splits Fledge made, each labelled with its Rollout, so an
-    // event finds its owner at once rather than by a scan of every Rollout.
-    const informer = createInformer<SplitView>({
-      kubeConfig,
-      path: scoped(namespace, `/apis/${SPLIT_GROUP}/${version}`, "trafficsplits"),
-      labelSelector: MANAGED_SELECTOR,
-      transform: splitView,
-      logger: logger.child({ informer: "trafficsplits" }),
-    });
-    informer.onEvent((_type, s) => wakeOwner(s));
-    informer.onReconnect(() => queue.retryFailed());
-    informer
-      .start()
-      .then(wakeUnroutable, (e) => logger.error({ err: e }, "could not start the split informer"));
-    return informer;
-  };
-  splitCrd.onEvent((type, crd) => {
-    served = type === "DELETED" ? [] : crd.versions;
-    logger.info({ versions: served }, "split API changed");
-    const newest = served[served.length - 1];
-    if (!splits && newest) splits = startSplits(newest);
-    else wakeUnroutable();
-  });
-
   let leading = false;
   const caches = (): Informer<{ metadata: { name: string } }>[] => [
     deployments,
     services,
-    splitCrd,
     rollouts,
-    ...(splits ? [splits] : []),
+    ...traffic.informers(),
   ];
   // Watches resumed after an outage bring no event when nothing changed, and a reconcile that
   // failed meanwhile would wait out a backoff grown to many seconds: a watch open again says the
   // apiserver answers, so those are retried now.
-  for (const cache of caches()) cache.onReconnect(() => queue.retryFailed());
+  for (const cache of [deployments, services, rollouts])
+    cache.onReconnect(() => queue.retryFailed());
   const lead = async () => {
-    await Promise.all(caches().map((c) => c.start()));
-    // The split CRD's first list made the split informer, if the cluster serves splits.
-    await splits?.start();
-    if (!splits)
-      logger.warn(
-        "the cluster serves no SMI TrafficSplit API; rollouts will report RoutingUnavailable",
-      );
+    await Promise.all([deployments, services, rollouts].map((c) => c.start()));
+    await traffic.start();
     queue.start();
     leading = true;
     logger.info({ workers: options.workers }, "leading: caches synced, workers started");

@@ -447,3 +447,7 @@ export function createInformer<T extends { metadata: { name: string; namespace?:
     },
   };
 }
+
+/** A collection's path, in one namespace or in all. */
+export const scoped = (namespace: string | undefined, group: string, resource: string) =>
+  `${group}${namespace ? `/namespaces/${namespace}` : ""}/${resource}`;

@@ -1,5 +1,6 @@
 import type { HeaderMatch, RolloutSpec } from "../api/rollout.ts";
 import type { KubeResult } from "../kube/client.ts";
+import type { Informer } from "../kube/informer.ts";
 import type { OwnerRollout } from "../kube/primary.ts";
 
 /** Where traffic goes for one rollout: the apex Service and its two backends. */
@@ -33,3 +34,22 @@ export type RouterChoice = { ok: true; router: TrafficRouter } | { ok: false; re
 
 /** Chooses a Rollout's router; each router's folder has one, and the core knows only this. */
 export type Routers = (trafficRouting: RolloutSpec["trafficRouting"]) => RouterChoice;
+
+/** What a router's API tells the controller, which wakes the Rollouts concerned. */
+export type TrafficHooks = {
+  /** An object the router made changed: it names its Rollout by label. */
+  objectChanged(obj: { metadata: { namespace?: string; labels?: Record<string, string> } }): void;
+  /** The API the cluster serves changed: Rollouts that could not be routed may be now. */
+  apiChanged(): void;
+  /** One of its watches opened again after failures: what failed meanwhile can be retried. */
+  reconnected(): void;
+};
+
+/** A router's API as the controller runs it: its routers and the informers behind them. */
+export interface TrafficApi {
+  readonly routers: Routers;
+  /** Its informers now: one may come only once the cluster serves its API. */
+  informers(): Informer<{ metadata: { name: string } }>[];
+  /** Starts its informers; resolves once those of the API the cluster serves are synced. */
+  start(): Promise<void>;
+}

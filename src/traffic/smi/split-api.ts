@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { ObjectMeta } from "../api/common.ts";
-import { SPLIT_GROUP, SPLIT_VERSIONS, type SplitVersion } from "../api/smi.ts";
+import { ObjectMeta } from "../../api/common.ts";
+import { SPLIT_GROUP, SPLIT_VERSIONS, type SplitVersion } from "../../api/smi.ts";
 
 /** The CustomResourceDefinition that makes the cluster serve TrafficSplits. */
 export const SPLIT_CRD = `trafficsplits.${SPLIT_GROUP}`;
