@@ -3,7 +3,7 @@ import type { KubeClient } from "../kube/client.ts";
 import type { DeploymentView } from "../kube/deployment.ts";
 import { primaryName } from "../kube/primary.ts";
 import type { Logger } from "../observability/logger.ts";
-import type { Routers } from "../traffic/router.ts";
+import { type Routers, routeOf } from "../traffic/router.ts";
 import type { ReconcileResult } from "./queue.ts";
 import { type RolloutObject, rolloutObject } from "./rollout-object.ts";
 import type { Services } from "./services.ts";
@@ -65,19 +65,14 @@ export class Finalizer {
         return {};
       }
       if (!target.rolledOut) return {};
-      const apex = spec.service.name ?? spec.targetRef.name;
       const owner = { name, namespace, uid: rollout.metadata.uid };
       const chosen = this.deps.routers(spec.trafficRouting);
       const router = chosen.ok ? chosen.router : undefined;
-      const route = {
-        owner,
-        apex,
-        primaryService: `${apex}-primary`,
-        canaryService: `${apex}-canary`,
-      };
+      // Every request, not only the matching ones, goes to the target: the primary is going.
+      const route = { ...routeOf(spec, owner), matches: undefined };
       if (router && !router.inEffect(route, 100))
-        written(await router.setWeight(route, 100), `the route ${namespace}/${apex}`);
-      if (target.matchLabels) await this.services.handBack(owner, apex, target.matchLabels);
+        written(await router.setWeight(route, 100), `the route ${namespace}/${route.apex}`);
+      if (target.matchLabels) await this.services.handBack(owner, route.apex, target.matchLabels);
     }
     const removed = await this.deps.client.patch(rolloutPath(namespace, name), {
       metadata: {

@@ -17,7 +17,7 @@ import { desiredOf, dueWork, phaseOf, stageOf, wakeAt } from "../machine/view.ts
 import type { EventRecorder } from "../observability/events.ts";
 import { forRollout, type Logger } from "../observability/logger.ts";
 import type { ControllerMetrics } from "../observability/metrics.ts";
-import type { Route, Routers, TrafficRouter } from "../traffic/router.ts";
+import { type Route, type Routers, routeOf, type TrafficRouter } from "../traffic/router.ts";
 import { AnalysisStep } from "./analysis-step.ts";
 import type { Apps } from "./apps.ts";
 import { Finalizer } from "./finalize.ts";
@@ -246,15 +246,8 @@ export class Reconciler {
     const resumed = resume(spec, rollout.status?.machine, now);
     if (!resumed.ok) return resumed;
     const owner: OwnerRollout = { name, namespace, uid: rollout.metadata.uid };
-    const apex = spec.service.name ?? spec.targetRef.name;
-    const route: Route = {
-      owner,
-      apex,
-      primaryService: `${apex}-primary`,
-      canaryService: `${apex}-canary`,
-      matches: spec.trafficRouting.smi.matches,
-    };
     const { plan, snapshot } = resumed;
+    const route = routeOf(spec, owner);
     return { ok: true, target, router: chosen.router, route, owner, plan, snapshot };
   }
 

@@ -14,6 +14,21 @@ export type Route = {
 };
 
 /**
+ * The route Fledge manages for a Rollout: the apex Service (the user's name for it, or the
+ * target's) and the primary and canary Services behind it, with the spec's matches.
+ */
+export function routeOf(spec: RolloutSpec, owner: OwnerRollout): Route {
+  const apex = spec.service.name ?? spec.targetRef.name;
+  return {
+    owner,
+    apex,
+    primaryService: `${apex}-primary`,
+    canaryService: `${apex}-canary`,
+    matches: spec.trafficRouting.smi.matches,
+  };
+}
+
+/**
  * A traffic router moves weight between the primary and canary Services. The core knows only
  * this; each mesh API (SMI TrafficSplit today, Gateway API later) lives in a folder of its own.
  */
