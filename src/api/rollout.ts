@@ -48,6 +48,10 @@ export const Step = z
       description:
         "Send this percentage of traffic to the canary. With analysis metrics, the weight is held until a check at it passes.",
     }),
+    setMirror: z.int().min(0).max(100).optional().meta({
+      description:
+        "Copy this percentage of requests to the canary, whose answers are dropped: every response still comes from the primary, so the canary is judged on real traffic before it serves anyone. Mirroring lasts until the next setWeight step or the end of the rollout; 0 stops it. Needs a router that can mirror (gatewayAPI).",
+    }),
     pause: z
       .object({
         duration: durationAtLeast("1s").optional().meta({
@@ -65,8 +69,8 @@ export const Step = z
   })
   .meta(
     cel({
-      rule: "[has(self.setWeight), has(self.pause), has(self.analysis)].filter(x, x).size() == 1",
-      message: "a step has exactly one of setWeight, pause or analysis",
+      rule: "[has(self.setWeight), has(self.setMirror), has(self.pause), has(self.analysis)].filter(x, x).size() == 1",
+      message: "a step has exactly one of setWeight, setMirror, pause or analysis",
     }),
   );
 
@@ -215,7 +219,79 @@ export const SmiRouting = z
     }),
   );
 
-export const TrafficRouting = z.object({ smi: SmiRouting.default({ apiVersion: "auto" }) });
+export type SmiRouting = z.infer<typeof SmiRouting>;
+
+export const GATEWAY_GROUP = "gateway.networking.k8s.io";
+export const GATEWAY_ROUTE_VERSIONS = [`${GATEWAY_GROUP}/v1beta1`, `${GATEWAY_GROUP}/v1`] as const;
+
+/** A Gateway API parentRef: the Service a GAMMA mesh routes for, or a Gateway. */
+export const ParentRef = z.object({
+  group: z
+    .string()
+    .max(253)
+    .optional()
+    .meta({
+      description: `"" (core) for a Service, ${GATEWAY_GROUP} for a Gateway; defaults by kind.`,
+    }),
+  kind: z.enum(["Service", "Gateway"]).default("Service"),
+  name: DnsSubdomain,
+  namespace: DnsLabel.optional(),
+  sectionName: DnsLabel.optional(),
+  port: Port.optional(),
+});
+export type ParentRef = z.infer<typeof ParentRef>;
+
+export const GatewayRouting = z
+  .object({
+    apiVersion: z
+      .enum(["auto", ...GATEWAY_ROUTE_VERSIONS])
+      .default("auto")
+      .meta({
+        description:
+          "The HTTPRoute version to write; auto picks v1, or v1beta1 on a cluster that serves only it and whose schema has the fields the rollout needs.",
+      }),
+    httpRoute: DnsSubdomain.optional().meta({
+      description:
+        "An existing HTTPRoute to steer, of which Fledge edits only the rule that sends to the apex Service; without it Fledge makes and owns a route named after the apex Service.",
+    }),
+    parentRefs: z.array(ParentRef).min(1).max(32).optional().meta({
+      description:
+        "The parents of the route Fledge makes; defaults to the apex Service (mesh traffic, the GAMMA profile).",
+    }),
+    matches: z.array(HeaderMatch).max(16).optional().meta({
+      description:
+        "A/B routing: only requests matching one of these go by the steps' weights; all others stay on the primary.",
+    }),
+  })
+  .meta(
+    cel({
+      rule: "!has(self.httpRoute) || !has(self.parentRefs)",
+      message: "parentRefs apply to the route Fledge makes; an existing httpRoute keeps its own",
+    }),
+  );
+
+export type GatewayRouting = z.infer<typeof GatewayRouting>;
+
+export const TrafficRouting = z
+  .object({
+    smi: SmiRouting.optional(),
+    gatewayAPI: GatewayRouting.optional(),
+  })
+  // The controller judges this too, for a cluster whose CRD is older than the rule.
+  .refine((r) => (r.smi === undefined) !== (r.gatewayAPI === undefined), {
+    error: "trafficRouting takes exactly one of smi or gatewayAPI",
+  })
+  .meta(
+    cel({
+      rule: "has(self.smi) != has(self.gatewayAPI)",
+      message: "trafficRouting takes exactly one of smi or gatewayAPI",
+    }),
+  );
+export type TrafficRouting = z.infer<typeof TrafficRouting>;
+
+/** The A/B matches of whichever router the spec names. */
+export const routingMatches = (routing: TrafficRouting): HeaderMatch[] | undefined =>
+  (routing.smi ?? routing.gatewayAPI)?.matches;
 
 export const RolloutSpec = z.object({
   targetRef: TargetRef,
@@ -234,7 +310,10 @@ export const RolloutSpec = z.object({
     description:
       "How long a canary or primary may take to become ready before the rollout is rolled back.",
   }),
-  trafficRouting: TrafficRouting.default({ smi: { apiVersion: "auto" } }),
+  trafficRouting: TrafficRouting.default({ smi: { apiVersion: "auto" } }).meta({
+    description:
+      "How traffic reaches the canary: exactly one of smi or gatewayAPI; SMI when omitted.",
+  }),
 });
 export type RolloutSpec = z.infer<typeof RolloutSpec>;
 export type Step = z.infer<typeof Step>;
@@ -296,6 +375,9 @@ export const RolloutStatus = z.object({
   currentStepIndex: z.int().optional(),
   stepCount: z.int().optional(),
   canaryWeight: z.int().min(0).max(100).optional(),
+  mirrorPercent: z.int().min(0).max(100).optional().meta({
+    description: "The share of requests copied to the canary, whose answers are dropped.",
+  }),
   failedChecks: z.int().optional(),
   erroredChecks: z.int().optional(),
   inconclusiveChecks: z.int().optional(),

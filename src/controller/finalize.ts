@@ -68,10 +68,8 @@ export class Finalizer {
       const owner = { name, namespace, uid: rollout.metadata.uid };
       const chosen = this.deps.routers(spec.trafficRouting);
       const router = chosen.ok ? chosen.router : undefined;
-      // Every request, not only the matching ones, goes to the target: the primary is going.
-      const route = { ...routeOf(spec, owner), matches: undefined };
-      if (router && !router.inEffect(route, 100))
-        written(await router.setWeight(route, 100), `the route ${namespace}/${route.apex}`);
+      const route = routeOf(spec, owner);
+      if (router) written(await router.finalize(route), `the route ${namespace}/${route.apex}`);
       if (target.matchLabels) await this.services.handBack(owner, route.apex, target.matchLabels);
     }
     const removed = await this.deps.client.patch(rolloutPath(namespace, name), {

@@ -15,7 +15,7 @@ import { type ServiceView, serviceView } from "../kube/service.ts";
 import { EventRecorder } from "../observability/events.ts";
 import type { Logger } from "../observability/logger.ts";
 import { ControllerMetrics } from "../observability/metrics.ts";
-import { smiTraffic } from "../traffic/smi/api.ts";
+import { trafficApis } from "../traffic/routers.ts";
 import { Apps } from "./apps.ts";
 import { startLeaderElection } from "./leader.ts";
 import { WorkQueue } from "./queue.ts";
@@ -99,7 +99,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
   // The hooks run once the informers start, when the queue below exists. A change of a router's
   // API is rare and can end only RoutingUnavailable: the Rollouts that report it are found in
   // the cache, which holds the status each reconcile wrote.
-  const traffic = smiTraffic(
+  const traffic = trafficApis(
     { kubeConfig, client, namespace, logger },
     {
       objectChanged: (obj) => wakeOwner(obj),

@@ -3,12 +3,13 @@ import { canaryReady, type DeploymentView, primaryRevision } from "../kube/deplo
 import type { Context, RolloutEvent } from "../machine/context.ts";
 import type { Plan } from "../machine/plan.ts";
 import { steeringEvents } from "../machine/steering.ts";
+import type { Traffic } from "../traffic/router.ts";
 
 export type Observed = {
   plan: Plan;
   target: DeploymentView;
   primary: DeploymentView | undefined;
-  trafficWeight: number | undefined;
+  traffic: Traffic | undefined;
   annotations: Record<string, string>;
 };
 
@@ -28,8 +29,7 @@ export function observations(context: Context, seen: Observed, now: number): Rol
   const primaryAt = seen.primary && primaryRevision(seen.primary);
   if (seen.primary && primaryAt)
     events.push({ type: "PRIMARY", revision: primaryAt, ready: seen.primary.rolledOut, now });
-  if (seen.trafficWeight !== undefined)
-    events.push({ type: "TRAFFIC", canaryWeight: seen.trafficWeight, now });
+  if (seen.traffic) events.push({ type: "TRAFFIC", ...seen.traffic, now });
   events.push(...steeringEvents(seen.annotations, context.applied, now));
   events.push({ type: "TICK", now });
   return events;

@@ -17,7 +17,13 @@ import { desiredOf, dueWork, phaseOf, stageOf, wakeAt } from "../machine/view.ts
 import type { EventRecorder } from "../observability/events.ts";
 import { forRollout, type Logger } from "../observability/logger.ts";
 import type { ControllerMetrics } from "../observability/metrics.ts";
-import { type Route, type Routers, routeOf, type TrafficRouter } from "../traffic/router.ts";
+import {
+  beyondCapabilities,
+  type Route,
+  type Routers,
+  routeOf,
+  type TrafficRouter,
+} from "../traffic/router.ts";
 import { AnalysisStep } from "./analysis-step.ts";
 import type { Apps } from "./apps.ts";
 import { Finalizer } from "./finalize.ts";
@@ -58,6 +64,23 @@ type TakenUp =
       snapshot: RolloutSnapshot;
     }
   | { ok: false; problem: Problem };
+
+/** The condition a router's verdict on its route is reported under. */
+const ROUTE_CONDITION = "TrafficRouted";
+
+/** A route whose parents turned it down is news once: when the verdict first says so. */
+function routeNotices(
+  before: RolloutStatus | undefined,
+  after: RolloutStatus | undefined,
+): Notice[] {
+  const verdictIn = (s: RolloutStatus | undefined) =>
+    s?.conditions?.find((c) => c.type === ROUTE_CONDITION);
+  const now = verdictIn(after);
+  const then = verdictIn(before);
+  if (now?.status !== "False" || (then?.status === "False" && then.reason === now.reason))
+    return [];
+  return [{ type: "Warning", reason: now.reason, message: now.message }];
+}
 
 /** What one reconcile works on. */
 type World = {
@@ -158,7 +181,7 @@ export class Reconciler {
         plan,
         target,
         primary: primaryOf(),
-        trafficWeight: router.observedWeight(route),
+        traffic: router.observe(route).traffic,
         annotations: rollout.metadata.annotations,
       },
       now,
@@ -170,9 +193,13 @@ export class Reconciler {
     if (due) feed(await this.analysis.run(due, subject(), now, log));
 
     const readiness = await this.deps.analyst.readiness(subject());
-    const analysisReady: ConditionInput[] = readiness
-      ? [{ type: "AnalysisReady", ...readiness }]
-      : [];
+    const extraConditions = (): ConditionInput[] => {
+      const verdict = router.observe(route).verdict;
+      return [
+        ...(readiness ? [{ type: "AnalysisReady", ...readiness }] : []),
+        ...(verdict ? [{ type: ROUTE_CONDITION, ...verdict }] : []),
+      ];
+    };
     // Write-ahead: every decision is in status before any of its effects reach the cluster, so a
     // controller that dies between two writes leaves a status at least as far on as the cluster,
     // and the next one carries the decision forward instead of reading the cluster's half-done
@@ -186,7 +213,7 @@ export class Reconciler {
       current = await this.recorder.writeStatus(
         current,
         settled
-          ? rolloutStatus(snapshot, previous, current.metadata.generation, now, analysisReady)
+          ? rolloutStatus(snapshot, previous, current.metadata.generation, now, extraConditions())
           : pendingStatus(snapshot, previous),
       );
     };
@@ -206,13 +233,16 @@ export class Reconciler {
       });
       if (actions.length === 0) break;
       await record(false);
-      for (const { write, canaryWeight } of actions) {
+      for (const { write, routes } of actions) {
         await write();
-        if (canaryWeight !== undefined) feed({ type: "TRAFFIC", canaryWeight, now });
+        const traffic = routes && router.observe(route).traffic;
+        if (traffic) feed({ type: "TRAFFIC", ...traffic, now });
       }
       if (snapshot === before) break;
     }
+    const before = current.status as RolloutStatus | undefined;
     await record(true);
+    notices.push(...routeNotices(before, current.status as RolloutStatus | undefined));
     await this.recorder.announce(
       { ...owner, resourceVersion: current.metadata.resourceVersion },
       notices,
@@ -243,6 +273,8 @@ export class Reconciler {
     const chosen = this.deps.routers(spec.trafficRouting);
     if (!chosen.ok)
       return { ok: false, problem: { reason: "RoutingUnavailable", message: chosen.reason } };
+    const beyond = beyondCapabilities(spec, chosen.router.capabilities);
+    if (beyond) return { ok: false, problem: { reason: "RoutingUnsupported", message: beyond } };
     const resumed = resume(spec, rollout.status?.machine, now);
     if (!resumed.ok) return resumed;
     const owner: OwnerRollout = { name, namespace, uid: rollout.metadata.uid };
@@ -268,16 +300,14 @@ export class Reconciler {
       });
     actions.push(...this.services.actions(route, matchLabels, spec.service, owner));
 
-    if (d.routed && !router.inEffect(route, d.canaryWeight)) {
+    const traffic = { canaryWeight: d.canaryWeight, mirrorPercent: d.mirrorPercent };
+    if (d.routed && !router.isWritten(route, traffic)) {
       actions.push({
         write: async () => {
-          written(
-            await router.setWeight(route, d.canaryWeight),
-            `the route ${namespace}/${route.apex}`,
-          );
-          log.info({ canaryWeight: d.canaryWeight }, "traffic split written");
+          written(await router.write(route, traffic), `the route ${namespace}/${route.apex}`);
+          log.info(traffic, "route written");
         },
-        canaryWeight: d.canaryWeight,
+        routes: true,
       });
     }
 

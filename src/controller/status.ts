@@ -72,6 +72,7 @@ const OBSERVED = [
   "primaryReadyRevision",
   "primaryRevision",
   "trafficWeight",
+  "trafficMirror",
 ] as const;
 
 /**

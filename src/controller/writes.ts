@@ -48,5 +48,5 @@ export function written<T>(result: KubeResult<T>, what: string): T {
   return must(result, what);
 }
 
-/** One write to the cluster; the route's puts a canary weight in effect. */
-export type Action = { write: () => Promise<void>; canaryWeight?: number };
+/** One write to the cluster; after the route's, what the route does is read back. */
+export type Action = { write: () => Promise<void>; routes?: true };

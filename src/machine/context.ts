@@ -43,11 +43,15 @@ export const Context = z.object({
   primaryReadyRevision: z.string().optional(),
   /** The revision the primary's template was last seen at, ready or not. */
   primaryRevision: z.string().optional(),
-  /** The canary weight last observed in the TrafficSplit. */
+  /** The canary weight last observed in effect on the route. */
   trafficWeight: z.number().optional(),
+  /** The share of requests last observed copied to the canary, answers dropped. */
+  trafficMirror: z.number().optional(),
   stepIndex: z.int().min(0),
   /** The canary weight the machine wants. */
   canaryWeight: z.int().min(0).max(100),
+  /** The share of requests the machine wants copied to the canary; status from before mirroring lacks it. */
+  mirrorPercent: z.int().min(0).max(100).default(0),
   stepStartedAt: z.number().optional(),
   /** When the wait for a canary or primary to become ready began, for the progress deadline. */
   waitingSince: z.number().optional(),
@@ -80,7 +84,7 @@ export type RolloutEvent =
   | (Timed & { type: "TARGET"; revision: string })
   | (Timed & { type: "CANARY"; revision: string; ready: boolean })
   | (Timed & { type: "PRIMARY"; revision: string; ready: boolean })
-  | (Timed & { type: "TRAFFIC"; canaryWeight: number })
+  | (Timed & { type: "TRAFFIC"; canaryWeight: number; mirrorPercent?: number })
   | (Timed & { type: "ANALYSIS"; results: CheckResult[] })
   /** errored: the gate's webhooks could not be asked, which holds the gate without failing it. */
   | (Timed & { type: "GATE"; gate: GateName; passed: boolean; errored?: boolean; message?: string })
@@ -114,6 +118,7 @@ export const FRESH_ROLLOUT = {
   canaryReady: false,
   stepIndex: 0,
   canaryWeight: 0,
+  mirrorPercent: 0,
   stepStartedAt: undefined,
   nextCheckAt: undefined,
   failed: 0,
@@ -156,6 +161,10 @@ export function describeResults(
     .join("; ");
 }
 
+/** Whether the route shows what the machine wants of it: the canary's weight and its mirrored share. */
+export const trafficInEffect = (c: Context) =>
+  c.trafficWeight === c.canaryWeight && (c.trafficMirror ?? 0) === c.mirrorPercent;
+
 export const withoutPause = (pauses: Pause[], reason: Pause["reason"]) =>
   pauses.filter((p) => p.reason !== reason);
 
@@ -186,6 +195,7 @@ export function observe(context: Context, event: RolloutEvent): Context {
       break;
     case "TRAFFIC":
       next.trafficWeight = event.canaryWeight;
+      next.trafficMirror = event.mirrorPercent ?? 0;
       break;
     case "PAUSE":
       if (event.paused && !hasPause(context.pauses, "Person")) {

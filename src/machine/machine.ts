@@ -11,6 +11,7 @@ import {
   type ROLLBACK_ENDS,
   type RolloutEvent,
   recordCheck,
+  trafficInEffect,
   withoutPause,
 } from "./context.ts";
 import type { Plan, PlanStep } from "./plan.ts";
@@ -30,6 +31,8 @@ function describeStep(step: PlanStep): string {
   switch (step.kind) {
     case "setWeight":
       return `canary weight ${step.weight}%`;
+    case "setMirror":
+      return `${step.percent}% of requests mirrored to the canary`;
     case "pause":
       return step.durationMs === undefined
         ? "pause until resumed"
@@ -146,6 +149,13 @@ export const rolloutMachine = setup({
         stepStartedAt: context.now,
         passes: 0,
         canaryWeight: step?.kind === "setWeight" ? step.weight : context.canaryWeight,
+        // A canary that serves requests is judged on them: mirroring ends with the first weight.
+        mirrorPercent:
+          step?.kind === "setMirror"
+            ? step.percent
+            : step?.kind === "setWeight"
+              ? 0
+              : context.mirrorPercent,
         nextCheckAt: context.plan.checks ? context.now + context.plan.intervalMs : undefined,
       };
     }),
@@ -177,6 +187,7 @@ export const rolloutMachine = setup({
       stableRevision: context.canaryRevision,
       canaryRevision: undefined,
       canaryWeight: 0,
+      mirrorPercent: 0,
       stepStartedAt: undefined,
       nextCheckAt: undefined,
       waitingSince: undefined,
@@ -184,6 +195,7 @@ export const rolloutMachine = setup({
     })),
     startRollback: assign(({ context }) => ({
       canaryWeight: 0,
+      mirrorPercent: 0,
       nextCheckAt: undefined,
       waitingSince: undefined,
       pauses: context.pauses.filter((p) => p.reason === "Person"),
@@ -217,10 +229,13 @@ export const rolloutMachine = setup({
     canaryReady: ({ context }) => context.canaryReady,
     mayProceed: ({ context }) => context.canaryReady && context.pauses.length === 0,
     stepsDone: ({ context }) => context.stepIndex >= context.plan.steps.length,
-    stepIsWeight: ({ context }) => currentStep(context)?.kind === "setWeight",
+    stepMovesTraffic: ({ context }) => {
+      const kind = currentStep(context)?.kind;
+      return kind === "setWeight" || kind === "setMirror";
+    },
     stepIsPause: ({ context }) => currentStep(context)?.kind === "pause",
     weightHeld: ({ context }) => !context.plan.checks || context.passes >= 1,
-    weightInEffect: ({ context }) => context.trafficWeight === context.canaryWeight,
+    trafficInEffect: ({ context }) => trafficInEffect(context),
     enoughPasses: ({ context }) => {
       const step = currentStep(context);
       return context.passes >= (step?.kind === "analysis" ? step.passes : 1);
@@ -564,7 +579,7 @@ export const rolloutMachine = setup({
         nextStep: {
           always: [
             { guard: and(["mayProceed", "stepsDone"]), target: "confirming", actions: "bySteps" },
-            { guard: and(["mayProceed", "stepIsWeight"]), target: "weighting" },
+            { guard: and(["mayProceed", "stepMovesTraffic"]), target: "weighting" },
             { guard: and(["mayProceed", "stepIsPause"]), target: "pausing" },
             { guard: "mayProceed", target: "analysing" },
           ],
@@ -575,14 +590,15 @@ export const rolloutMachine = setup({
             notice(
               "Normal",
               "StepAdvanced",
-              ({ context }) => `${stepLabel(context)}: canary weight ${context.canaryWeight}%`,
+              ({ context }) =>
+                `${stepLabel(context)}: ${describeStep(currentStep(context) as PlanStep)}`,
             ),
           ],
           // A weight counts once the route shows it: a step decided and recorded but never
           // written (its controller died first) is not a step that ran, and the next one (a
           // pause, whose clock starts here) waits for it.
           always: {
-            guard: and(["mayProceed", "weightHeld", "weightInEffect"]),
+            guard: and(["mayProceed", "weightHeld", "trafficInEffect"]),
             target: "nextStep",
             actions: "advance",
           },

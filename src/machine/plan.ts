@@ -5,6 +5,7 @@ import type { RolloutSpec } from "../api/rollout.ts";
 
 export const PlanStep = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("setWeight"), weight: z.int().min(0).max(100) }),
+  z.object({ kind: z.literal("setMirror"), percent: z.int().min(0).max(100) }),
   z.object({ kind: z.literal("pause"), durationMs: z.int().min(0).optional() }),
   z.object({ kind: z.literal("analysis"), passes: z.int().min(1) }),
 ]);
@@ -30,6 +31,7 @@ export type Plan = z.infer<typeof Plan>;
 
 function planStep(step: RolloutSpec["steps"][number]): PlanStep {
   if (step.setWeight !== undefined) return { kind: "setWeight", weight: step.setWeight };
+  if (step.setMirror !== undefined) return { kind: "setMirror", percent: step.setMirror };
   if (step.pause !== undefined) {
     const { duration } = step.pause;
     return duration === undefined

@@ -1,6 +1,6 @@
 import type { Condition } from "../api/common.ts";
 import type { Phase, RolloutStatus } from "../api/rollout.ts";
-import type { Context, GateName, Pause } from "./context.ts";
+import { type Context, type GateName, type Pause, trafficInEffect } from "./context.ts";
 import type { RolloutSnapshot } from "./snapshot.ts";
 
 /** Where the machine rests, in the statechart's own top-level names. */
@@ -47,6 +47,7 @@ export type Desired = {
   routed: boolean;
   canaryWeight: number;
   primaryWeight: number;
+  mirrorPercent: number;
   /** Whether the canary (the target Deployment) should run at all. */
   canaryScaledUp: boolean;
 };
@@ -63,6 +64,7 @@ export function desiredOf(snapshot: RolloutSnapshot): Desired {
     routed: stage !== "initializing",
     canaryWeight: c.canaryWeight,
     primaryWeight: 100 - c.canaryWeight,
+    mirrorPercent: c.mirrorPercent,
     canaryScaledUp,
   };
 }
@@ -83,7 +85,7 @@ export function dueWork(snapshot: RolloutSnapshot, now: number): Due | undefined
     case "pausing":
     case "analysing":
       // A check judges the weight in effect: one decided but not yet written waits for its route.
-      return c.plan.checks && c.trafficWeight === c.canaryWeight ? { kind: "analysis" } : undefined;
+      return c.plan.checks && trafficInEffect(c) ? { kind: "analysis" } : undefined;
     default:
       return undefined;
   }
@@ -131,6 +133,9 @@ function pauseMessage(p: Pause): string {
   }
 }
 
+const mirrored = (c: Context) =>
+  c.mirrorPercent > 0 ? ` (${c.mirrorPercent}% of requests mirrored to it)` : "";
+
 function readyCondition(stage: Stage, c: Context): Cond {
   switch (stage) {
     case "initializing":
@@ -153,7 +158,7 @@ function readyCondition(stage: Stage, c: Context): Cond {
         type: "Ready",
         status: "True",
         reason: "StableServing",
-        message: `stable revision ${c.stableRevision} serves ${100 - c.canaryWeight}%, canary ${c.canaryRevision} ${c.canaryWeight}%`,
+        message: `stable revision ${c.stableRevision} serves ${100 - c.canaryWeight}%, canary ${c.canaryRevision} ${c.canaryWeight}%${mirrored(c)}`,
       };
     case "rollingBack":
     case "failed":
@@ -188,7 +193,7 @@ function progressingCondition(stage: Stage, c: Context, paused: boolean): Cond {
             type: "Progressing",
             status: "True",
             reason: "RolloutInProgress",
-            message: `step ${Math.min(c.stepIndex + 1, c.plan.steps.length)}/${c.plan.steps.length}, canary weight ${c.canaryWeight}%`,
+            message: `step ${Math.min(c.stepIndex + 1, c.plan.steps.length)}/${c.plan.steps.length}, canary weight ${c.canaryWeight}%${mirrored(c)}`,
           };
     case "promoting":
       return {
@@ -255,6 +260,7 @@ export function statusOf(snapshot: RolloutSnapshot): RolloutStatus {
     currentStepIndex: inRollout ? Math.min(c.stepIndex, c.plan.steps.length) : undefined,
     stepCount: c.plan.steps.length,
     canaryWeight: c.canaryWeight,
+    mirrorPercent: c.mirrorPercent > 0 ? c.mirrorPercent : undefined,
     failedChecks: c.failed,
     erroredChecks: c.errored,
     inconclusiveChecks: c.inconclusive,

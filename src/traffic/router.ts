@@ -1,7 +1,14 @@
-import type { HeaderMatch, RolloutSpec } from "../api/rollout.ts";
-import type { KubeResult } from "../kube/client.ts";
+import {
+  type HeaderMatch,
+  type RolloutSpec,
+  routingMatches,
+  type TrafficRouting,
+} from "../api/rollout.ts";
+import type { KubeClient, KubeResult } from "../kube/client.ts";
 import type { Informer } from "../kube/informer.ts";
 import type { OwnerRollout } from "../kube/primary.ts";
+import type { ApiAccess } from "../kube/request.ts";
+import type { Logger } from "../observability/logger.ts";
 
 /** Where traffic goes for one rollout: the apex Service and its two backends. */
 export type Route = {
@@ -9,9 +16,17 @@ export type Route = {
   apex: string;
   primaryService: string;
   canaryService: string;
+  /** The port the three Services expose, for routes that name a backend's port. */
+  port: number;
   /** A/B routing: only requests matching one of these go by the weights; the rest stay on the primary. */
   matches?: HeaderMatch[] | undefined;
 };
+
+/** What a route does with requests: the canary's share, and the share copied to it as well. */
+export type Traffic = { canaryWeight: number; mirrorPercent: number };
+
+/** All requests to the target, as when Fledge hands the app back. */
+export const ALL_TO_CANARY: Traffic = { canaryWeight: 100, mirrorPercent: 0 };
 
 /**
  * The route Fledge manages for a Rollout: the apex Service (the user's name for it, or the
@@ -24,31 +39,71 @@ export function routeOf(spec: RolloutSpec, owner: OwnerRollout): Route {
     apex,
     primaryService: `${apex}-primary`,
     canaryService: `${apex}-canary`,
-    matches: spec.trafficRouting.smi.matches,
+    port: spec.service.port,
+    matches: routingMatches(spec.trafficRouting),
   };
 }
 
+/** What a router can do beyond weights; a spec that asks for more is refused, not half done. */
+export type Capabilities = { matches: boolean; mirroring: boolean };
+
+/** Why a router cannot carry a spec out, or undefined when it can. */
+export function beyondCapabilities(spec: RolloutSpec, can: Capabilities): string | undefined {
+  const mirrors = spec.steps.flatMap((s, i) => (s.setMirror === undefined ? [] : [i + 1]));
+  if (mirrors.length && !can.mirroring)
+    return `step ${mirrors.join(", ")} mirrors requests, which this router cannot do; mirroring needs trafficRouting.gatewayAPI`;
+  if (routingMatches(spec.trafficRouting)?.length && !can.matches)
+    return "this router cannot send requests by matches";
+  return undefined;
+}
+
+/** The routing condition a router reports when it can tell whether its parents took a route up. */
+export type RouteVerdict = {
+  status: "True" | "False" | "Unknown";
+  reason: string;
+  message: string;
+};
+
+/** What a router reads back of a route. */
+export type RouteState = {
+  /** The traffic in effect; undefined while none is known to be (no route, or one not taken up yet). */
+  traffic: Traffic | undefined;
+  verdict?: RouteVerdict | undefined;
+};
+
 /**
  * A traffic router moves weight between the primary and canary Services. The core knows only
- * this; each mesh API (SMI TrafficSplit today, Gateway API later) lives in a folder of its own.
+ * this; each mesh API (SMI TrafficSplit, Gateway API HTTPRoute) lives in a folder of its own.
  */
 export interface TrafficRouter {
-  /** The canary's share of traffic now in effect (0..100), or undefined when no route exists yet. */
-  observedWeight(route: Route): number | undefined;
+  readonly capabilities: Capabilities;
+  /** What the route does now, as far as its API can tell. */
+  observe(route: Route): RouteState;
   /**
-   * Whether the route in effect already sends canaryWeight% to the canary, through the route's
-   * matches: a reconcile decides from this whether it has a write to make (and to record first).
+   * Whether the route as written already says `traffic`: a reconcile decides from this whether
+   * it has a write to make (and to record first). In effect is another matter: see observe.
    */
-  inEffect(route: Route, canaryWeight: number): boolean;
-  /** Writes the route to send canaryWeight% to the canary; observedWeight tells it from then on. */
-  setWeight(route: Route, canaryWeight: number): Promise<KubeResult<void>>;
+  isWritten(route: Route, traffic: Traffic): boolean;
+  /** Writes the route to say `traffic`; observe tells when it is in effect. */
+  write(route: Route, traffic: Traffic): Promise<KubeResult<void>>;
+  /** Before the Rollout goes: every request to the target, through what outlives the Rollout. */
+  finalize(route: Route): Promise<KubeResult<void>>;
 }
 
 /** The router a Rollout's spec.trafficRouting asks for, or why this cluster cannot give it. */
 export type RouterChoice = { ok: true; router: TrafficRouter } | { ok: false; reason: string };
 
-/** Chooses a Rollout's router; each router's folder has one, and the core knows only this. */
-export type Routers = (trafficRouting: RolloutSpec["trafficRouting"]) => RouterChoice;
+/** Chooses a Rollout's router from its spec: each router's folder has one for its own block. */
+export type Routers<Spec = TrafficRouting> = (spec: Spec) => RouterChoice;
+
+/** What a router's API needs of the controller to watch and write its objects. */
+export type TrafficOptions = {
+  kubeConfig: ApiAccess;
+  client: KubeClient;
+  /** The one namespace watched, or every namespace. */
+  namespace: string | undefined;
+  logger: Logger;
+};
 
 /** What a router's API tells the controller, which wakes the Rollouts concerned. */
 export type TrafficHooks = {
@@ -61,8 +116,8 @@ export type TrafficHooks = {
 };
 
 /** A router's API as the controller runs it: its routers and the informers behind them. */
-export interface TrafficApi {
-  readonly routers: Routers;
+export interface TrafficApi<Spec = TrafficRouting> {
+  readonly routers: Routers<Spec>;
   /** Its informers now: one may come only once the cluster serves its API. */
   informers(): Informer<{ metadata: { name: string } }>[];
   /** Starts its informers; resolves once those of the API the cluster serves are synced. */

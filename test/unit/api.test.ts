@@ -34,7 +34,7 @@ describe("the Rollout schema", () => {
       minRequestCount: 10,
     });
     expect(spec.progressDeadlineSeconds).toBe(600);
-    expect(spec.trafficRouting.smi.apiVersion).toBe("auto");
+    expect(spec.trafficRouting.smi?.apiVersion).toBe("auto");
   });
 
   it.each([

@@ -87,7 +87,13 @@ describe("observations", () => {
     const d = new Driver().initialise();
     const target = deploymentView(deployment());
     if (!target) throw new Error("unparsed");
-    const seen = { plan: plan(), target, primary: undefined, trafficWeight: 0, annotations: {} };
+    const seen = {
+      plan: plan(),
+      target,
+      primary: undefined,
+      traffic: { canaryWeight: 0, mirrorPercent: 0 },
+      annotations: {},
+    };
     const events = observations(d.context, seen, T0 + 1);
     expect(events.map((e) => e.type)).toEqual(["TARGET", "CANARY", "TRAFFIC", "PAUSE", "TICK"]);
     expect(observations(d.context, { ...seen, plan: plan({ intervalMs: 1 }) }, T0)[0]?.type).toBe(

@@ -143,7 +143,8 @@ function reconcile(w: World): void {
 function step(w: World, op: Op): void {
   switch (op.op) {
     case "reconcile":
-      return reconcile(w);
+      reconcile(w);
+      return;
     case "time":
       w.now += op.ms;
       return;

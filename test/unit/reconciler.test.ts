@@ -12,6 +12,7 @@ import { KubeClient, type KubeResult } from "../../src/kube/client.ts";
 import { deploymentView } from "../../src/kube/deployment.ts";
 import { serviceView } from "../../src/kube/service.ts";
 import type { EventRecorder } from "../../src/observability/events.ts";
+import { routersFor } from "../../src/traffic/routers.ts";
 import { splitView } from "../../src/traffic/smi/router.ts";
 import { smiRouters } from "../../src/traffic/smi/routers.ts";
 
@@ -172,7 +173,10 @@ function world() {
     deployments,
     services: get(serviceView, paths.services),
     apps: new Apps({ deployment: deployments.get, rollout: rollouts.get }),
-    routers: smiRouters(client, get(splitView, paths.splits), () => ["v1alpha4"]),
+    routers: routersFor(
+      smiRouters(client, get(splitView, paths.splits), () => ["v1alpha4"]),
+      () => ({ ok: false, reason: "no Gateway API here" }),
+    ),
     analyst: quiet,
     events: {
       record: (_subject: unknown, notice: { reason: string }) => events.push(notice.reason),

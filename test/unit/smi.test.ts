@@ -12,6 +12,7 @@ const route = {
   apex: "search",
   primaryService: "search-primary",
   canaryService: "search-canary",
+  port: 80,
 };
 
 describe("the HTTPRouteGroup Fledge writes", () => {

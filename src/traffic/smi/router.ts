@@ -4,8 +4,17 @@ import { formatQuantity, parseQuantity } from "../../api/quantity.ts";
 import { SPLIT_GROUP, type SplitVersion } from "../../api/smi.ts";
 import type { KubeClient, KubeResult } from "../../kube/client.ts";
 import { managedLabels, ownerReference } from "../../kube/primary.ts";
-import type { Route, TrafficRouter } from "../router.ts";
+import type { ObjectStore } from "../crd-watched.ts";
+import {
+  ALL_TO_CANARY,
+  type Capabilities,
+  type Route,
+  type RouteState,
+  type Traffic,
+  type TrafficRouter,
+} from "../router.ts";
 import { writeRouteGroup } from "./route-group.ts";
+import { MATCHING_VERSIONS } from "./versions.ts";
 
 /** What the cache keeps of a TrafficSplit, in any version: weights read as quantities. */
 export type SplitView = {
@@ -80,32 +89,36 @@ function splitSpec(version: SplitVersion, route: Route, canaryWeight: number) {
 const collection = (version: SplitVersion, namespace: string) =>
   `/apis/${SPLIT_GROUP}/${version}/namespaces/${namespace}/trafficsplits`;
 
-/** The split cache: what the watch shows, and what our own writes returned before it does. */
-export type SplitStore = {
-  get(namespace: string, name: string): SplitView | undefined;
-  remember(raw: unknown): void;
-};
+export type SplitStore = ObjectStore<SplitView>;
 
 /** SMI TrafficSplit on the apex Service, in the version the rollout asked for or discovery chose. */
 export class SmiRouter implements TrafficRouter {
   private readonly client: KubeClient;
   private readonly version: SplitVersion;
   private readonly splits: SplitStore;
+  readonly capabilities: Capabilities;
 
   constructor(client: KubeClient, version: SplitVersion, splits: SplitStore) {
     this.client = client;
     this.version = version;
     this.splits = splits;
+    this.capabilities = { matches: MATCHING_VERSIONS.includes(version), mirroring: false };
   }
 
-  observedWeight(route: Route): number | undefined {
+  /** A split is in effect once written: SMI has no status that says otherwise. */
+  observe(route: Route): RouteState {
     const split = this.splits.get(route.owner.namespace, route.apex);
-    return split ? canaryPercent(split, route.canaryService) : undefined;
+    return {
+      traffic: split
+        ? { canaryWeight: canaryPercent(split, route.canaryService), mirrorPercent: 0 }
+        : undefined,
+    };
   }
 
-  inEffect(route: Route, canaryWeight: number): boolean {
+  isWritten(route: Route, { canaryWeight, mirrorPercent }: Traffic): boolean {
     const current = this.splits.get(route.owner.namespace, route.apex);
     return (
+      mirrorPercent === 0 &&
       current !== undefined &&
       current.service === route.apex &&
       current.routeGroups.join() === routeGroupsOf(route).join() &&
@@ -117,7 +130,15 @@ export class SmiRouter implements TrafficRouter {
     );
   }
 
-  async setWeight(route: Route, canaryWeight: number): Promise<KubeResult<void>> {
+  /** The split sends every request to the canary Service, which selects the target's pods. */
+  async finalize(route: Route): Promise<KubeResult<void>> {
+    const all = { ...route, matches: undefined };
+    return this.isWritten(all, ALL_TO_CANARY)
+      ? { ok: true, value: undefined }
+      : this.write(all, ALL_TO_CANARY);
+  }
+
+  async write(route: Route, { canaryWeight }: Traffic): Promise<KubeResult<void>> {
     const current = this.splits.get(route.owner.namespace, route.apex);
     const path = collection(this.version, route.owner.namespace);
     const spec = splitSpec(this.version, route, canaryWeight);

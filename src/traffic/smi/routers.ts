@@ -1,3 +1,4 @@
+import type { SmiRouting } from "../../api/rollout.ts";
 import type { SplitVersion } from "../../api/smi.ts";
 import type { KubeClient } from "../../kube/client.ts";
 import type { Routers } from "../router.ts";
@@ -12,9 +13,8 @@ export function smiRouters(
   client: KubeClient,
   splits: SplitStore,
   served: () => readonly SplitVersion[],
-): Routers {
-  return (trafficRouting) => {
-    const { apiVersion, matches } = trafficRouting.smi;
+): Routers<SmiRouting> {
+  return ({ apiVersion, matches }) => {
     const version = chooseSplitVersion(apiVersion, served(), matches !== undefined);
     return version.ok
       ? { ok: true, router: new SmiRouter(client, version.version, splits) }

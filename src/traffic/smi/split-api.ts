@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { ObjectMeta } from "../../api/common.ts";
 import { SPLIT_GROUP, SPLIT_VERSIONS, type SplitVersion } from "../../api/smi.ts";
+import type { ServedVersions } from "../crd-watched.ts";
 
 /** The CustomResourceDefinition that makes the cluster serve TrafficSplits. */
 export const SPLIT_CRD = `trafficsplits.${SPLIT_GROUP}`;
@@ -18,9 +19,7 @@ const RawCrd = z.looseObject({
 });
 
 /** What the split CRD says: the versions the apiserver serves, newest last; none until Established. */
-export type SplitApi = { metadata: { name: string }; versions: SplitVersion[] };
-
-export function splitApi(raw: unknown): SplitApi | undefined {
+export function splitApi(raw: unknown): ServedVersions<SplitVersion> | undefined {
   const parsed = RawCrd.safeParse(raw);
   if (!parsed.success) return undefined;
   const { metadata, spec, status } = parsed.data;
@@ -30,6 +29,6 @@ export function splitApi(raw: unknown): SplitApi | undefined {
   const served = new Set(spec.versions.filter((v) => v.served).map((v) => v.name));
   return {
     metadata: { name: metadata.name },
-    versions: established ? SPLIT_VERSIONS.filter((v) => served.has(v)) : [],
+    served: established ? SPLIT_VERSIONS.filter((v) => served.has(v)) : [],
   };
 }
