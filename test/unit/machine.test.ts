@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { CheckResult } from "../../src/machine/context.ts";
 import { send, statePath } from "../../src/machine/snapshot.ts";
 import { steeringEvents } from "../../src/machine/steering.ts";
-import { conditionsOf, dueWork, statusOf, wakeAt } from "../../src/machine/view.ts";
+import { conditionsOf, desiredOf, dueWork, statusOf, wakeAt } from "../../src/machine/view.ts";
 import { Driver, plan, T0 } from "./support/driver.ts";
 
 const pass: CheckResult[] = [
@@ -122,6 +122,31 @@ describe("a rollout through its steps", () => {
     s = send(s, { type: "TRAFFIC", canaryWeight: 20, now: T0 + 60_000 }).snapshot;
     expect(statePath(s)).toBe("progressing.pausing");
     expect(s.context.pauses).toMatchObject([{ reason: "Step", until: T0 + 70_000 }]);
+  });
+
+  it("a mirror step copies requests to a canary that serves none, until the first weight ends it", () => {
+    const mirror = plan({
+      checks: true,
+      steps: [
+        { kind: "setMirror", percent: 50 },
+        { kind: "analysis", passes: 1 },
+        { kind: "setWeight", weight: 10 },
+      ],
+    });
+    const d = new Driver(mirror).initialise().send({ type: "TARGET", revision: "r2" });
+    let s = send(d.snapshot, { type: "CANARY", revision: "r2", ready: true, now: T0 }).snapshot;
+    expect(statePath(s)).toBe("progressing.weighting");
+    expect(desiredOf(s)).toMatchObject({ canaryWeight: 0, mirrorPercent: 50 });
+    // The weight is in effect (0), the mirror not yet: no check judges the canary on nothing.
+    expect(dueWork(s, T0 + 60_000)).toBeUndefined();
+    s = send(s, { type: "TRAFFIC", canaryWeight: 0, mirrorPercent: 50, now: T0 + 60_000 }).snapshot;
+    expect(dueWork(s, T0 + 60_000)).toEqual({ kind: "analysis" });
+    expect(statusOf(s).message).toContain("50% of requests mirrored");
+    const passed = [{ name: "request-success-rate", outcome: "passed" as const, value: 1 }];
+    s = send(s, { type: "ANALYSIS", results: passed, now: T0 + 60_000 }).snapshot;
+    s = send(s, { type: "ANALYSIS", results: passed, now: T0 + 70_000 }).snapshot;
+    expect(statePath(s)).toBe("progressing.weighting");
+    expect(desiredOf(s)).toMatchObject({ canaryWeight: 10, mirrorPercent: 0 });
   });
 
   it("a check waits for the weight it judges to be in effect", () => {

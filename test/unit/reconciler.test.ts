@@ -2,6 +2,7 @@
 // for a given cluster and status, the writes it makes. The cluster is an in-memory apiserver
 // behind KubeClient's one request method; the caches read it directly, so they are never behind.
 
+import { isDeepStrictEqual } from "node:util";
 import pino from "pino";
 import { describe, expect, it } from "vitest";
 import type { Analyst } from "../../src/analysis/analyst.ts";
@@ -12,6 +13,8 @@ import { KubeClient, type KubeResult } from "../../src/kube/client.ts";
 import { deploymentView } from "../../src/kube/deployment.ts";
 import { serviceView } from "../../src/kube/service.ts";
 import type { EventRecorder } from "../../src/observability/events.ts";
+import { routeView } from "../../src/traffic/gateway/http-route.ts";
+import { gatewayRouters } from "../../src/traffic/gateway/routers.ts";
 import { routersFor } from "../../src/traffic/routers.ts";
 import { splitView } from "../../src/traffic/smi/router.ts";
 import { smiRouters } from "../../src/traffic/smi/routers.ts";
@@ -41,8 +44,12 @@ class Cluster {
 
   put(path: string, obj: Obj): Obj {
     const stored = structuredClone(obj);
+    const before = this.objects.get(path);
     stored.metadata.resourceVersion = String(++this.version);
-    stored.metadata.generation ??= 1;
+    // As the apiserver counts: a generation for every change of spec.
+    const generation = (before?.metadata.generation as number | undefined) ?? 0;
+    stored.metadata.generation =
+      before && isDeepStrictEqual(before.spec, stored.spec) ? generation : generation + 1;
     this.objects.set(path, stored);
     return stored;
   }
@@ -121,6 +128,7 @@ const paths = {
   deployments: `/apis/apps/v1/namespaces/${NS}/deployments`,
   services: `/api/v1/namespaces/${NS}/services`,
   splits: `/apis/split.smi-spec.io/v1alpha4/namespaces/${NS}/trafficsplits`,
+  routes: `/apis/gateway.networking.k8s.io/v1/namespaces/${NS}/httproutes`,
 };
 
 function target(revision: string): Obj {
@@ -175,7 +183,9 @@ function world() {
     apps: new Apps({ deployment: deployments.get, rollout: rollouts.get }),
     routers: routersFor(
       smiRouters(client, get(splitView, paths.splits), () => ["v1alpha4"]),
-      () => ({ ok: false, reason: "no Gateway API here" }),
+      gatewayRouters(client, get(routeView, paths.routes), () => [
+        { version: "v1", ruleNames: true, mirrorPercent: true },
+      ]),
     ),
     analyst: quiet,
     events: {
@@ -193,10 +203,10 @@ function world() {
 }
 
 /** A world whose rollout is Healthy at revision r1, its primary rolled out and the target at 0. */
-async function healthy() {
+async function healthy(spec: Record<string, unknown> = {}) {
   const w = world();
   w.cluster.put(paths.target, target("r1"));
-  w.cluster.put(paths.rollout, rollout);
+  w.cluster.put(paths.rollout, { ...rollout, spec: { ...(rollout.spec as object), ...spec } });
   await w.reconcile();
   w.cluster.rollOut(paths.primary);
   await w.reconcile();
@@ -270,5 +280,120 @@ describe("the reconciler's writes for a given cluster and status", () => {
     });
     expect(w.events).toContain("StatusUnreadable");
     expect(await w.reconcile()).toEqual([]);
+  });
+
+  it("a mirror step on a router that cannot mirror: refused in a condition, nothing written", async () => {
+    const w = await healthy();
+    const r = w.cluster.at(paths.rollout) as Obj;
+    w.cluster.put(paths.rollout, {
+      ...r,
+      spec: { ...(r.spec as object), steps: [{ setMirror: 50 }, { pause: {} }] },
+    });
+    w.cluster.put(paths.target, target("r2"));
+    expect(await w.reconcile()).toEqual(["PUT rollouts/podinfo/status"]);
+    expect(condition(w, "SpecValid")).toMatchObject({
+      status: "False",
+      reason: "RoutingUnsupported",
+      message: expect.stringContaining("step 1 mirrors requests"),
+    });
+  });
+});
+
+const condition = (w: ReturnType<typeof world>, type: string) =>
+  (
+    w.cluster.at(paths.rollout)?.status as { conditions?: { type: string }[] } | undefined
+  )?.conditions?.find((c) => c.type === type);
+
+/** The route's parent, as a mesh writes its verdict on the generation it saw. */
+function parentSays(w: ReturnType<typeof world>, accepted: boolean, reason = "Accepted") {
+  const route = w.cluster.at(`${paths.routes}/podinfo`) as Obj;
+  const generation = route.metadata.generation;
+  w.cluster.put(`${paths.routes}/podinfo`, {
+    ...route,
+    status: {
+      parents: [
+        {
+          parentRef: { group: "", kind: "Service", name: "podinfo" },
+          controllerName: "example.com/mesh",
+          conditions: [
+            {
+              type: "Accepted",
+              status: accepted ? "True" : "False",
+              reason,
+              observedGeneration: generation,
+            },
+            {
+              type: "ResolvedRefs",
+              status: "True",
+              reason: "ResolvedRefs",
+              observedGeneration: generation,
+            },
+          ],
+        },
+      ],
+    },
+  });
+}
+
+describe("the reconciler on the Gateway API router", () => {
+  const gateway = { trafficRouting: { gatewayAPI: {} } };
+
+  it("holds each weight until the route's parent accepts the generation written, and says why", async () => {
+    const w = await healthy(gateway);
+    // The route exists, but no parent has taken it up: the canary keeps its pods.
+    expect(w.cluster.at(`${paths.routes}/podinfo`)).toBeDefined();
+    expect(condition(w, "TrafficRouted")).toMatchObject({
+      status: "Unknown",
+      reason: "RoutePending",
+    });
+    expect(w.cluster.at(paths.target)?.spec).toMatchObject({ replicas: 1 });
+    parentSays(w, true);
+    expect(await w.reconcile()).toEqual([
+      "PATCH deployments/podinfo",
+      "PUT rollouts/podinfo/status",
+    ]);
+    expect(condition(w, "TrafficRouted")).toMatchObject({
+      status: "True",
+      reason: "RouteAccepted",
+    });
+
+    w.cluster.put(paths.target, {
+      ...target("r2"),
+      spec: { ...(target("r2").spec as object), replicas: 0 },
+    });
+    await w.reconcile();
+    w.cluster.rollOut(paths.target);
+    expect(await w.reconcile()).toEqual([
+      "PUT rollouts/podinfo/status",
+      "PATCH httproutes/podinfo",
+      "PUT rollouts/podinfo/status",
+    ]);
+    const rules = (w.cluster.at(`${paths.routes}/podinfo`)?.spec as { rules?: unknown[] })?.rules;
+    expect(rules).toEqual([
+      expect.objectContaining({
+        backendRefs: [
+          expect.objectContaining({ name: "podinfo-primary", weight: 80 }),
+          expect.objectContaining({ name: "podinfo-canary", weight: 20 }),
+        ],
+      }),
+    ]);
+    // Written, not yet accepted: the step holds, and a reconcile has nothing to write.
+    expect(phase(w)).toBe("Progressing");
+    expect(await w.reconcile()).toEqual([]);
+
+    parentSays(w, false, "NotAllowedByListeners");
+    expect(await w.reconcile()).toEqual(["PUT rollouts/podinfo/status"]);
+    expect(condition(w, "TrafficRouted")).toMatchObject({
+      status: "False",
+      reason: "RouteNotAccepted",
+      message: expect.stringContaining("NotAllowedByListeners"),
+    });
+    expect(w.events).toContain("RouteNotAccepted");
+    expect(phase(w)).toBe("Progressing");
+
+    parentSays(w, true);
+    await w.reconcile();
+    expect(phase(w)).toBe("Paused");
+    expect(condition(w, "TrafficRouted")).toMatchObject({ status: "True" });
   });
 });

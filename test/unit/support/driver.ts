@@ -1,4 +1,9 @@
-import type { Notice, RolloutEvent, UntimedEvent } from "../../../src/machine/context.ts";
+import {
+  type Notice,
+  type RolloutEvent,
+  trafficInEffect,
+  type UntimedEvent,
+} from "../../../src/machine/context.ts";
 import type { Plan } from "../../../src/machine/plan.ts";
 import { type RolloutSnapshot, send, start, statePath } from "../../../src/machine/snapshot.ts";
 import { desiredOf, phaseOf } from "../../../src/machine/view.ts";
@@ -39,18 +44,18 @@ export class Driver {
    * reconcile that made it; the decision itself is visible before that.
    */
   send(event: UntimedEvent): this {
-    const d = desiredOf(this.snapshot);
-    if (d.routed && this.snapshot.context.trafficWeight !== d.canaryWeight) {
-      this.deliver({ type: "TRAFFIC", canaryWeight: d.canaryWeight });
-    }
+    if (desiredOf(this.snapshot).routed) this.routeCatchesUp();
     this.deliver(event);
     // A weight step waits for its weight in effect, which the reconcile that decided it writes
     // in its next round: the step goes on within the same reconcile.
-    if (statePath(this.snapshot) === "progressing.weighting") {
-      const { canaryWeight, trafficWeight } = this.snapshot.context;
-      if (trafficWeight !== canaryWeight) this.deliver({ type: "TRAFFIC", canaryWeight });
-    }
+    if (statePath(this.snapshot) === "progressing.weighting") this.routeCatchesUp();
     return this;
+  }
+
+  private routeCatchesUp(): void {
+    if (trafficInEffect(this.snapshot.context)) return;
+    const { canaryWeight, mirrorPercent } = desiredOf(this.snapshot);
+    this.deliver({ type: "TRAFFIC", canaryWeight, mirrorPercent });
   }
 
   private deliver(event: UntimedEvent): this {
