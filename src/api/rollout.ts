@@ -293,28 +293,38 @@ export type TrafficRouting = z.infer<typeof TrafficRouting>;
 export const routingMatches = (routing: TrafficRouting): HeaderMatch[] | undefined =>
   (routing.smi ?? routing.gatewayAPI)?.matches;
 
-export const RolloutSpec = z.object({
-  targetRef: TargetRef,
-  service: ServiceSpec,
-  steps: z.array(Step).min(1).max(100),
-  analysis: Analysis.default({
-    interval: "1m",
-    failureLimit: 3,
-    errorLimit: 5,
-    inconclusiveLimit: 5,
-    minRequestCount: 10,
-    metrics: [],
-    webhooks: [],
-  }),
-  progressDeadlineSeconds: z.int().min(1).default(600).meta({
-    description:
-      "How long a canary or primary may take to become ready before the rollout is rolled back.",
-  }),
-  trafficRouting: TrafficRouting.default({ smi: { apiVersion: "auto" } }).meta({
-    description:
-      "How traffic reaches the canary: exactly one of smi or gatewayAPI; SMI when omitted.",
-  }),
-});
+export const RolloutSpec = z
+  .object({
+    targetRef: TargetRef,
+    service: ServiceSpec,
+    steps: z.array(Step).min(1).max(100),
+    analysis: Analysis.default({
+      interval: "1m",
+      failureLimit: 3,
+      errorLimit: 5,
+      inconclusiveLimit: 5,
+      minRequestCount: 10,
+      metrics: [],
+      webhooks: [],
+    }),
+    progressDeadlineSeconds: z.int().min(1).default(600).meta({
+      description:
+        "How long a canary or primary may take to become ready before the rollout is rolled back.",
+    }),
+    trafficRouting: TrafficRouting.default({ smi: { apiVersion: "auto" } }).meta({
+      description:
+        "How traffic reaches the canary: exactly one of smi or gatewayAPI; SMI when omitted.",
+    }),
+  })
+  .meta(
+    // The controller judges this again against the router it finds (a Gateway API version whose
+    // schema cannot mirror a share), and for a cluster whose CRD is older than the rule.
+    cel({
+      rule: "!has(self.trafficRouting.smi) || !self.steps.exists(s, has(s.setMirror))",
+      message: "setMirror steps need trafficRouting.gatewayAPI: an SMI TrafficSplit cannot mirror",
+      fieldPath: ".steps",
+    }),
+  );
 export type RolloutSpec = z.infer<typeof RolloutSpec>;
 export type Step = z.infer<typeof Step>;
 export type Metric = z.infer<typeof Metric>;

@@ -117,6 +117,36 @@ const MALFORMED: [string, Record<string, unknown>, string][] = [
     "spec.trafficRouting.smi.matches[0].methods[0]",
   ],
   ["progress deadline 0", { progressDeadlineSeconds: 0 }, "spec.progressDeadlineSeconds"],
+  [
+    "both routers",
+    { trafficRouting: { smi: {}, gatewayAPI: {} } },
+    "trafficRouting takes exactly one of smi or gatewayAPI",
+  ],
+  [
+    "neither router",
+    { trafficRouting: {} },
+    "trafficRouting takes exactly one of smi or gatewayAPI",
+  ],
+  [
+    "a mirror step on SMI",
+    { steps: [{ setMirror: 50 }, { setWeight: 10 }] },
+    "setMirror steps need trafficRouting.gatewayAPI",
+  ],
+  [
+    "a step that both mirrors and weighs",
+    { trafficRouting: { gatewayAPI: {} }, steps: [{ setMirror: 50, setWeight: 10 }] },
+    "a step has exactly one of setWeight, setMirror, pause or analysis",
+  ],
+  [
+    "parentRefs for a route of the user's",
+    { trafficRouting: { gatewayAPI: { httpRoute: "shop", parentRefs: [{ name: "edge" }] } } },
+    "parentRefs apply to the route Fledge makes",
+  ],
+  [
+    "a parent that is neither a Service nor a Gateway",
+    { trafficRouting: { gatewayAPI: { parentRefs: [{ kind: "Ingress", name: "edge" }] } } },
+    "spec.trafficRouting.gatewayAPI.parentRefs[0].kind",
+  ],
 ];
 
 describe("the CRD rejects malformed Rollouts at admission, naming the field or rule", () => {
