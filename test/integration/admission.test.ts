@@ -24,12 +24,12 @@ const MALFORMED: [string, Record<string, unknown>, string][] = [
   [
     "unknown step kind",
     { steps: [{ jump: 3 }] },
-    "a step has exactly one of setWeight, pause or analysis",
+    "a step has exactly one of setWeight, setMirror, pause or analysis",
   ],
   [
     "two actions in a step",
     { steps: [{ setWeight: 10, pause: {} }] },
-    "a step has exactly one of setWeight, pause or analysis",
+    "a step has exactly one of setWeight, setMirror, pause or analysis",
   ],
   ["no steps", { steps: [] }, "spec.steps"],
   [
