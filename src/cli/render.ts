@@ -97,7 +97,7 @@ export function renderRollout(
     `${paint.bold("Name:")}       ${r.metadata.namespace}/${r.metadata.name}`,
     `${paint.bold("Phase:")}      ${phaseColour(s.phase, paint)}${s.message ? `  ${paint.dim(s.message)}` : ""}`,
     `${paint.bold("Step:")}       ${stepOf(r)}`,
-    `${paint.bold("Weight:")}     ${weightBar(weight)} ${weight}% canary`,
+    `${paint.bold("Weight:")}     ${weightBar(weight)} ${weight}% canary${s.mirrorPercent ? `, ${s.mirrorPercent}% of requests mirrored to it` : ""}`,
     `${paint.bold("Stable:")}     ${s.stableRevision ?? "-"}`,
     `${paint.bold("Canary:")}     ${s.canaryRevision ?? "-"}`,
     `${paint.bold("Checks:")}     ${s.failedChecks ?? 0} failed, ${s.erroredChecks ?? 0} errored, ${s.inconclusiveChecks ?? 0} inconclusive`,
