@@ -1,7 +1,8 @@
+import { FINALIZER, primaryName } from "../api/names.ts";
 import type { RolloutSpec } from "../api/rollout.ts";
 import type { KubeClient } from "../kube/client.ts";
 import type { DeploymentView } from "../kube/deployment.ts";
-import { primaryName } from "../kube/primary.ts";
+
 import type { Logger } from "../observability/logger.ts";
 import { type Routers, routeOf } from "../traffic/router.ts";
 import type { ReconcileResult } from "./queue.ts";
@@ -10,8 +11,6 @@ import type { Services } from "./services.ts";
 import type { Store } from "./store.ts";
 import type { Workload } from "./workload.ts";
 import { must, rolloutPath, written } from "./writes.ts";
-
-export const FINALIZER = "fledge.dev/finalizer";
 
 export type FinalizerDeps = {
   client: KubeClient;

@@ -1,5 +1,6 @@
+import { LABELS } from "../api/names.ts";
 import type { RolloutSpec } from "../api/rollout.ts";
-import { type DeploymentView, LABELS } from "../kube/deployment.ts";
+import type { DeploymentView } from "../kube/deployment.ts";
 import { rolloutRef } from "./apps.ts";
 import { findOverlap, type OverlapView } from "./overlap.ts";
 import type { Problem } from "./resume.ts";

@@ -1,14 +1,10 @@
 import http from "node:http";
 import type { Analyst } from "../analysis/analyst.ts";
 import { createAnalyst } from "../analysis/index.ts";
+import { LABELS, MANAGED_SELECTOR } from "../api/names.ts";
 import { GROUP, PLURAL, VERSION } from "../api/rollout.ts";
 import { KubeClient, writeCounter } from "../kube/client.ts";
-import {
-  type DeploymentView,
-  deploymentView,
-  LABELS,
-  MANAGED_SELECTOR,
-} from "../kube/deployment.ts";
+import { type DeploymentView, deploymentView } from "../kube/deployment.ts";
 import { createInformer, type Informer, scoped } from "../kube/informer.ts";
 import type { ApiAccess } from "../kube/request.ts";
 import { type ServiceView, serviceView } from "../kube/service.ts";

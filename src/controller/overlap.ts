@@ -1,6 +1,6 @@
-import { type DeploymentView, LABELS, primaryLabels } from "../kube/deployment.ts";
+import { LABELS, primaryLabels, primaryName } from "../api/names.ts";
+import type { DeploymentView } from "../kube/deployment.ts";
 import { type Labels, selects } from "../kube/label-index.ts";
-import { primaryName } from "../kube/primary.ts";
 
 /** A Rollout as overlap judges it: its name, when it was made, the Deployment it names. */
 export type RolloutRef = { name: string; createdAt: string; target: string };

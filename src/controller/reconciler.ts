@@ -1,5 +1,6 @@
 import type { Analyst } from "../analysis/analyst.ts";
 import { outcomeNotifications } from "../analysis/webhooks.ts";
+import { type OwnerRollout, primaryName, REVISION_ANNOTATION } from "../api/names.ts";
 import { parseAs } from "../api/parse.ts";
 import {
   type RolloutSpec,
@@ -7,8 +8,8 @@ import {
   type RolloutStatus,
 } from "../api/rollout.ts";
 import type { KubeClient } from "../kube/client.ts";
-import { type DeploymentView, REVISION_ANNOTATION } from "../kube/deployment.ts";
-import { type OwnerRollout, primaryName } from "../kube/primary.ts";
+import type { DeploymentView } from "../kube/deployment.ts";
+
 import type { ServiceView } from "../kube/service.ts";
 import type { Notice, RolloutEvent } from "../machine/context.ts";
 import type { Plan } from "../machine/plan.ts";

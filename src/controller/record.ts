@@ -1,4 +1,5 @@
 import type { AnalysisSubject, Analyst, Notification } from "../analysis/analyst.ts";
+import { serviceNames } from "../api/names.ts";
 import { API_VERSION, type RolloutSpec, type RolloutStatus } from "../api/rollout.ts";
 import type { KubeClient } from "../kube/client.ts";
 import type { Notice } from "../machine/context.ts";
@@ -18,12 +19,11 @@ export function analysisSubject(
   at: Pick<AnalysisSubject, "phase" | "stepIndex" | "canaryWeight">,
 ): AnalysisSubject {
   const { namespace, name } = rollout.metadata;
-  const apex = spec.service.name ?? spec.targetRef.name;
   return {
     namespace,
     name,
     target: spec.targetRef.name,
-    canaryService: `${apex}-canary`,
+    canaryService: serviceNames(spec).canaryService,
     spec,
     ...at,
   };

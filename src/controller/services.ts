@@ -1,7 +1,7 @@
+import { LABELS, type OwnerRollout, primaryLabels } from "../api/names.ts";
 import type { RolloutSpec } from "../api/rollout.ts";
 import type { KubeClient } from "../kube/client.ts";
-import { LABELS, primaryLabels } from "../kube/deployment.ts";
-import type { OwnerRollout } from "../kube/primary.ts";
+
 import {
   type ServicePort,
   type ServiceView,

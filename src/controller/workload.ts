@@ -1,14 +1,9 @@
+import { type OwnerRollout, primaryLabels, REVISION_ANNOTATION } from "../api/names.ts";
 import type { RolloutSpec } from "../api/rollout.ts";
 import type { KubeClient } from "../kube/client.ts";
-import {
-  type DeploymentView,
-  parseDeployment,
-  primaryLabels,
-  REVISION_ANNOTATION,
-  templateHash,
-} from "../kube/deployment.ts";
-import { type OwnerRollout, primaryManifest } from "../kube/primary.ts";
+import { type DeploymentView, parseDeployment, templateHash } from "../kube/deployment.ts";
 import type { Logger } from "../observability/logger.ts";
+import { primaryManifest } from "./primary-manifest.ts";
 import type { Store } from "./store.ts";
 import { deploymentPath, must, written } from "./writes.ts";
 

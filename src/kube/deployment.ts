@@ -1,14 +1,7 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
 import { ObjectMeta } from "../api/common.ts";
-
-export const LABELS = {
-  managedBy: "app.kubernetes.io/managed-by",
-  rollout: "fledge.dev/rollout",
-} as const;
-export const MANAGED_SELECTOR = `${LABELS.managedBy}=fledge`;
-/** The revision (template hash) a primary Deployment and its pods were made from. */
-export const REVISION_ANNOTATION = "fledge.dev/revision";
+import { REVISION_ANNOTATION } from "../api/names.ts";
 
 /** Stable JSON: keys sorted, so equal templates hash equally whatever order they were written in. */
 function canonical(value: unknown): string {
@@ -158,8 +151,3 @@ export const canaryReady = (d: DeploymentView, revision: string) =>
 
 /** The revision a primary serves, once fully rolled out; undefined while it is moving. */
 export const primaryRevision = (d: DeploymentView) => d.metadata.annotations[REVISION_ANNOTATION];
-
-/** Primary selector values get a suffix so primary and canary pods never match each other's Services. */
-export function primaryLabels(matchLabels: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(matchLabels).map(([k, v]) => [k, `${v}-primary`]));
-}

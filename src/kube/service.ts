@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { ObjectMeta } from "../api/common.ts";
-import { managedLabels, type OwnerRollout, ownerReference } from "./primary.ts";
+import { managedLabels, type OwnerRollout, ownerReference } from "../api/names.ts";
 
 const RawService = z.looseObject({
   metadata: ObjectMeta,

@@ -1,3 +1,4 @@
+import { type OwnerRollout, serviceNames } from "../api/names.ts";
 import {
   type HeaderMatch,
   type RolloutSpec,
@@ -6,7 +7,7 @@ import {
 } from "../api/rollout.ts";
 import type { KubeClient, KubeResult } from "../kube/client.ts";
 import type { Informer } from "../kube/informer.ts";
-import type { OwnerRollout } from "../kube/primary.ts";
+
 import type { ApiAccess } from "../kube/request.ts";
 import type { Logger } from "../observability/logger.ts";
 
@@ -33,12 +34,9 @@ export const ALL_TO_CANARY: Traffic = { canaryWeight: 100, mirrorPercent: 0 };
  * target's) and the primary and canary Services behind it, with the spec's matches.
  */
 export function routeOf(spec: RolloutSpec, owner: OwnerRollout): Route {
-  const apex = spec.service.name ?? spec.targetRef.name;
   return {
     owner,
-    apex,
-    primaryService: `${apex}-primary`,
-    canaryService: `${apex}-canary`,
+    ...serviceNames(spec),
     port: spec.service.port,
     matches: routingMatches(spec.trafficRouting),
   };

@@ -11,8 +11,9 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { REVISION_ANNOTATION } from "../../src/api/names.ts";
 import type { KubeClient } from "../../src/kube/client.ts";
-import { REVISION_ANNOTATION, templateHash } from "../../src/kube/deployment.ts";
+import { templateHash } from "../../src/kube/deployment.ts";
 import { canaryPercent, splitView } from "../../src/traffic/smi/router.ts";
 import { adminClient, eventually, ok, paths } from "./support/cluster.ts";
 import {

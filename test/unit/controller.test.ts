@@ -1,12 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { primaryLabels } from "../../src/api/names.ts";
 import { observations } from "../../src/controller/observations.ts";
 import { rolloutStatus, statusDiffers, withTransitionTimes } from "../../src/controller/status.ts";
-import {
-  canaryReady,
-  deploymentView,
-  primaryLabels,
-  templateHash,
-} from "../../src/kube/deployment.ts";
+import { canaryReady, deploymentView, templateHash } from "../../src/kube/deployment.ts";
 import { coalesce } from "../../src/observability/events.ts";
 import { canaryPercent, splitView } from "../../src/traffic/smi/router.ts";
 import { chooseSplitVersion } from "../../src/traffic/smi/versions.ts";

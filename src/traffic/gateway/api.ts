@@ -1,5 +1,6 @@
+import { LABELS } from "../../api/names.ts";
 import { GATEWAY_GROUP, type GatewayRouting } from "../../api/rollout.ts";
-import { LABELS } from "../../kube/deployment.ts";
+
 import { scoped } from "../../kube/informer.ts";
 import { crdWatched } from "../crd-watched.ts";
 import type { TrafficApi, TrafficHooks, TrafficOptions } from "../router.ts";

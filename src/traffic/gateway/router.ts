@@ -1,7 +1,7 @@
+import { LABELS, managedLabels, ownerReference } from "../../api/names.ts";
 import { GATEWAY_GROUP, type GatewayRouting } from "../../api/rollout.ts";
 import type { KubeClient, KubeResult } from "../../kube/client.ts";
-import { LABELS } from "../../kube/deployment.ts";
-import { managedLabels, ownerReference } from "../../kube/primary.ts";
+
 import type { ObjectStore } from "../crd-watched.ts";
 import {
   ALL_TO_CANARY,

@@ -1,6 +1,7 @@
+import { MANAGED_SELECTOR } from "../../api/names.ts";
 import type { SmiRouting } from "../../api/rollout.ts";
 import { SPLIT_GROUP } from "../../api/smi.ts";
-import { MANAGED_SELECTOR } from "../../kube/deployment.ts";
+
 import { scoped } from "../../kube/informer.ts";
 import { crdWatched } from "../crd-watched.ts";
 import type { TrafficApi, TrafficHooks, TrafficOptions } from "../router.ts";

@@ -1,7 +1,8 @@
+import { managedLabels, ownerReference } from "../../api/names.ts";
 import type { HeaderMatch } from "../../api/rollout.ts";
 import { type HttpMatch, SPECS_GROUP, type SplitVersion } from "../../api/smi.ts";
 import type { KubeClient, KubeResult } from "../../kube/client.ts";
-import { managedLabels, ownerReference } from "../../kube/primary.ts";
+
 import type { Route } from "../router.ts";
 
 /**

@@ -1,9 +1,10 @@
 import { z } from "zod";
 import { ObjectMeta } from "../../api/common.ts";
+import { managedLabels, ownerReference } from "../../api/names.ts";
 import { formatQuantity, parseQuantity } from "../../api/quantity.ts";
 import { SPLIT_GROUP, type SplitVersion } from "../../api/smi.ts";
 import type { KubeClient, KubeResult } from "../../kube/client.ts";
-import { managedLabels, ownerReference } from "../../kube/primary.ts";
+
 import type { ObjectStore } from "../crd-watched.ts";
 import {
   ALL_TO_CANARY,

@@ -1,26 +1,12 @@
-import { API_VERSION, KIND } from "../api/rollout.ts";
-import { LABELS, primaryLabels, type RawDeployment, REVISION_ANNOTATION } from "./deployment.ts";
-
-export type OwnerRollout = { name: string; namespace: string; uid: string };
-
-export function ownerReference(owner: OwnerRollout) {
-  return {
-    apiVersion: API_VERSION,
-    kind: KIND,
-    name: owner.name,
-    uid: owner.uid,
-    controller: true,
-    blockOwnerDeletion: true,
-  };
-}
-
-export function managedLabels(owner: OwnerRollout): Record<string, string> {
-  return { [LABELS.managedBy]: "fledge", [LABELS.rollout]: owner.name };
-}
-
-const primaryName = (target: string) => `${target}-primary`;
-
-export { primaryName };
+import {
+  managedLabels,
+  type OwnerRollout,
+  ownerReference,
+  primaryLabels,
+  primaryName,
+  REVISION_ANNOTATION,
+} from "../api/names.ts";
+import type { RawDeployment } from "../kube/deployment.ts";
 
 /**
  * `<target>-primary`: the target's pod template at the stable revision, with selector labels of
