@@ -11,13 +11,15 @@
  *     const prometheus = await startPrometheus({ targets: [inject("simulatorMetricsUrl")] });
  *     await prometheus.stop(); ... await prometheus.start(); ... await prometheus.close();
  *
+ * The control plane serves Fledge's CRDs and the Gateway API's standard channel (gateway-api.ts).
  * The simulator sends SIMULATOR_RPS requests a second to every apex Service with a TrafficSplit,
  * in every namespace, and serves TrafficMetrics at /apis/metrics.smi-spec.io/v1alpha1 through the
  * apiserver. A Deployment's pod-template annotations fledge.dev/sim-success-rate ("0.9") and
  * fledge.dev/sim-latency-ms ("p50=10,p99=50") say how its requests are answered.
  */
 import type { TestProject } from "vitest/node";
-import { startControlPlane } from "./control-plane.ts";
+import { FLEDGE_CRD_DIR, startControlPlane } from "./control-plane.ts";
+import { ensureGatewayApiCrds } from "./gateway-api.ts";
 import { type Prometheus, startPrometheus } from "./prometheus.ts";
 import { startSimulator } from "./simulator/simulator.ts";
 
@@ -33,7 +35,9 @@ declare module "vitest" {
 export const SIMULATOR_RPS = 50;
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const controlPlane = await startControlPlane();
+  const controlPlane = await startControlPlane({
+    crdDirs: [FLEDGE_CRD_DIR, await ensureGatewayApiCrds()],
+  });
   const stops: (() => Promise<void>)[] = [() => controlPlane.stop()];
   const stop = async () => {
     for (const step of stops.reverse()) await step();
