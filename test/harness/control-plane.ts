@@ -62,6 +62,8 @@ export interface ControlPlane {
 export const ADMIN_USER = "fledge-admin";
 export const FAKE_KUBELET_USER = "fledge-fake-kubelet";
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
+/** Fledge's own CRDs (crds/), which startControlPlane installs unless told other crdDirs. */
+export const FLEDGE_CRD_DIR = join(repoRoot, "crds");
 const CONTROLLERS = [
   "deployment-controller",
   "replicaset-controller",
@@ -422,7 +424,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     fakeKubelet = await startFakeKubelet(fakeKubeletConfig);
     const crdCount = await installCrds(
       kubeConfig,
-      options.crdDirs ?? [join(repoRoot, "crds")],
+      options.crdDirs ?? [FLEDGE_CRD_DIR],
       options.crdFiles ?? [],
     );
 

@@ -1,5 +1,6 @@
 import type { TestProject } from "vitest/node";
-import { startControlPlane } from "./control-plane.ts";
+import { FLEDGE_CRD_DIR, startControlPlane } from "./control-plane.ts";
+import { ensureGatewayApiCrds } from "./gateway-api.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -10,9 +11,15 @@ declare module "vitest" {
   }
 }
 
-/** One control plane for the whole integration tier; each test uses namespaces of its own. */
+/**
+ * One control plane for the whole integration tier; each test uses namespaces of its own. It
+ * serves Fledge's CRDs and the Gateway API's standard channel (HTTPRoute and the rest), as a
+ * GAMMA mesh's cluster does. A test that starts a control plane of its own chooses its CRDs.
+ */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const controlPlane = await startControlPlane();
+  const controlPlane = await startControlPlane({
+    crdDirs: [FLEDGE_CRD_DIR, await ensureGatewayApiCrds()],
+  });
   project.provide("kubeconfig", controlPlane.kubeconfigPath);
   project.provide("apiserverUrl", controlPlane.url);
   return () => controlPlane.stop();

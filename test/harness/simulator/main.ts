@@ -1,4 +1,5 @@
-// The traffic simulator alone, against any cluster with the SMI CRDs:
+// The traffic simulator alone, against any cluster with the SMI CRDs (and, when served, the
+// Gateway API's HTTPRoutes):
 //   node test/harness/simulator/main.ts --kubeconfig PATH [--namespace NS]
 //     [--rps 20] [--match-share 0.3] [--metrics-port 0] [--seed N] [--no-traffic-metrics]
 // Runs until SIGINT or SIGTERM; logs JSON lines on stdout.

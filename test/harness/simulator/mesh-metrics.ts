@@ -21,8 +21,22 @@ export interface ServedRequest {
   latencyMs: number;
   /** The TrafficSplit that routed it ("" for none), for the simulator's own counter. */
   split: string;
-  /** "plain", or the HTTPRouteGroup match ("GROUP/MATCH") the request was made to satisfy. */
+  /** The HTTPRoute that routed it ("" for none), for the simulator's own counter. */
+  route: string;
+  /** "plain", or the route match ("GROUP/MATCH", "HTTPROUTE/RULE/INDEX") it was made to satisfy. */
   kind: string;
+  /** A copy a RequestMirror filter made: served and counted, its answer dropped. */
+  mirrored: boolean;
+}
+
+/** A request no Deployment served, for the simulator's own counter. */
+export interface UnroutableRequest {
+  namespace: string;
+  split: string;
+  route: string;
+  service: string;
+  kind: string;
+  mirrored: boolean;
 }
 
 // linkerd2-proxy's latency buckets (milliseconds).
@@ -72,7 +86,7 @@ const OSM_WASM = [
 export interface MeshMetrics {
   registry: Registry;
   record(request: ServedRequest): void;
-  unroutable(namespace: string, split: string, service: string, kind: string): void;
+  unroutable(request: UnroutableRequest): void;
 }
 
 export function createMeshMetrics(): MeshMetrics {
@@ -155,14 +169,23 @@ export function createMeshMetrics(): MeshMetrics {
 
   const simRequests = new Counter({
     name: "fledge_sim_requests_total",
-    help: "Simulator: requests to apex Services with a TrafficSplit, by the split that routed them (none when no split took the request), the kind of request, and the Service and Deployment that served them",
-    labelNames: ["namespace", "split", "service", "deployment", "status_code", "request_kind"],
+    help: "Simulator: requests to the Services clients call (apexes of TrafficSplits, parents of HTTPRoutes), by the TrafficSplit or HTTPRoute that routed them (empty for none), the kind of request, the Service and Deployment that served them, and whether a RequestMirror filter made the request as a copy whose answer is dropped",
+    labelNames: [
+      "namespace",
+      "split",
+      "route",
+      "service",
+      "deployment",
+      "status_code",
+      "request_kind",
+      "mirrored",
+    ],
     registers,
   });
   const simUnroutable = new Counter({
     name: "fledge_sim_unroutable_requests_total",
-    help: "Simulator: requests for a Service that selects no ready Deployment (a mesh answers 503)",
-    labelNames: ["namespace", "split", "service", "request_kind"],
+    help: "Simulator: requests no Deployment served: for a Service that is missing or selects no ready Deployment, no backend with weight, or no HTTPRoute rule matching (a mesh answers 5xx or 404)",
+    labelNames: ["namespace", "split", "route", "service", "request_kind", "mirrored"],
     registers,
   });
 
@@ -228,14 +251,23 @@ export function createMeshMetrics(): MeshMetrics {
       simRequests.inc({
         namespace: r.namespace,
         split: r.split,
+        route: r.route,
         service: r.service,
         deployment: r.deployment,
         status_code: code,
         request_kind: r.kind,
+        mirrored: String(r.mirrored),
       });
     },
-    unroutable(namespace, split, service, kind) {
-      simUnroutable.inc({ namespace, split, service, request_kind: kind });
+    unroutable(r) {
+      simUnroutable.inc({
+        namespace: r.namespace,
+        split: r.split,
+        route: r.route,
+        service: r.service,
+        request_kind: r.kind,
+        mirrored: String(r.mirrored),
+      });
     },
   };
 }

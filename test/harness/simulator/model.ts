@@ -1,11 +1,20 @@
 // The simulator's pure parts: random numbers, a Deployment's behaviour from its annotations, and
-// how a TrafficSplit routes one request. No I/O and no clock here, so they can be tested alone.
+// the request matches of HTTPRouteGroups and of Gateway API HTTPRoutes. No I/O and no clock
+// here, so they can be tested alone.
 
 import { z } from "zod";
 import { HttpMatch as WireMatch } from "../../../src/api/smi.ts";
 
 export const SUCCESS_RATE_ANNOTATION = "fledge.dev/sim-success-rate";
 export const LATENCY_ANNOTATION = "fledge.dev/sim-latency-ms";
+/**
+ * On a Service: the simulated mesh refuses the HTTPRoutes whose parent it is, with the value as
+ * the reason of their Accepted=False condition (e.g. "NotAllowedByListeners"); they route nothing.
+ */
+export const REFUSE_ROUTES_ANNOTATION = "fledge.dev/sim-refuse-routes";
+export const GATEWAY_GROUP = "gateway.networking.k8s.io";
+/** The controllerName of the simulated mesh's entries in an HTTPRoute's status.parents. */
+export const SIMULATED_MESH_CONTROLLER = "fledge.dev/simulated-mesh";
 export const DEFAULT_P50_MS = 10;
 export const DEFAULT_P99_MS = 50;
 /** A failed request answers with this status, so every mesh's query classifies it as a failure. */
@@ -201,6 +210,119 @@ export function requestFor(match: HttpMatch): RequestAttributes | undefined {
     ),
   };
   return matchesRequest(match, request) ? request : undefined;
+}
+
+/** One of an HTTPRoute rule's matches, with the CRD's defaults applied (see routeMatch). */
+export interface RouteMatch {
+  path: { type: "Exact" | "PathPrefix" | "RegularExpression"; value: string };
+  headers: { type: "Exact" | "RegularExpression"; name: string; value: string }[];
+  method?: string;
+}
+
+/** What the CRD defaults a match to, and a rule without matches to: every request. */
+export const MATCH_ALL: RouteMatch = { path: { type: "PathPrefix", value: "/" }, headers: [] };
+
+type WireRouteMatch = {
+  path?: { type?: string; value?: string };
+  headers?: { type?: string; name: string; value: string }[];
+  method?: string;
+};
+
+/**
+ * An HTTPRoute match as the apiserver stores it, read with the CRD's defaults (path PathPrefix
+ * "/", header type Exact) for objects that did not pass through it; undefined for a type this
+ * mesh does not know (the CRD admits no other, so only a hand-made object has one).
+ */
+export function routeMatch(wire: WireRouteMatch): RouteMatch | undefined {
+  const pathType = wire.path?.type ?? "PathPrefix";
+  if (pathType !== "Exact" && pathType !== "PathPrefix" && pathType !== "RegularExpression")
+    return undefined;
+  const headers: RouteMatch["headers"] = [];
+  for (const h of wire.headers ?? []) {
+    const type = h.type ?? "Exact";
+    if (type !== "Exact" && type !== "RegularExpression") return undefined;
+    headers.push({ type, name: h.name, value: h.value });
+  }
+  const match: RouteMatch = { path: { type: pathType, value: wire.path?.value ?? "/" }, headers };
+  if (wire.method !== undefined) match.method = wire.method;
+  return match;
+}
+
+/** PathPrefix matches whole path elements: "/api" takes "/api" and "/api/v1", not "/apis". */
+function prefixMatches(prefix: string, path: string): boolean {
+  const trimmed = prefix.replace(/\/+$/, "");
+  return trimmed === "" || path === trimmed || path.startsWith(`${trimmed}/`);
+}
+
+/**
+ * Whether a request satisfies one HTTPRoute match: its path, its method when given and every
+ * header (names without regard to case; regular expressions against the whole value, as Envoy
+ * matches them).
+ */
+export function routeMatchHolds(match: RouteMatch, request: RequestAttributes): boolean {
+  const { type, value } = match.path;
+  if (type === "Exact" && request.path !== value) return false;
+  if (type === "PathPrefix" && !prefixMatches(value, request.path)) return false;
+  if (type === "RegularExpression" && !fullMatch(value, request.path)) return false;
+  if (match.method !== undefined && match.method !== request.method.toUpperCase()) return false;
+  return match.headers.every((h) => {
+    const actual = request.headers[h.name.toLowerCase()];
+    if (actual === undefined) return false;
+    return h.type === "Exact" ? actual === h.value : fullMatch(h.value, actual);
+  });
+}
+
+/**
+ * The Gateway API's precedence among matches that hold, as a sort key (smaller first): an Exact
+ * path, then a RegularExpression one (the spec leaves its place to implementations; Envoy
+ * Gateway puts it here), then the longest PathPrefix; then a method match; then more headers.
+ * Routes' ages, their names and the order of rules and matches break what ties remain.
+ */
+export function matchPrecedence(match: RouteMatch): number[] {
+  const rank = { Exact: 0, RegularExpression: 1, PathPrefix: 2 }[match.path.type];
+  return [
+    rank,
+    -match.path.value.length,
+    match.method === undefined ? 1 : 0,
+    -match.headers.length,
+  ];
+}
+
+/** Whether the match is the catch-all a plain request already satisfies. */
+export const matchesAll = (match: RouteMatch): boolean =>
+  match.path.type === "PathPrefix" &&
+  prefixMatches(match.path.value, "/") &&
+  match.method === undefined &&
+  match.headers.length === 0;
+
+/** A request that satisfies the HTTPRoute match, or undefined when none could be made up for it. */
+export function requestForRoute(match: RouteMatch): RequestAttributes | undefined {
+  const example = (type: string, value: string) =>
+    type === "RegularExpression" ? exampleFor(value) : value;
+  const request: RequestAttributes = {
+    method: match.method ?? "GET",
+    path: example(match.path.type, match.path.value),
+    headers: Object.fromEntries(
+      match.headers.map((h) => [h.name.toLowerCase(), example(h.type, h.value)]),
+    ),
+  };
+  return routeMatchHolds(match, request) ? request : undefined;
+}
+
+/**
+ * The share (0..1) of a rule's requests a RequestMirror filter copies: `percent` (0..100) or
+ * `fraction` (numerator over denominator, 100 by default); all of them when neither is given.
+ */
+export function mirrorShare(mirror: {
+  percent?: number;
+  fraction?: { numerator: number; denominator?: number };
+}): number {
+  if (mirror.percent !== undefined) return Math.min(1, Math.max(0, mirror.percent / 100));
+  if (mirror.fraction !== undefined) {
+    const { numerator, denominator = 100 } = mirror.fraction;
+    return denominator > 0 ? Math.min(1, Math.max(0, numerator / denominator)) : 0;
+  }
+  return 1;
 }
 
 export interface SplitBackend {

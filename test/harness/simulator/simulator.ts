@@ -22,13 +22,16 @@ import { startTraffic } from "./traffic.ts";
 export const SIMULATOR = "fledge-simulator";
 
 export interface SimulatorOptions {
-  /** Needs to watch the namespaces' objects and, for TrafficMetrics, to register an APIService. */
+  /**
+   * Needs to watch the namespaces' objects, to write HTTPRoutes' status and, for TrafficMetrics,
+   * to register an APIService.
+   */
   kubeConfig: KubeConfig;
-  /** Only this namespace's TrafficSplits get traffic; default: every namespace. */
+  /** Only this namespace's TrafficSplits and HTTPRoutes get traffic; default: every namespace. */
   namespace?: string;
-  /** Requests per second to each apex Service that has a TrafficSplit; default 20. */
+  /** Requests per second to each apex of a TrafficSplit and Service parent of an HTTPRoute; default 20. */
   rps?: number;
-  /** Share of requests made to satisfy an HTTPRouteGroup match, where one applies; default 0.3. */
+  /** Share of requests made to satisfy a route's match (HTTPRoute, HTTPRouteGroup); default 0.3. */
   matchShare?: number;
   /** Port of /metrics on 127.0.0.1; default: a free one. */
   metricsPort?: number;

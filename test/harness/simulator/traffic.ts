@@ -1,5 +1,7 @@
-// The client side: at a steady rate per apex Service, requests routed through the cluster's
-// TrafficSplits and answered the way the serving Deployment's annotations say.
+// The client side: at a steady rate per Service the clients call (the apexes of TrafficSplits and
+// the Service parents of HTTPRoutes), requests routed through the cluster's HTTPRoutes and
+// TrafficSplits and answered the way the serving Deployment's annotations say. A mirrored copy
+// is served and counted like any request, but its answer goes nowhere.
 
 import type { Logger } from "../../../src/observability/logger.ts";
 import type { ClusterWatch } from "./cluster-watch.ts";
@@ -12,7 +14,7 @@ import {
   sampleLatencyMs,
 } from "./model.ts";
 import { RequestLog } from "./request-log.ts";
-import { type RequestKind, requestKinds, route } from "./routing.ts";
+import { type Destination, type RequestKind, requestKinds, route } from "./routing.ts";
 
 const PLAIN: RequestKind = { label: "plain", request: PLAIN_REQUEST };
 const TICK_MS = 100;
@@ -24,9 +26,9 @@ const LOG_RETENTION_MS = 10 * 60_000;
 export interface TrafficOptions {
   watch: ClusterWatch;
   metrics: MeshMetrics;
-  /** Requests per second sent to each apex Service that has a TrafficSplit. */
+  /** Requests per second sent to each Service the clients call (ClusterWatch.apexes()). */
   rps: number;
-  /** The share of requests made to satisfy an HTTPRouteGroup match, where a split has matches. */
+  /** The share of requests made to satisfy a route's match (HTTPRoute rule or HTTPRouteGroup). */
   matchShare: number;
   random: Random;
   logger: Logger;
@@ -60,6 +62,37 @@ export function startTraffic(options: TrafficOptions): Traffic {
     log.add(time, latencyMs, ok);
   };
 
+  const send = (
+    to: Destination,
+    from: { namespace: string; apex: string; kind: RequestKind; time: number },
+    mirrored: boolean,
+  ) => {
+    const { namespace, apex, kind, time } = from;
+    if (to.kind === "unroutable") {
+      metrics.unroutable({ namespace, ...to, kind: kind.label, mirrored });
+      return;
+    }
+    for (const problem of to.behaviour.problems)
+      warnOnce({ namespace, deployment: to.deployment }, problem);
+    const ok = random() < to.behaviour.successRate;
+    const latencyMs = sampleLatencyMs(to.behaviour, random);
+    metrics.record({
+      namespace,
+      deployment: to.deployment,
+      app: to.app,
+      service: to.service,
+      apex,
+      port: to.port,
+      status: ok ? SUCCESS_STATUS : FAILURE_STATUS,
+      latencyMs,
+      split: to.split,
+      route: to.route,
+      kind: kind.label,
+      mirrored,
+    });
+    served(`${namespace}/${to.deployment}`, time, latencyMs, ok);
+  };
+
   const tick = () => {
     const now = Date.now();
     const elapsedS = Math.min((now - last) / 1000, MAX_CATCH_UP_S);
@@ -81,27 +114,9 @@ export function startTraffic(options: TrafficOptions): Traffic {
             ? (kinds[Math.floor(random() * kinds.length)] ?? PLAIN)
             : PLAIN;
         const routed = route(cluster, namespace, apex, kind.request, random);
-        if (routed.kind === "unroutable") {
-          metrics.unroutable(namespace, routed.split, routed.service, kind.label);
-          continue;
-        }
-        for (const problem of routed.behaviour.problems)
-          warnOnce({ namespace, deployment: routed.deployment }, problem);
-        const ok = random() < routed.behaviour.successRate;
-        const latencyMs = sampleLatencyMs(routed.behaviour, random);
-        metrics.record({
-          namespace,
-          deployment: routed.deployment,
-          app: routed.app,
-          service: routed.service,
-          apex,
-          port: routed.port,
-          status: ok ? SUCCESS_STATUS : FAILURE_STATUS,
-          latencyMs,
-          split: routed.split,
-          kind: kind.label,
-        });
-        served(`${namespace}/${routed.deployment}`, time, latencyMs, ok);
+        // The copies first: a mirror is sent as the request arrives, not after its answer.
+        for (const mirror of routed.mirrors) send(mirror, { namespace, apex, kind, time }, true);
+        send(routed, { namespace, apex, kind, time }, false);
       }
     }
   };
