@@ -105,8 +105,27 @@ const prometheusMetric = (name: string, mesh: string, range: Record<string, numb
 
 const steps: Steps = [{ setWeight: 20 }, { setWeight: 50 }];
 
-describe("a good canary is promoted through every step", () => {
-  test("on Prometheus, with Linkerd's metrics", async () => {
+/**
+ * The routers the canary's judgement runs on alike: SMI (the default) and the Gateway API's
+ * HTTPRoute, whose A/B rule the simulator names route/rule/match.
+ */
+const ROUTERS = [
+  {
+    router: "SMI TrafficSplit",
+    key: "smi",
+    routing: (smi: object = {}) => ({ trafficRouting: { smi } }),
+    abKind: "podinfo/insiders",
+  },
+  {
+    router: "Gateway API HTTPRoute",
+    key: "gw",
+    routing: (gatewayAPI: object = {}) => ({ trafficRouting: { gatewayAPI } }),
+    abKind: "podinfo/fledge-ab/0",
+  },
+];
+
+describe.each(ROUTERS)("on the $router router", ({ key, routing, abKind }) => {
+  test("a good canary is promoted through every step, on Prometheus with Linkerd's metrics", async () => {
     const analysis = {
       interval: "3s",
       minRequestCount: 5,
@@ -115,7 +134,10 @@ describe("a good canary is promoted through every step", () => {
         prometheusMetric("request-duration-p99-ms", "linkerd", { max: 500 }),
       ],
     };
-    const { p, initial } = await Podinfo.healthy(client, "prom-good", steps, { analysis });
+    const { p, initial } = await Podinfo.healthy(client, `${key}-prom-good`, steps, {
+      analysis,
+      ...routing(),
+    });
     const ready = (initial.status?.conditions ?? []).find((c) => c.type === "AnalysisReady");
     expect(ready).toMatchObject({ status: "True", reason: "Ready" });
     const weights = p.recordWeights();
@@ -132,6 +154,80 @@ describe("a good canary is promoted through every step", () => {
     );
   });
 
+  test("a bad canary (10% errors, on Istio-style Envoy metrics) is rolled back; the Event names the metric, rollback and event webhooks are told", async () => {
+    const hook = (path: string) => `${hooks.url}/${key}/errors/${path}`;
+    const analysis = {
+      interval: "3s",
+      failureLimit: 2,
+      minRequestCount: 5,
+      metrics: [prometheusMetric("request-success-rate", "envoy", { min: 99 })],
+      webhooks: [
+        { name: "pager", type: "rollback", url: hook("rollback") },
+        { name: "done", type: "post-rollout", url: hook("post") },
+        { name: "chat", type: "event", url: hook("events") },
+      ],
+    };
+    const { p, initial } = await Podinfo.healthy(client, `${key}-prom-errors`, steps, {
+      analysis,
+      ...routing(),
+    });
+    await revise(p, "v2", { [SUCCESS_RATE]: "0.9" });
+    const { last } = await settles(p, initial.status?.stableRevision, "Failed");
+    expect(last.stableRevision).toBe(initial.status?.stableRevision);
+    expect(last.canaryWeight).toBe(0);
+    expect(await p.weight()).toBe(0);
+    const ready = last.conditions?.find((c) => c.type === "Ready");
+    expect(ready?.reason).toBe("AnalysisFailed");
+    expect(ready?.message).toMatch(/request-success-rate: \d+(\.\d+)? < min 99/);
+    const failed = await eventWith(client, p.ns, "AnalysisFailed");
+    expect(failed?.type).toBe("Warning");
+    expect(failed?.message).toMatch(
+      /2 failed checks reached failureLimit 2: request-success-rate: \d+(\.\d+)? < min 99/,
+    );
+    const told = (path: string) =>
+      hooks.received.filter((r) => r.path === `/${key}/errors/${path}`);
+    await eventually("the post-rollout webhook", () => (told("post").length ? true : undefined));
+    expect(told("rollback")).toHaveLength(1);
+    expect(told("rollback")[0]?.body).toMatchObject({
+      name: "podinfo",
+      namespace: p.ns,
+      type: "rollback",
+    });
+    expect(told("post")).toHaveLength(1);
+    expect(told("post")[0]?.body).toMatchObject({ phase: "Failed" });
+    // Event webhooks are told beside the reconcile, so they may arrive after the others.
+    const reasons = () =>
+      told("events").map((r) => (r.body.metadata as Record<string, string>).eventReason);
+    await eventually("the AnalysisFailed Event at the event webhook", () =>
+      reasons().includes("AnalysisFailed") ? true : undefined,
+    );
+    expect(reasons()).toContain("RolloutStarted");
+  });
+
+  test("an A/B rollout sends only requests matching its header to the canary, until promotion", async () => {
+    const { p, initial } = await Podinfo.healthy(
+      client,
+      `${key}-ab`,
+      [{ setWeight: 100 }, { pause: { duration: "20s" } }],
+      routing({ matches: [{ name: "insiders", headers: { "x-canary": "insider" } }] }),
+    );
+    await revise(p, "v2");
+    await eventually("all matching requests on the canary", async () =>
+      (await p.weight()) === 100 ? true : undefined,
+    );
+    const during = await nextRequests(p.ns, 150, "request_kind", "deployment");
+    expect(during(`${abKind}|podinfo`)).toBeGreaterThan(0);
+    expect(during(`${abKind}|podinfo-primary`)).toBe(0);
+    expect(during("plain|podinfo-primary")).toBeGreaterThan(0);
+    expect(during("plain|podinfo")).toBe(0);
+    await settles(p, initial.status?.stableRevision, "Healthy");
+    const later = await nextRequests(p.ns, 150, "request_kind", "deployment");
+    expect(later(`${abKind}|podinfo`)).toBe(0);
+    expect(later(`${abKind}|podinfo-primary`)).toBeGreaterThan(0);
+  });
+});
+
+describe("a good canary is promoted through every step", () => {
   test("on SMI TrafficMetrics, read through the apiserver", async () => {
     const analysis = {
       interval: "3s",
@@ -150,53 +246,7 @@ describe("a good canary is promoted through every step", () => {
   });
 });
 
-describe("a bad canary is rolled back, and the Event names the metric", () => {
-  test("10% errors, on Istio-style Envoy metrics; rollback and event webhooks are told", async () => {
-    const analysis = {
-      interval: "3s",
-      failureLimit: 2,
-      minRequestCount: 5,
-      metrics: [prometheusMetric("request-success-rate", "envoy", { min: 99 })],
-      webhooks: [
-        { name: "pager", type: "rollback", url: `${hooks.url}/errors/rollback` },
-        { name: "done", type: "post-rollout", url: `${hooks.url}/errors/post` },
-        { name: "chat", type: "event", url: `${hooks.url}/errors/events` },
-      ],
-    };
-    const { p, initial } = await Podinfo.healthy(client, "prom-errors", steps, { analysis });
-    await revise(p, "v2", { [SUCCESS_RATE]: "0.9" });
-    const { last } = await settles(p, initial.status?.stableRevision, "Failed");
-    expect(last.stableRevision).toBe(initial.status?.stableRevision);
-    expect(last.canaryWeight).toBe(0);
-    const ready = last.conditions?.find((c) => c.type === "Ready");
-    expect(ready?.reason).toBe("AnalysisFailed");
-    expect(ready?.message).toMatch(/request-success-rate: \d+(\.\d+)? < min 99/);
-    const failed = await eventWith(client, p.ns, "AnalysisFailed");
-    expect(failed?.type).toBe("Warning");
-    expect(failed?.message).toMatch(
-      /2 failed checks reached failureLimit 2: request-success-rate: \d+(\.\d+)? < min 99/,
-    );
-    await eventually("the post-rollout webhook", () =>
-      hooks.received.some((r) => r.path === "/errors/post") ? true : undefined,
-    );
-    const told = (path: string) => hooks.received.filter((r) => r.path === path);
-    expect(told("/errors/rollback")).toHaveLength(1);
-    expect(told("/errors/rollback")[0]?.body).toMatchObject({
-      name: "podinfo",
-      namespace: p.ns,
-      type: "rollback",
-    });
-    expect(told("/errors/post")).toHaveLength(1);
-    expect(told("/errors/post")[0]?.body).toMatchObject({ phase: "Failed" });
-    // Event webhooks are told beside the reconcile, so they may arrive after the others.
-    const reasons = () =>
-      told("/errors/events").map((r) => (r.body.metadata as Record<string, string>).eventReason);
-    await eventually("the AnalysisFailed Event at the event webhook", () =>
-      reasons().includes("AnalysisFailed") ? true : undefined,
-    );
-    expect(reasons()).toContain("RolloutStarted");
-  });
-
+describe("a bad canary is rolled back, and the condition names the metric", () => {
   test("p99 latency over its threshold, on OSM's Envoy metrics", async () => {
     const analysis = {
       interval: "3s",
@@ -302,32 +352,6 @@ async function nextRequests(ns: string, count: number, ...labels: string[]) {
   });
   return (key: string) => (after.get(key) ?? 0) - (before.get(key) ?? 0);
 }
-
-test("an A/B rollout sends only requests matching its header to the canary, until promotion", async () => {
-  const { p, initial } = await Podinfo.healthy(
-    client,
-    "ab",
-    [{ setWeight: 100 }, { pause: { duration: "20s" } }],
-    {
-      trafficRouting: {
-        smi: { matches: [{ name: "insiders", headers: { "x-canary": "insider" } }] },
-      },
-    },
-  );
-  await revise(p, "v2");
-  await eventually("all matching requests on the canary", async () =>
-    (await p.weight()) === 100 ? true : undefined,
-  );
-  const during = await nextRequests(p.ns, 150, "request_kind", "deployment");
-  expect(during("podinfo/insiders|podinfo")).toBeGreaterThan(0);
-  expect(during("podinfo/insiders|podinfo-primary")).toBe(0);
-  expect(during("plain|podinfo-primary")).toBeGreaterThan(0);
-  expect(during("plain|podinfo")).toBe(0);
-  await settles(p, initial.status?.stableRevision, "Healthy");
-  const after = await nextRequests(p.ns, 150, "request_kind", "deployment");
-  expect(after("podinfo/insiders|podinfo")).toBe(0);
-  expect(after("podinfo/insiders|podinfo-primary")).toBeGreaterThan(0);
-});
 
 test("event webhooks also hear of what the controller reports about the spec", async () => {
   const ns = await newNamespace(client, "no-target");

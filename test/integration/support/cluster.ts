@@ -125,6 +125,7 @@ export const paths = {
   deployments: (ns: string) => `/apis/apps/v1/namespaces/${ns}/deployments`,
   rollouts: (ns: string) => `/apis/fledge.dev/v1alpha1/namespaces/${ns}/rollouts`,
   splits: (ns: string) => `/apis/split.smi-spec.io/v1alpha4/namespaces/${ns}/trafficsplits`,
+  httpRoutes: (ns: string) => `/apis/gateway.networking.k8s.io/v1/namespaces/${ns}/httproutes`,
   services: (ns: string) => `/api/v1/namespaces/${ns}/services`,
   events: (ns: string) => `/api/v1/namespaces/${ns}/events`,
 };

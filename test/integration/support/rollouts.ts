@@ -1,5 +1,6 @@
 import { afterAll, beforeAll } from "vitest";
 import type { KubeClient } from "../../../src/kube/client.ts";
+import { routeView, trafficOf } from "../../../src/traffic/gateway/http-route.ts";
 import { canaryPercent, splitView } from "../../../src/traffic/smi/router.ts";
 import {
   adminClient,
@@ -58,14 +59,26 @@ export function withController() {
   return world;
 }
 
+/** The Services Fledge makes for podinfo, as a router reads its route back by them. */
+const PODINFO_ROUTE = {
+  owner: { name: "podinfo", namespace: "", uid: "" },
+  apex: "podinfo",
+  primaryService: "podinfo-primary",
+  canaryService: "podinfo-canary",
+  port: 9898,
+};
+
 /** The steps a test takes on podinfo and its Rollout in a namespace of its own. */
 export class Podinfo {
   readonly client: KubeClient;
   readonly ns: string;
+  /** The HTTPRoute the Rollout steers, when it routes through the Gateway API. */
+  private readonly httpRoute: string | undefined;
 
-  private constructor(client: KubeClient, ns: string) {
+  private constructor(client: KubeClient, ns: string, httpRoute: string | undefined) {
     this.client = client;
     this.ns = ns;
+    this.httpRoute = httpRoute;
   }
 
   /** A namespace with podinfo (2 replicas) and its Rollout, initialised and Healthy. */
@@ -74,20 +87,26 @@ export class Podinfo {
     prefix: string,
     steps: Steps,
     extra: Record<string, unknown> = {},
+    before?: (ns: string) => Promise<void>,
   ) {
-    const p = await Podinfo.create(client, prefix, steps, extra);
+    const p = await Podinfo.create(client, prefix, steps, extra, before);
     const initial = await p.phase("Healthy");
     return { p, initial };
   }
 
+  /** `before` makes what the Rollout expects to find in the namespace (a route of the user's). */
   static async create(
     client: KubeClient,
     prefix: string,
     steps: Steps,
     extra: Record<string, unknown> = {},
+    before: (ns: string) => Promise<void> = async () => {},
   ) {
     const ns = await newNamespace(client, prefix);
-    const p = new Podinfo(client, ns);
+    await before(ns);
+    const routing = extra.trafficRouting as { gatewayAPI?: { httpRoute?: string } } | undefined;
+    const gateway = routing?.gatewayAPI;
+    const p = new Podinfo(client, ns, gateway ? (gateway.httpRoute ?? "podinfo") : undefined);
     ok(
       await client.create(paths.deployments(ns), deploymentManifest(ns, "podinfo", 2)),
       "deployment",
@@ -149,10 +168,20 @@ export class Podinfo {
     return got.ok ? got.value.spec.replicas : undefined;
   }
 
+  /** The canary's weight as the route says it: the TrafficSplit's, or the HTTPRoute's rule's. */
   async weight(): Promise<number | undefined> {
+    return (await this.traffic())?.canaryWeight;
+  }
+
+  async traffic(): Promise<{ canaryWeight: number; mirrorPercent: number } | undefined> {
+    if (this.httpRoute) {
+      const got = await this.client.get(`${paths.httpRoutes(this.ns)}/${this.httpRoute}`);
+      const view = got.ok ? routeView(got.value) : undefined;
+      return view && trafficOf(view, PODINFO_ROUTE);
+    }
     const got = await this.client.get(`${paths.splits(this.ns)}/podinfo`);
     const split = got.ok ? splitView(got.value) : undefined;
-    return split ? canaryPercent(split, "podinfo-canary") : undefined;
+    return split && { canaryWeight: canaryPercent(split, "podinfo-canary"), mirrorPercent: 0 };
   }
 
   /**
