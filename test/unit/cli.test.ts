@@ -322,6 +322,15 @@ describe("check", () => {
     expect(described).toContain(
       "watch customresourcedefinitions.apiextensions.k8s.io trafficsplits.split.smi-spec.io",
     );
+    expect(described).toContain(
+      "list customresourcedefinitions.apiextensions.k8s.io httproutes.gateway.networking.k8s.io",
+    );
+    expect(described).not.toContain("list customresourcedefinitions.apiextensions.k8s.io");
+    // The Gateway API router reads, makes and merge-patches HTTPRoutes; it never replaces one.
+    for (const verb of ["get", "list", "watch", "create", "patch"])
+      expect(described).toContain(`${verb} httproutes.gateway.networking.k8s.io`);
+    expect(described).not.toContain("update httproutes.gateway.networking.k8s.io");
+    expect(described).not.toContain("delete httproutes.gateway.networking.k8s.io");
   });
 
   it("renders one line per item with its reason", () => {
