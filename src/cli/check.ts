@@ -1,9 +1,13 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
-import { GROUP, PLURAL, VERSION } from "../api/rollout.ts";
+import { GATEWAY_GROUP, GROUP, PLURAL, VERSION } from "../api/rollout.ts";
 import { METRICS_GROUP, SPECS_GROUP, SPLIT_GROUP, SPLIT_VERSIONS } from "../api/smi.ts";
 import type { KubeClient, KubeError } from "../kube/client.ts";
+import { LABELS } from "../kube/deployment.ts";
+import { routeView, verdictOf } from "../traffic/gateway/http-route.ts";
+import { ROUTE_CRD, ROUTE_VERSIONS, routeApi } from "../traffic/gateway/route-api.ts";
+import { rolloutsPath } from "./rollouts.ts";
 
 export type CheckItem = { name: string; outcome: "ok" | "fail" | "skip"; detail: string };
 
@@ -11,6 +15,7 @@ export const CHECKS = [
   "crd",
   "trafficsplit",
   "httproutegroup",
+  "httproute",
   "rbac",
   "trafficmetrics",
   "prometheus",
@@ -22,6 +27,8 @@ export type CheckOptions = {
   serviceAccount?: { namespace: string; name: string };
   prometheusAddress?: string;
   skip: readonly CheckName[];
+  /** The namespace whose Rollouts and HTTPRoutes are looked at; every namespace when undefined. */
+  namespace?: string | undefined;
   /** deploy/rbac.yaml's text: what the controller needs. */
   rbacYaml: string;
 };
@@ -143,6 +150,115 @@ async function crdCheck(
   return judged.ok
     ? { name, outcome: "ok", detail: `${crd} Established, serving ${judged.served.join(", ")}` }
     : { name, outcome: "fail", detail: judged.detail };
+}
+
+type List<T> = { items?: T[] };
+type RolloutItem = {
+  metadata: { name: string; namespace?: string };
+  spec?: { trafficRouting?: { gatewayAPI?: unknown } };
+};
+
+/** At most three names, and how many more: enough to find them, short enough for one line. */
+const some = (names: string[]) =>
+  names.slice(0, 3).join(", ") + (names.length > 3 ? ` and ${names.length - 3} more` : "");
+
+const where = (namespace: string | undefined) =>
+  namespace ? `in namespace ${namespace}` : "in any namespace";
+
+/**
+ * The Gateway API router's preflight: the HTTPRoute CRD Established, the versions Fledge writes
+ * served (and whether their schemas hold what A/B rules and setMirror need), and whether the
+ * parents of the routes Rollouts steer answer at all. Like the SMI items it fails on a CRD that
+ * is missing, but only when a Rollout uses trafficRouting.gatewayAPI: SMI is the default router,
+ * the Gateway API one a Rollout asks for.
+ */
+export async function httpRouteCheck(
+  client: KubeClient,
+  namespace: string | undefined,
+): Promise<CheckItem> {
+  const name = "httproute";
+  const got = await client.get<Crd>(crdPath(ROUTE_CRD));
+  if (!got.ok && got.error.reason === "NotFound") {
+    const rollouts = await client.get<List<RolloutItem>>(rolloutsPath(namespace));
+    if (!rollouts.ok)
+      return {
+        name,
+        outcome: "fail",
+        detail: `CustomResourceDefinition ${ROUTE_CRD} is not installed, and whether a Rollout needs it is unknown: cannot list Rollouts: ${rollouts.error.reason}: ${rollouts.error.message}`,
+      };
+    const users = (rollouts.value.items ?? [])
+      .filter((r) => r.spec?.trafficRouting?.gatewayAPI !== undefined)
+      .map((r) => `${r.metadata.namespace}/${r.metadata.name}`)
+      .sort();
+    return users.length === 0
+      ? {
+          name,
+          outcome: "skip",
+          detail: `CustomResourceDefinition ${ROUTE_CRD} is not installed; no Rollout ${where(namespace)} uses trafficRouting.gatewayAPI`,
+        }
+      : {
+          name,
+          outcome: "fail",
+          detail: `CustomResourceDefinition ${ROUTE_CRD} is not installed, but ${some(users)} ${users.length === 1 ? "uses trafficRouting.gatewayAPI and reports" : "use trafficRouting.gatewayAPI and report"} RoutingUnavailable: install the Gateway API's CRDs`,
+        };
+  }
+  const judged = judgeCrd(ROUTE_CRD, got, ROUTE_VERSIONS);
+  if (!judged.ok) return { name, outcome: "fail", detail: judged.detail };
+  const api = `${ROUTE_CRD} Established, serving ${judged.served.join(", ")}`;
+  const served = routeApi(got.ok ? got.value : undefined)?.served ?? [];
+  const lacking = served.flatMap((v) => {
+    const missing = [
+      ...(v.ruleNames ? [] : ["rules[].name (A/B matches)"]),
+      ...(v.mirrorPercent ? [] : ["requestMirror.percent (setMirror)"]),
+    ];
+    return missing.length ? [`${v.version} lacks ${missing.join(" and ")}`] : [];
+  });
+  const schema = lacking.length ? ` (${lacking.join("; ")})` : "";
+  const newest = served[served.length - 1]?.version ?? judged.served[0];
+  const listed = await client.request<List<unknown>>(
+    "GET",
+    `/apis/${GATEWAY_GROUP}/${newest}${namespace ? `/namespaces/${namespace}` : ""}/httproutes`,
+    undefined,
+    undefined,
+    { labelSelector: LABELS.rollout },
+  );
+  if (!listed.ok)
+    return {
+      name,
+      outcome: "fail",
+      detail: `${api}${schema}; cannot list HTTPRoutes: ${listed.error.reason}: ${listed.error.message}`,
+    };
+  const views = (listed.value.items ?? []).flatMap((raw) => {
+    const view = routeView(raw);
+    return view ? [view] : [];
+  });
+  if (views.length === 0)
+    return {
+      name,
+      outcome: "ok",
+      detail: `${api}${schema}; no HTTPRoute of a Rollout ${where(namespace)} yet`,
+    };
+  const judgedRoutes = views.map((v) => ({
+    route: `${v.metadata.namespace}/${v.metadata.name}`,
+    verdict: verdictOf(v),
+  }));
+  const count = (status: string) => judgedRoutes.filter((r) => r.verdict.status === status);
+  const refused = count("False");
+  const counts = `${views.length} HTTPRoute${views.length === 1 ? "" : "s"} of Rollouts ${where(namespace)}: ${count("True").length} accepted by every parent, ${refused.length} refused, ${count("Unknown").length} pending`;
+  if (refused.length)
+    return {
+      name,
+      outcome: "fail",
+      detail: `${api}${schema}; ${counts}: ${refused.map((r) => `${r.route}: ${r.verdict.message}`).join("; ")}`,
+    };
+  // A route just made has no status for a moment; every route without any is no controller at all.
+  if (views.every((v) => v.parents.length === 0))
+    return {
+      name,
+      outcome: "fail",
+      detail: `${api}${schema}; ${counts}, and no controller has written the status of any of them: is a GAMMA mesh or a Gateway controller serving their parents? Rollouts hold at each step until the parents accept the route`,
+    };
+  return { name, outcome: "ok", detail: `${api}${schema}; ${counts}` };
 }
 
 type Review = { status?: { allowed?: boolean; reason?: string } };
@@ -280,6 +396,7 @@ export async function runChecks(client: KubeClient, options: CheckOptions): Prom
         "v1alpha3",
         "v1alpha4",
       ]),
+    httproute: () => httpRouteCheck(client, options.namespace),
     rbac: () => rbacCheck(client, options.rbacYaml, options.serviceAccount),
     trafficmetrics: () => trafficMetricsCheck(client),
     prometheus: () => prometheusCheck(options.prometheusAddress),

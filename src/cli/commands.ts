@@ -206,6 +206,7 @@ export async function checkCommand(
   c: Connection,
   io: Io,
   options: {
+    namespace?: string | undefined;
     serviceAccount?: { namespace: string; name: string };
     prometheusAddress?: string;
     skip: CheckName[];

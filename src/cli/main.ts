@@ -41,7 +41,9 @@ const namespacedName = (value: string) => {
 };
 
 const program = new Command("kubectl fledge")
-  .description("Watch and steer Fledge rollouts (progressive delivery on SMI TrafficSplit)")
+  .description(
+    "Watch and steer Fledge rollouts (progressive delivery on SMI TrafficSplit or Gateway API HTTPRoute)",
+  )
   .option("--kubeconfig <path>", "kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)")
   .option("--context <name>", "kubeconfig context to use")
   .option("-n, --namespace <namespace>", "namespace (default: the context's, else default)")
@@ -117,7 +119,9 @@ for (const s of STEERING) {
 
 program
   .command("check")
-  .description("preflight: CRDs, SMI APIs, the controller's RBAC, TrafficMetrics and Prometheus")
+  .description(
+    "preflight: CRDs, SMI APIs, the Gateway API, the controller's RBAC, TrafficMetrics and Prometheus",
+  )
   .option(
     "--service-account <namespace/name>",
     "the controller's ServiceAccount (default: deploy/rbac.yaml's)",
@@ -134,6 +138,8 @@ program
       skip?: CheckName[];
     }>((c, flags) =>
       checkCommand(c, io, {
+        // Rollouts and HTTPRoutes are looked at in every namespace unless one is named.
+        namespace: flags.namespace,
         serviceAccount: flags.serviceAccount,
         prometheusAddress: flags.prometheusAddress,
         skip: flags.skip ?? [],

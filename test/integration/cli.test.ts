@@ -241,9 +241,20 @@ describe("kubectl-fledge steering", () => {
   });
 });
 
+/** Whether the tier's control plane serves HTTPRoutes: its CRDs say, and the check must say what they say. */
+async function gatewayApiServed(): Promise<boolean> {
+  const got = await world.client.get(
+    "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/httproutes.gateway.networking.k8s.io",
+  );
+  if (!got.ok && got.error.reason !== "NotFound") throw new Error(got.error.message);
+  return got.ok;
+}
+
 describe("kubectl-fledge check", () => {
   test("passes what the harness has, and names what it lacks", async () => {
-    const passing = await cli(["check", "--skip", "trafficmetrics", "prometheus"]);
+    // Its own namespace for the Rollouts and HTTPRoutes httproute looks at: other tests' are not its.
+    const ns = await newNamespace(world.client, "cli-check");
+    const passing = await cli(["check", "-n", ns, "--skip", "trafficmetrics", "prometheus"]);
     expect(passing.stdout).toMatch(
       /^ok {4}crd {13}rollouts\.fledge\.dev Established, serving v1alpha1$/m,
     );
@@ -251,6 +262,17 @@ describe("kubectl-fledge check", () => {
       /^ok {4}trafficsplit +trafficsplits\.split\.smi-spec\.io Established, serving v1alpha1, v1alpha2, v1alpha3, v1alpha4$/m,
     );
     expect(passing.stdout).toMatch(/^ok {4}httproutegroup +.* serving v1alpha3, v1alpha4$/m);
+    expect(passing.stdout).toMatch(
+      (await gatewayApiServed())
+        ? new RegExp(
+            `^ok {4}httproute +httproutes\\.gateway\\.networking\\.k8s\\.io Established, serving v1(beta1)?(, v1(beta1)?)?( \\(.*\\))?; no HTTPRoute of a Rollout in namespace ${ns} yet$`,
+            "m",
+          )
+        : new RegExp(
+            `^skip {2}httproute +CustomResourceDefinition httproutes\\.gateway\\.networking\\.k8s\\.io is not installed; no Rollout in namespace ${ns} uses trafficRouting\\.gatewayAPI$`,
+            "m",
+          ),
+    );
     expect(passing.stdout).toMatch(
       /^ok {4}rbac +system:serviceaccount:fledge-system:fledge-controller may do all \d+ things deploy\/rbac\.yaml grants$/m,
     );
@@ -265,11 +287,45 @@ describe("kubectl-fledge check", () => {
     expect(failing.stdout).toMatch(/^fail {2}prometheus +no Prometheus address: /m);
 
     const json = JSON.parse((await cli(["check", "-o", "json"])).stdout);
-    expect(json).toHaveLength(6);
+    expect(json).toHaveLength(7);
     expect(json.find((i: { name: string }) => i.name === "prometheus")).toMatchObject({
       outcome: "fail",
       detail: expect.stringMatching(/^no Prometheus address/),
     });
+  });
+
+  test("httproute names a Rollout on the Gateway API when the cluster does not serve it", async () => {
+    const ns = await newNamespace(world.client, "cli-gateway");
+    // No Deployment: the controller makes nothing for it (TargetNotFound), and no route.
+    ok(
+      await world.client.create(paths.rollouts(ns), {
+        apiVersion: "fledge.dev/v1alpha1",
+        kind: "Rollout",
+        metadata: { name: "checkout" },
+        spec: {
+          targetRef: { name: "checkout" },
+          service: { port: 9898 },
+          steps: [{ setWeight: 10 }],
+          trafficRouting: { gatewayAPI: {} },
+        },
+      }),
+      "rollout",
+    );
+    const run = await cli(["check", "-n", ns, "--skip", "rbac", "trafficmetrics", "prometheus"]);
+    if (await gatewayApiServed()) {
+      expect(run.stdout).toMatch(
+        new RegExp(`^ok {4}httproute +.*; no HTTPRoute of a Rollout in namespace ${ns} yet$`, "m"),
+      );
+      expect(run.code).toBe(0);
+    } else {
+      expect(run.stdout).toMatch(
+        new RegExp(
+          `^fail {2}httproute +CustomResourceDefinition httproutes\\.gateway\\.networking\\.k8s\\.io is not installed, but ${ns}/checkout uses trafficRouting\\.gatewayAPI and reports RoutingUnavailable: install the Gateway API's CRDs$`,
+          "m",
+        ),
+      );
+      expect(run.code).toBe(1);
+    }
   });
 
   test("a ServiceAccount without the controller's rights fails rbac, naming what it may not do", async () => {

@@ -41,7 +41,15 @@ const manifestsOf = (example: string): Manifest[] =>
 describe("every example under examples/", () => {
   test("there are examples for each kind of rollout the README describes", () => {
     expect(examples).toEqual(
-      expect.arrayContaining(["ab-header", "canary-prometheus", "manual-gate", "webhooks"]),
+      expect.arrayContaining([
+        "ab-header",
+        "canary-prometheus",
+        "gateway-ab-header",
+        "gateway-canary",
+        "gateway-mirror",
+        "manual-gate",
+        "webhooks",
+      ]),
     );
   });
 

@@ -5,7 +5,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { ANNOTATIONS } from "../../src/api/rollout.ts";
-import { describePermission, prometheusCheck, requiredAccess } from "../../src/cli/check.ts";
+import {
+  CHECKS,
+  describePermission,
+  httpRouteCheck,
+  prometheusCheck,
+  requiredAccess,
+} from "../../src/cli/check.ts";
 import { connect } from "../../src/cli/connect.ts";
 import { formatted, processIo } from "../../src/cli/output.ts";
 import {
@@ -20,6 +26,7 @@ import {
 } from "../../src/cli/render.ts";
 import { steering } from "../../src/cli/steer.ts";
 import { redraw, rowsOf, untilSettled } from "../../src/cli/watch.ts";
+import { KubeClient, type KubeResult } from "../../src/kube/client.ts";
 
 const NOW = Date.parse("2026-11-25T10:00:00Z");
 const ago = (seconds: number) => new Date(NOW - seconds * 1000).toISOString();
@@ -322,6 +329,15 @@ describe("check", () => {
     expect(described).toContain(
       "watch customresourcedefinitions.apiextensions.k8s.io trafficsplits.split.smi-spec.io",
     );
+    expect(described).toContain(
+      "list customresourcedefinitions.apiextensions.k8s.io httproutes.gateway.networking.k8s.io",
+    );
+    expect(described).not.toContain("list customresourcedefinitions.apiextensions.k8s.io");
+    // The Gateway API router reads, makes and merge-patches HTTPRoutes; it never replaces one.
+    for (const verb of ["get", "list", "watch", "create", "patch"])
+      expect(described).toContain(`${verb} httproutes.gateway.networking.k8s.io`);
+    expect(described).not.toContain("update httproutes.gateway.networking.k8s.io");
+    expect(described).not.toContain("delete httproutes.gateway.networking.k8s.io");
   });
 
   it("renders one line per item with its reason", () => {
@@ -362,6 +378,218 @@ describe("check", () => {
       name: "prometheus",
       outcome: "fail",
       detail: `${address} does not answer: connect ECONNREFUSED ${address.slice(7)}`,
+    });
+  });
+});
+
+/** An apiserver that answers GETs from a map of paths, and says what it was asked. */
+function answering(objects: Record<string, unknown>) {
+  const asked: string[] = [];
+  const client = new (class extends KubeClient {
+    override async request<T>(
+      method: string,
+      path: string,
+      _body?: unknown,
+      _type?: string,
+      query?: Record<string, string>,
+    ) {
+      asked.push(`${method} ${path}${query ? `?${new URLSearchParams(query)}` : ""}`);
+      const value = objects[path];
+      return (
+        value === undefined
+          ? { ok: false, error: { status: 404, reason: "NotFound", message: `${path} not found` } }
+          : { ok: true, value }
+      ) as KubeResult<T>;
+    }
+  })({} as never);
+  return { client, asked };
+}
+
+const CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
+const ROUTE_CRD_PATH = `${CRDS}/httproutes.gateway.networking.k8s.io`;
+
+/** The HTTPRoute CRD, its rule schema with or without rules[].name and the mirror's percent. */
+function routeCrd(options: { established?: boolean; fields?: boolean; versions?: string[] } = {}) {
+  const { established = true, fields = true, versions = ["v1", "v1beta1"] } = options;
+  const rule = {
+    properties: {
+      ...(fields ? { name: {} } : {}),
+      filters: {
+        items: {
+          properties: {
+            requestMirror: { properties: { backendRef: {}, ...(fields ? { percent: {} } : {}) } },
+          },
+        },
+      },
+    },
+  };
+  const schema = { properties: { spec: { properties: { rules: { items: rule } } } } };
+  return {
+    metadata: { name: "httproutes.gateway.networking.k8s.io" },
+    spec: {
+      versions: versions.map((name) => ({
+        name,
+        served: true,
+        schema: { openAPIV3Schema: schema },
+      })),
+    },
+    status: { conditions: [{ type: "Established", status: established ? "True" : "False" }] },
+  };
+}
+
+/** An HTTPRoute of a Rollout at generation 2, its one Service parent saying `accepted`. */
+function labelledRoute(
+  name: string,
+  accepted?: { status: string; generation: number; reason?: string },
+) {
+  const parentRef = { group: "", kind: "Service", name };
+  return {
+    metadata: { name, namespace: "shop", generation: 2, labels: { "fledge.dev/rollout": name } },
+    spec: { parentRefs: [parentRef], rules: [] },
+    status: accepted
+      ? {
+          parents: [
+            {
+              parentRef,
+              controllerName: "mesh.example/gamma",
+              conditions: [
+                {
+                  type: "Accepted",
+                  status: accepted.status,
+                  reason: accepted.reason ?? "Accepted",
+                  observedGeneration: accepted.generation,
+                },
+              ],
+            },
+          ],
+        }
+      : undefined,
+  };
+}
+
+describe("check httproute", () => {
+  it("comes between the SMI items and rbac, and is one --skip may name", () => {
+    expect(CHECKS.indexOf("httproute")).toBe(CHECKS.indexOf("httproutegroup") + 1);
+    expect(CHECKS.indexOf("rbac")).toBe(CHECKS.indexOf("httproute") + 1);
+  });
+
+  it("without the CRD, passes over a cluster whose Rollouts do not use the Gateway API", async () => {
+    const { client, asked } = answering({
+      "/apis/fledge.dev/v1alpha1/rollouts": {
+        items: [{ metadata: { name: "podinfo", namespace: "shop" }, spec: {} }],
+      },
+    });
+    expect(await httpRouteCheck(client, undefined)).toEqual({
+      name: "httproute",
+      outcome: "skip",
+      detail:
+        "CustomResourceDefinition httproutes.gateway.networking.k8s.io is not installed; no Rollout in any namespace uses trafficRouting.gatewayAPI",
+    });
+    expect(asked).toEqual([`GET ${ROUTE_CRD_PATH}`, "GET /apis/fledge.dev/v1alpha1/rollouts"]);
+  });
+
+  it("without the CRD, fails when a Rollout uses the Gateway API, naming it", async () => {
+    const { client } = answering({
+      "/apis/fledge.dev/v1alpha1/namespaces/shop/rollouts": {
+        items: [
+          {
+            metadata: { name: "search", namespace: "shop" },
+            spec: { trafficRouting: { smi: {} } },
+          },
+          {
+            metadata: { name: "checkout", namespace: "shop" },
+            spec: { trafficRouting: { gatewayAPI: { apiVersion: "auto" } } },
+          },
+        ],
+      },
+    });
+    expect(await httpRouteCheck(client, "shop")).toEqual({
+      name: "httproute",
+      outcome: "fail",
+      detail:
+        "CustomResourceDefinition httproutes.gateway.networking.k8s.io is not installed, but shop/checkout uses trafficRouting.gatewayAPI and reports RoutingUnavailable: install the Gateway API's CRDs",
+    });
+  });
+
+  it("fails a CRD that is not Established, or serves no version Fledge writes", async () => {
+    const notYet = answering({ [ROUTE_CRD_PATH]: routeCrd({ established: false }) });
+    expect(await httpRouteCheck(notYet.client, undefined)).toMatchObject({
+      outcome: "fail",
+      detail: "httproutes.gateway.networking.k8s.io is not Established",
+    });
+    const alpha = answering({ [ROUTE_CRD_PATH]: routeCrd({ versions: ["v1alpha2"] }) });
+    expect(await httpRouteCheck(alpha.client, undefined)).toMatchObject({
+      outcome: "fail",
+      detail:
+        "httproutes.gateway.networking.k8s.io serves none of the versions Fledge speaks (v1beta1, v1)",
+    });
+  });
+
+  it("counts the Rollouts' routes by what their parents say of the generation written", async () => {
+    const { client, asked } = answering({
+      [ROUTE_CRD_PATH]: routeCrd(),
+      "/apis/gateway.networking.k8s.io/v1/namespaces/shop/httproutes": {
+        items: [
+          labelledRoute("checkout", { status: "True", generation: 2 }),
+          labelledRoute("search", { status: "True", generation: 1 }), // an older generation
+        ],
+      },
+    });
+    expect(await httpRouteCheck(client, "shop")).toEqual({
+      name: "httproute",
+      outcome: "ok",
+      detail:
+        "httproutes.gateway.networking.k8s.io Established, serving v1, v1beta1; 2 HTTPRoutes of Rollouts in namespace shop: 1 accepted by every parent, 0 refused, 1 pending",
+    });
+    expect(asked[1]).toBe(
+      "GET /apis/gateway.networking.k8s.io/v1/namespaces/shop/httproutes?labelSelector=fledge.dev%2Frollout",
+    );
+  });
+
+  it("fails on a route a parent refused, with the parent's reason", async () => {
+    const { client } = answering({
+      [ROUTE_CRD_PATH]: routeCrd(),
+      "/apis/gateway.networking.k8s.io/v1/httproutes": {
+        items: [
+          labelledRoute("checkout", { status: "True", generation: 2 }),
+          labelledRoute("search", {
+            status: "False",
+            generation: 2,
+            reason: "NotAllowedByListeners",
+          }),
+        ],
+      },
+    });
+    const item = await httpRouteCheck(client, undefined);
+    expect(item.outcome).toBe("fail");
+    expect(item.detail).toBe(
+      "httproutes.gateway.networking.k8s.io Established, serving v1, v1beta1; 2 HTTPRoutes of Rollouts in any namespace: 1 accepted by every parent, 1 refused, 0 pending: shop/search: Service shop/search (mesh.example/gamma) did not accept generation 2 of HTTPRoute search: NotAllowedByListeners",
+    );
+  });
+
+  it("fails when no controller has written any route's status, and says what the schema lacks", async () => {
+    const { client } = answering({
+      [ROUTE_CRD_PATH]: routeCrd({ fields: false, versions: ["v1beta1"] }),
+      "/apis/gateway.networking.k8s.io/v1beta1/httproutes": {
+        items: [labelledRoute("checkout"), labelledRoute("search")],
+      },
+    });
+    const item = await httpRouteCheck(client, undefined);
+    expect(item.outcome).toBe("fail");
+    expect(item.detail).toMatch(
+      /^httproutes\.gateway\.networking\.k8s\.io Established, serving v1beta1 \(v1beta1 lacks rules\[\]\.name \(A\/B matches\) and requestMirror\.percent \(setMirror\)\); 2 HTTPRoutes of Rollouts in any namespace: 0 accepted by every parent, 0 refused, 2 pending, and no controller has written the status of any of them: /,
+    );
+  });
+
+  it("passes a Gateway API no Rollout uses yet", async () => {
+    const { client } = answering({
+      [ROUTE_CRD_PATH]: routeCrd(),
+      "/apis/gateway.networking.k8s.io/v1/httproutes": { items: [] },
+    });
+    expect(await httpRouteCheck(client, undefined)).toMatchObject({
+      outcome: "ok",
+      detail:
+        "httproutes.gateway.networking.k8s.io Established, serving v1, v1beta1; no HTTPRoute of a Rollout in any namespace yet",
     });
   });
 });
