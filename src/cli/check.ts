@@ -1,10 +1,10 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
+import { LABELS } from "../api/names.ts";
 import { GATEWAY_GROUP, GROUP, PLURAL, VERSION } from "../api/rollout.ts";
 import { METRICS_GROUP, SPECS_GROUP, SPLIT_GROUP, SPLIT_VERSIONS } from "../api/smi.ts";
 import type { KubeClient, KubeError } from "../kube/client.ts";
-import { LABELS } from "../kube/deployment.ts";
 import { routeView, verdictOf } from "../traffic/gateway/http-route.ts";
 import { ROUTE_CRD, ROUTE_VERSIONS, routeApi } from "../traffic/gateway/route-api.ts";
 import { rolloutsPath } from "./rollouts.ts";
