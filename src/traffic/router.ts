@@ -49,9 +49,9 @@ export type Capabilities = { matches: boolean; mirroring: boolean };
 export function beyondCapabilities(spec: RolloutSpec, can: Capabilities): string | undefined {
   const mirrors = spec.steps.flatMap((s, i) => (s.setMirror === undefined ? [] : [i + 1]));
   if (mirrors.length && !can.mirroring)
-    return `step ${mirrors.join(", ")} mirrors requests, which this router cannot do; mirroring needs trafficRouting.gatewayAPI`;
+    return `step ${mirrors.join(", ")} mirrors requests, which this router cannot do: an SMI TrafficSplit cannot mirror, and the Gateway API needs an HTTPRoute version whose RequestMirror filter has percent`;
   if (routingMatches(spec.trafficRouting)?.length && !can.matches)
-    return "this router cannot send requests by matches";
+    return "this router cannot send requests by matches: the Gateway API needs an HTTPRoute version whose rules have names";
   return undefined;
 }
 

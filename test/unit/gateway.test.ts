@@ -86,6 +86,29 @@ describe("the HTTPRoute rules Fledge writes", () => {
     expect(rulesFor(rules, route, { canaryWeight: 50, mirrorPercent: 0 })).toHaveLength(1);
   });
 
+  it("A/B on a user's rule for /api: the A/B rule takes matching requests for /api only", () => {
+    const ab = { ...route, matches: [{ name: "beta", headers: { "x-beta": "yes" } }] };
+    const theirs = [
+      {
+        matches: [{ path: { type: "PathPrefix", value: "/api" }, method: "GET" }],
+        backendRefs: [svc("search")],
+      },
+    ];
+    const [abRule] = rulesFor(theirs, ab, { canaryWeight: 50, mirrorPercent: 0 });
+    expect(abRule?.matches).toEqual([
+      {
+        path: { type: "PathPrefix", value: "/api" },
+        headers: [{ type: "Exact", name: "x-beta", value: "yes" }],
+        method: "GET",
+      },
+    ]);
+    // A/B matches the rule can never take (another method): no A/B rule, the canary gets nothing.
+    const post = { ...route, matches: [{ name: "writes", methods: ["POST" as const] }] };
+    const rules = rulesFor(theirs, post, { canaryWeight: 50, mirrorPercent: 0 });
+    expect(rules).toHaveLength(1);
+    expect(rules[0]?.backendRefs).toEqual([svc("search-primary", 100), svc("search-canary", 0)]);
+  });
+
   it("matches: plain values Exact, regexes RegularExpression, one match per method", () => {
     expect(
       httpMatches([
@@ -165,6 +188,14 @@ describe("reading an HTTPRoute back", () => {
     expect(verdictOf(stored(accepted(3)))).toMatchObject({
       status: "True",
       reason: "RouteAccepted",
+    });
+  });
+
+  it("a route without parents is taken up by nothing", () => {
+    const view = stored(undefined);
+    expect(verdictOf({ ...view, parentRefs: [] })).toMatchObject({
+      status: "False",
+      reason: "RouteNotAccepted",
     });
   });
 

@@ -123,7 +123,7 @@ const isMirror = (filter: Json, route: Route) =>
  * The rule that carries the rollout's weights: the first (other than the A/B rule) that sends to
  * the apex Service or to the primary and canary Services Fledge put there.
  */
-function mainRuleIndex(rules: Json[], route: Route): number {
+export function mainRuleIndex(rules: Json[], route: Route): number {
   const ours = [route.apex, route.primaryService, route.canaryService];
   return rules.findIndex(
     (r) => r.name !== AB_RULE && backendRefsOf(r).some((b) => isServiceRef(b, ours)),
@@ -151,6 +151,33 @@ export function httpMatches(matches: readonly HeaderMatch[]): Json[] {
     const methods = (m.methods ?? []).filter((method) => method !== "*");
     return methods.length ? methods.map((method) => ({ ...base, method })) : [base];
   });
+}
+
+const isAll = (path: unknown) =>
+  isDeepStrictEqual(path, { type: "PathPrefix", value: "/" }) || path === undefined;
+
+/**
+ * The A/B matches narrowed to the requests the steered rule takes: a rule of the user's for
+ * /api must not let the A/B rule take a matching request for another path. Each of the rule's
+ * matches is combined with each A/B match: headers add up, a path or method on one side only
+ * is kept, and where both name a path the Rollout's, asked for by name, wins.
+ */
+export function within(ruleMatches: Json[], abMatches: Json[]): Json[] {
+  return ruleMatches.flatMap((r) =>
+    abMatches.flatMap((m) => {
+      if (r.method && m.method && r.method !== m.method) return [];
+      const path = isAll(m.path) ? (r.path ?? m.path) : m.path;
+      const headers = [...((r.headers as Json[]) ?? []), ...((m.headers as Json[]) ?? [])];
+      return [
+        {
+          ...r,
+          path,
+          ...(headers.length ? { headers } : {}),
+          ...((m.method ?? r.method) ? { method: m.method ?? r.method } : {}),
+        },
+      ];
+    }),
+  );
 }
 
 function weighted(rule: Json, route: Route, traffic: Traffic | undefined): Json {
@@ -182,13 +209,18 @@ export function rulesFor(rules: Json[], route: Route, traffic: Traffic | undefin
   const rest = rules.filter((r) => r.name !== AB_RULE);
   const at = mainRuleIndex(rest, route);
   const main = at >= 0 ? (rest[at] as Json) : { matches: ALL_REQUESTS };
-  const matched = traffic && route.matches?.length ? httpMatches(route.matches) : undefined;
-  const ours = matched
+  const matched =
+    traffic && route.matches?.length
+      ? within((main.matches ?? ALL_REQUESTS) as Json[], httpMatches(route.matches))
+      : undefined;
+  // A/B matches the rule can never take (another method) leave the canary no request.
+  const none = { canaryWeight: 0, mirrorPercent: 0 };
+  const ours = matched?.length
     ? [
         weighted({ ...main, name: AB_RULE, matches: matched }, route, traffic),
-        weighted(main, route, { canaryWeight: 0, mirrorPercent: 0 }),
+        weighted(main, route, none),
       ]
-    : [weighted(main, route, traffic)];
+    : [weighted(main, route, matched ? none : traffic)];
   return at >= 0 ? [...rest.slice(0, at), ...ours, ...rest.slice(at + 1)] : [...rest, ...ours];
 }
 
@@ -247,6 +279,12 @@ const describeParent = (p: ReturnType<typeof parentRefOf>) =>
  */
 export function verdictOf(view: RouteView): RouteVerdict {
   const { namespace, generation } = view.metadata;
+  if (view.parentRefs.length === 0)
+    return {
+      status: "False",
+      reason: "RouteNotAccepted",
+      message: `HTTPRoute ${view.metadata.name} has no parentRefs: no mesh or Gateway takes it up`,
+    };
   const waiting: string[] = [];
   for (const ref of view.parentRefs) {
     const parent = parentRefOf(ref, namespace);

@@ -1,6 +1,6 @@
 import { LABELS, managedLabels, ownerReference } from "../../api/names.ts";
 import { GATEWAY_GROUP, type GatewayRouting } from "../../api/rollout.ts";
-import type { KubeClient, KubeResult } from "../../kube/client.ts";
+import type { KubeClient, KubeError, KubeResult } from "../../kube/client.ts";
 
 import type { ObjectStore } from "../crd-watched.ts";
 import {
@@ -13,6 +13,7 @@ import {
 } from "../router.ts";
 import {
   covers,
+  mainRuleIndex,
   parentRefOf,
   type RouteView,
   routeView,
@@ -25,6 +26,12 @@ import type { ServedRoute } from "./route-api.ts";
 export type RouteStore = ObjectStore<RouteView>;
 
 const OK: KubeResult<void> = { ok: true, value: undefined };
+
+/** A route Fledge cannot steer, reported as the apiserver reports a refused write. */
+const invalid = (message: string): { ok: false; error: KubeError } => ({
+  ok: false,
+  error: { status: 422, reason: "Invalid", message },
+});
 
 /**
  * A Gateway API HTTPRoute: one Fledge makes and owns, named after the apex Service, or one of
@@ -110,6 +117,12 @@ export class GatewayRouter implements TrafficRouter {
     // A route of the user's is in the cache once labelled as Fledge's: the first write reads it.
     const base: KubeResult<RouteView> = view ? { ok: true, value: view } : await this.read(route);
     if (!base.ok) return base;
+    // A route of the user's says which requests are the app's by the rule that sends to it;
+    // Fledge does not guess one.
+    if (!this.owned && mainRuleIndex(base.value.rules, route) < 0)
+      return invalid(
+        `HTTPRoute ${route.owner.namespace}/${base.value.metadata.name} has no rule whose backendRefs name Service ${route.apex}: add one, or leave trafficRouting.gatewayAPI.httpRoute out for Fledge to make a route`,
+      );
     return this.patch(route, base.value, {
       labels: { [LABELS.rollout]: route.owner.name },
       spec: {
@@ -144,14 +157,9 @@ export class GatewayRouter implements TrafficRouter {
     const view = routeView(got.value);
     return view
       ? { ok: true, value: view }
-      : {
-          ok: false,
-          error: {
-            status: 422,
-            reason: "Invalid",
-            message: `HTTPRoute ${route.owner.namespace}/${this.nameOf(route)} is not an HTTPRoute Fledge can read`,
-          },
-        };
+      : invalid(
+          `HTTPRoute ${route.owner.namespace}/${this.nameOf(route)} is not an HTTPRoute Fledge can read`,
+        );
   }
 
   /** A merge patch on the version read: a route someone changed meanwhile is read again first. */
