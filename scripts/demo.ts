@@ -2,17 +2,20 @@
 // under deploy/'s ServiceAccount, the traffic simulator and a real Prometheus; then
 // examples/podinfo, a good revision that is promoted and a bad one that is rolled back, with the
 // kubectl-fledge live view as they go. Everything it started is stopped when it ends, fails or
-// is interrupted.
+// is interrupted. `npm run demo -- --router gateway-api` routes by an HTTPRoute instead of a
+// TrafficSplit, on the Gateway API's own CRDs, with the simulator as the GAMMA mesh.
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { parseArgs } from "node:util";
 import { parseAllDocuments } from "yaml";
 import { KubeClient } from "../src/kube/client.ts";
 import { createLogger } from "../src/observability/logger.ts";
-import { startControlPlane } from "../test/harness/control-plane.ts";
+import { FLEDGE_CRD_DIR, startControlPlane } from "../test/harness/control-plane.ts";
+import { ensureGatewayApiCrds } from "../test/harness/gateway-api.ts";
 import { guardDir, onTermination, tail } from "../test/harness/process.ts";
 import { startPrometheus } from "../test/harness/prometheus.ts";
 import { SIMULATOR, startSimulator } from "../test/harness/simulator/simulator.ts";
@@ -24,6 +27,27 @@ const CLI = join(import.meta.dirname, "../src/cli/main.ts");
 /** Per revision; the example's steps take well under a minute on Prometheus analysis. */
 const REVISION_TIMEOUT_MS = 150_000;
 const began = Date.now();
+
+/** The routers the demo can show, and how each is asked for in the Rollout. */
+const ROUTERS = {
+  smi: { trafficRouting: { smi: {} }, says: "a TrafficSplit", crds: "Fledge's and SMI's CRDs" },
+  "gateway-api": {
+    trafficRouting: { gatewayAPI: {} },
+    says: "an HTTPRoute",
+    crds: "Fledge's and the Gateway API's CRDs",
+  },
+} as const;
+type RouterName = keyof typeof ROUTERS;
+
+function routerOf(argv: string[]): RouterName {
+  const { values } = parseArgs({
+    args: argv,
+    options: { router: { type: "string", default: "smi" } },
+  });
+  const router = values.router as string;
+  if (router in ROUTERS) return router as RouterName;
+  throw new Error(`--router ${router}: use one of ${Object.keys(ROUTERS).join(", ")}`);
+}
 
 /** The two changes to the Deployment, and what Fledge should make of each. */
 const REVISIONS = [
@@ -65,17 +89,24 @@ async function must<T>(
   return r.value;
 }
 
-/** Creates the example's objects in NAMESPACE, Deployments first, as kubectl apply -f would. */
-async function applyExample(client: KubeClient): Promise<void> {
+/**
+ * Creates the example's objects in NAMESPACE, Deployments first, as kubectl apply -f would, the
+ * Rollout routed by the router asked for.
+ */
+async function applyExample(client: KubeClient, router: RouterName): Promise<void> {
   const objects = readdirSync(EXAMPLE)
     .filter((f) => f.endsWith(".yaml"))
     .flatMap((f) => parseAllDocuments(readFileSync(join(EXAMPLE, f), "utf8")))
-    .map((doc) => doc.toJS() as { kind: string; metadata: { name: string } })
+    .map((doc) => doc.toJS() as { kind: string; metadata: { name: string }; spec: object })
     .sort((a, b) => Number(a.kind === "Rollout") - Number(b.kind === "Rollout"));
   for (const object of objects) {
     const path = COLLECTIONS[object.kind];
     if (!path) throw new Error(`examples/podinfo: no place for a ${object.kind}`);
-    await must(client.create(path, object), `create ${object.kind} ${object.metadata.name}`);
+    const routed =
+      object.kind === "Rollout"
+        ? { ...object, spec: { ...object.spec, trafficRouting: ROUTERS[router].trafficRouting } }
+        : object;
+    await must(client.create(path, routed), `create ${object.kind} ${object.metadata.name}`);
   }
 }
 
@@ -178,18 +209,22 @@ async function revision(
 }
 
 async function main(): Promise<void> {
+  const router = routerOf(process.argv.slice(2));
   console.log(
     "Fledge demo: a local control plane, the Fledge controller, a traffic simulator and Prometheus;\n" +
-      "then podinfo gets a good revision (promoted step by step) and a bad one (rolled back).\n",
+      "then podinfo gets a good revision (promoted step by step) and a bad one (rolled back),\n" +
+      `its traffic moved by ${ROUTERS[router].says}.\n`,
   );
   const dir = mkdtempSync(join(tmpdir(), "fledge-demo-"));
   const dirGuard = guardDir(dir);
   cleanups.push({ sync: () => dirGuard.release(), async: async () => dirGuard.release() });
   let controllerLog = "";
   try {
-    const controlPlane = await startControlPlane();
+    const controlPlane = await startControlPlane(
+      router === "gateway-api" ? { crdDirs: [FLEDGE_CRD_DIR, await ensureGatewayApiCrds()] } : {},
+    );
     cleanups.push({ sync: () => {}, async: () => controlPlane.stop() });
-    say(`control plane up at ${controlPlane.url}, with Fledge's and SMI's CRDs`);
+    say(`control plane up at ${controlPlane.url}, with ${ROUTERS[router].crds}`);
     const admin = controlPlane.kubeConfig;
     const client = new KubeClient(admin);
 
@@ -204,7 +239,7 @@ async function main(): Promise<void> {
     const prometheus = await startPrometheus({ targets: [simulator.simulator.metricsUrl] });
     cleanups.push({ sync: () => {}, async: () => prometheus.close() });
     say(
-      `traffic simulator sending 40 requests/s to each split service; Prometheus at ${prometheus.url}`,
+      `traffic simulator sending 40 requests/s to each routed service; Prometheus at ${prometheus.url}`,
     );
 
     const controller = startController(
@@ -223,7 +258,7 @@ async function main(): Promise<void> {
       client.create("/api/v1/namespaces", { metadata: { name: NAMESPACE } }),
       `namespace ${NAMESPACE}`,
     );
-    await applyExample(client);
+    await applyExample(client, router);
     say(`applied examples/podinfo in namespace ${NAMESPACE}; Fledge makes podinfo-primary`);
     const initial = await waitFor(
       client,

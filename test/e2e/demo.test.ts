@@ -12,8 +12,8 @@ const DEMO = join(import.meta.dirname, "../../scripts/demo.ts");
 type Run = { output: string; code: number | null; signal: NodeJS.Signals | null };
 
 /** Runs the demo; `interrupt` sends SIGINT once the output has a line matching it. */
-function runDemo(interrupt?: RegExp): Promise<Run> {
-  const child = spawn(process.execPath, [DEMO], { stdio: ["ignore", "pipe", "pipe"] });
+function runDemo(interrupt?: RegExp, args: string[] = []): Promise<Run> {
+  const child = spawn(process.execPath, [DEMO, ...args], { stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   const read = (chunk: Buffer) => {
     output += chunk.toString();
@@ -51,20 +51,28 @@ async function expectNothingLeft(output: string) {
 }
 
 describe("npm run demo", () => {
-  test("promotes a good revision, rolls back a bad one, and exits 0 in under 5 minutes", async () => {
-    const begun = Date.now();
-    const run = await runDemo();
-    const seconds = (Date.now() - begun) / 1000;
-    expect(run.code, run.output).toBe(0);
-    expect(run.output).toMatch(/promoted: podinfo-primary now serves revision \w+/);
-    expect(run.output).toMatch(
-      /rolled back: podinfo-primary still serves revision \w+ \(.*request-success-rate/,
-    );
-    // The live view was drawn: kubectl-fledge's frames name the rollout.
-    expect(run.output).toContain("Name:       shop/podinfo");
-    expect(seconds).toBeLessThan(300);
-    await expectNothingLeft(run.output);
-  }, 320_000);
+  test.each([
+    { says: "a TrafficSplit", args: [] },
+    { says: "an HTTPRoute", args: ["--router", "gateway-api"] },
+  ])(
+    "by $says: promotes a good revision, rolls back a bad one, and exits 0 in under 5 minutes",
+    async ({ says, args }) => {
+      const begun = Date.now();
+      const run = await runDemo(undefined, args);
+      expect(run.output).toContain(`its traffic moved by ${says}`);
+      const seconds = (Date.now() - begun) / 1000;
+      expect(run.code, run.output).toBe(0);
+      expect(run.output).toMatch(/promoted: podinfo-primary now serves revision \w+/);
+      expect(run.output).toMatch(
+        /rolled back: podinfo-primary still serves revision \w+ \(.*request-success-rate/,
+      );
+      // The live view was drawn: kubectl-fledge's frames name the rollout.
+      expect(run.output).toContain("Name:       shop/podinfo");
+      expect(seconds).toBeLessThan(300);
+      await expectNothingLeft(run.output);
+    },
+    320_000,
+  );
 
   test("Ctrl-C mid-rollout stops everything it started", async () => {
     const run = await runDemo(/== 1\. a good revision/);
