@@ -1,5 +1,50 @@
+import { z } from "zod";
+import { ObjectMeta } from "../api/common.ts";
 import { createInformer, type Informer } from "../kube/informer.ts";
 import type { TrafficHooks, TrafficOptions } from "./router.ts";
+
+/** An OpenAPI schema, as far as a router asks it which fields a version has. */
+export type Schema = { properties?: Record<string, Schema>; items?: Schema };
+
+const RawCrd = z.looseObject({
+  metadata: ObjectMeta,
+  spec: z.looseObject({
+    versions: z
+      .array(
+        z.looseObject({
+          name: z.string(),
+          served: z.boolean(),
+          schema: z.looseObject({ openAPIV3Schema: z.custom<Schema>() }).optional(),
+        }),
+      )
+      .default([]),
+  }),
+  status: z
+    .looseObject({
+      conditions: z.array(z.looseObject({ type: z.string(), status: z.string() })).default([]),
+    })
+    .optional(),
+});
+
+/**
+ * A CRD's name and the versions the apiserver serves of it, each with its schema; none until the
+ * CRD is Established, as until then nothing of it is served.
+ */
+export function crdVersions(
+  raw: unknown,
+): { name: string; versions: Map<string, Schema | undefined> } | undefined {
+  const parsed = RawCrd.safeParse(raw);
+  if (!parsed.success) return undefined;
+  const { metadata, spec, status } = parsed.data;
+  const established = (status?.conditions ?? []).some(
+    (c) => c.type === "Established" && c.status === "True",
+  );
+  const served = established ? spec.versions.filter((v) => v.served) : [];
+  return {
+    name: metadata.name,
+    versions: new Map(served.map((v) => [v.name, v.schema?.openAPIV3Schema])),
+  };
+}
 
 /** What a router's CRD says: the versions it serves now, newest last, each as the router sees it. */
 export type ServedVersions<V> = { metadata: { name: string }; served: V[] };

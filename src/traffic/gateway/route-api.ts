@@ -1,7 +1,5 @@
-import { z } from "zod";
-import { ObjectMeta } from "../../api/common.ts";
 import { GATEWAY_GROUP } from "../../api/rollout.ts";
-import type { ServedVersions } from "../crd-watched.ts";
+import { crdVersions, type Schema, type ServedVersions } from "../crd-watched.ts";
 
 /** The CustomResourceDefinition that makes the cluster serve HTTPRoutes. */
 export const ROUTE_CRD = `httproutes.${GATEWAY_GROUP}`;
@@ -19,28 +17,6 @@ export type ServedRoute = {
   mirrorPercent: boolean;
 };
 
-type Schema = { properties?: Record<string, Schema>; items?: Schema };
-
-const RawCrd = z.looseObject({
-  metadata: ObjectMeta,
-  spec: z.looseObject({
-    versions: z
-      .array(
-        z.looseObject({
-          name: z.string(),
-          served: z.boolean(),
-          schema: z.looseObject({ openAPIV3Schema: z.custom<Schema>() }).optional(),
-        }),
-      )
-      .default([]),
-  }),
-  status: z
-    .looseObject({
-      conditions: z.array(z.looseObject({ type: z.string(), status: z.string() })).default([]),
-    })
-    .optional(),
-});
-
 /** Whether a schema has a field at a path; "[]" steps into an array's items. */
 function hasField(schema: Schema | undefined, path: string[]): boolean {
   let at = schema;
@@ -52,16 +28,11 @@ const RULE = ["spec", "rules", "[]"];
 
 /** What the HTTPRoute CRD says: the versions served, newest last; none until Established. */
 export function routeApi(raw: unknown): ServedVersions<ServedRoute> | undefined {
-  const parsed = RawCrd.safeParse(raw);
-  if (!parsed.success) return undefined;
-  const { metadata, spec, status } = parsed.data;
-  const established = (status?.conditions ?? []).some(
-    (c) => c.type === "Established" && c.status === "True",
-  );
+  const crd = crdVersions(raw);
+  if (!crd) return undefined;
   const served = ROUTE_VERSIONS.flatMap((version): ServedRoute[] => {
-    const v = spec.versions.find((s) => s.name === version && s.served);
-    if (!v) return [];
-    const schema = v.schema?.openAPIV3Schema;
+    if (!crd.versions.has(version)) return [];
+    const schema = crd.versions.get(version);
     return [
       {
         version,
@@ -70,5 +41,5 @@ export function routeApi(raw: unknown): ServedVersions<ServedRoute> | undefined 
       },
     ];
   });
-  return { metadata: { name: metadata.name }, served: established ? served : [] };
+  return { metadata: { name: crd.name }, served };
 }
