@@ -119,6 +119,11 @@ export class GatewayRouter implements TrafficRouter {
     if (!base.ok) return base;
     // A route of the user's says which requests are the app's by the rule that sends to it;
     // Fledge does not guess one.
+    const steeredBy = base.value.metadata.labels[LABELS.rollout];
+    if (steeredBy !== undefined && steeredBy !== route.owner.name)
+      return invalid(
+        `HTTPRoute ${route.owner.namespace}/${base.value.metadata.name} is steered by Rollout ${steeredBy}: one route, one Rollout`,
+      );
     if (!this.owned && mainRuleIndex(base.value.rules, route) < 0)
       return invalid(
         `HTTPRoute ${route.owner.namespace}/${base.value.metadata.name} has no rule whose backendRefs name Service ${route.apex}: add one, or leave trafficRouting.gatewayAPI.httpRoute out for Fledge to make a route`,
