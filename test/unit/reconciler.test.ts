@@ -396,4 +396,45 @@ describe("the reconciler on the Gateway API router", () => {
     expect(phase(w)).toBe("Paused");
     expect(condition(w, "TrafficRouted")).toMatchObject({ status: "True" });
   });
+
+  it("a route of the user's that another Rollout steers, or with no rule for the apex: refused, said in Ready and an Event", async () => {
+    for (const [labels, rules, says] of [
+      [
+        { "fledge.dev/rollout": "other" },
+        [{ backendRefs: [{ name: "podinfo", port: 9898 }] }],
+        "is steered by Rollout other",
+      ],
+      [
+        {},
+        [{ backendRefs: [{ name: "elsewhere", port: 80 }] }],
+        "has no rule whose backendRefs name Service podinfo",
+      ],
+    ] as const) {
+      const w = world();
+      w.cluster.put(`${paths.routes}/shop`, {
+        apiVersion: "gateway.networking.k8s.io/v1",
+        kind: "HTTPRoute",
+        metadata: { name: "shop", namespace: NS, labels },
+        spec: { parentRefs: [{ group: "", kind: "Service", name: "podinfo" }], rules },
+      });
+      w.cluster.put(paths.target, target("r1"));
+      w.cluster.put(paths.rollout, {
+        ...rollout,
+        spec: {
+          ...(rollout.spec as object),
+          trafficRouting: { gatewayAPI: { httpRoute: "shop" } },
+        },
+      });
+      await w.reconcile();
+      w.cluster.rollOut(paths.primary);
+      await expect(w.reconcile()).rejects.toThrow(says);
+      expect(condition(w, "Ready")).toMatchObject({
+        status: "False",
+        reason: "WriteRefused",
+        message: expect.stringContaining(says),
+      });
+      expect(w.events).toContain("WriteRefused");
+      expect(w.cluster.at(`${paths.routes}/shop`)?.spec).toMatchObject({ rules });
+    }
+  });
 });
