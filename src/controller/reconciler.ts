@@ -31,7 +31,7 @@ import { Finalizer } from "./finalize.ts";
 import { judge } from "./judge.ts";
 import { observations } from "./observations.ts";
 import type { ReconcileResult } from "./queue.ts";
-import { analysisSubject, Recorder } from "./record.ts";
+import { analysisSubject, Recorder, ROUTE_CONDITION, routeNotices } from "./record.ts";
 import { type Problem, resume } from "./resume.ts";
 import { type RolloutObject, rolloutObject } from "./rollout-object.ts";
 import { Services } from "./services.ts";
@@ -65,23 +65,6 @@ type TakenUp =
       snapshot: RolloutSnapshot;
     }
   | { ok: false; problem: Problem };
-
-/** The condition a router's verdict on its route is reported under. */
-const ROUTE_CONDITION = "TrafficRouted";
-
-/** A route whose parents turned it down is news once: when the verdict first says so. */
-function routeNotices(
-  before: RolloutStatus | undefined,
-  after: RolloutStatus | undefined,
-): Notice[] {
-  const verdictIn = (s: RolloutStatus | undefined) =>
-    s?.conditions?.find((c) => c.type === ROUTE_CONDITION);
-  const now = verdictIn(after);
-  const then = verdictIn(before);
-  if (now?.status !== "False" || (then?.status === "False" && then.reason === now.reason))
-    return [];
-  return [{ type: "Warning", reason: now.reason, message: now.message }];
-}
 
 /** What one reconcile works on. */
 type World = {

@@ -29,6 +29,23 @@ export function analysisSubject(
   };
 }
 
+/** The condition a router's verdict on its route is reported under. */
+export const ROUTE_CONDITION = "TrafficRouted";
+
+/** A route whose parents turned it down is news once: when the verdict first says so. */
+export function routeNotices(
+  before: RolloutStatus | undefined,
+  after: RolloutStatus | undefined,
+): Notice[] {
+  const verdictIn = (s: RolloutStatus | undefined) =>
+    s?.conditions?.find((c) => c.type === ROUTE_CONDITION);
+  const now = verdictIn(after);
+  const then = verdictIn(before);
+  if (now?.status !== "False" || (then?.status === "False" && then.reason === now.reason))
+    return [];
+  return [{ type: "Warning", reason: now.reason, message: now.message }];
+}
+
 /** The condition a problem turns False. */
 const problemCondition = (problem: Problem): ConditionInput => ({
   type: problem.type ?? "SpecValid",
