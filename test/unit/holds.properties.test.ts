@@ -19,6 +19,7 @@ const RUNS = 500;
 
 const STEP = fc.oneof(
   fc.record({ setWeight: fc.integer({ min: -5, max: 110 }) }),
+  fc.record({ setMirror: fc.integer({ min: -5, max: 110 }) }),
   fc.record({
     pause: fc.record({ duration: fc.constantFrom("5s", "1m", "0s", "500ms", "soon") }),
   }),
@@ -92,7 +93,8 @@ type World = {
   target: string;
   canaryReady: boolean;
   primary?: { revision: string; ready: boolean };
-  weight?: number;
+  /** What the route does, once it exists. */
+  traffic?: { canaryWeight: number; mirrorPercent: number };
   person?: "RESUME" | "PROMOTE";
   revisions: number;
   /** Revisions the primary may take: the one it is made from, and each a person's action was taken for. */
@@ -115,7 +117,7 @@ function reconcile(w: World): void {
   feed({ type: "TARGET", revision: w.target });
   feed({ type: "CANARY", revision: w.target, ready: w.canaryReady });
   if (w.primary) feed({ type: "PRIMARY", ...w.primary });
-  if (w.weight !== undefined) feed({ type: "TRAFFIC", canaryWeight: w.weight });
+  if (w.traffic) feed({ type: "TRAFFIC", ...w.traffic });
   // A person's action is for the rollout the reconcile that takes it sees.
   if (w.person) {
     w.allowed.add(w.target);
@@ -131,9 +133,10 @@ function reconcile(w: World): void {
       w.primary = { revision: d.primaryRevision, ready: false };
       feed({ type: "PRIMARY", ...w.primary });
     }
-    if (d.routed && w.weight !== d.canaryWeight) {
-      w.weight = d.canaryWeight;
-      feed({ type: "TRAFFIC", canaryWeight: w.weight });
+    const wanted = { canaryWeight: d.canaryWeight, mirrorPercent: d.mirrorPercent };
+    if (d.routed && !isDeepStrictEqual(w.traffic, wanted)) {
+      w.traffic = wanted;
+      feed({ type: "TRAFFIC", ...wanted });
     }
     if (s === before) break;
   }
