@@ -2,7 +2,6 @@ import axios from "axios";
 import { durationMs } from "../api/common.ts";
 import type { Webhook } from "../api/rollout.ts";
 import type { CheckResult } from "../machine/context.ts";
-import type { Stage } from "../machine/view.ts";
 import { forRollout, type Logger } from "../observability/logger.ts";
 import type { AnalysisSubject, GateOutcome, Notification } from "./analyst.ts";
 import { excerpt, noAnswer } from "./http.ts";
@@ -114,19 +113,4 @@ export async function notifyWebhooks(
       if (o.outcome !== "passed") log.warn({ webhook: h.name, type: h.type }, o.message);
     }),
   );
-}
-
-const IN_ROLLOUT = new Set<Stage>(["progressing", "promoting", "rollingBack"]);
-const ROLLED_BACK = new Set<Stage>(["rollingBack", "failed", "aborted"]);
-
-/**
- * Which webhooks a reconcile that moved the machine from `before` to `after` owes: rollback
- * when a rollback began, post-rollout when a rollout ended (promoted, failed or aborted).
- * Only the reconcile that made the move sees it, so each is told once.
- */
-export function outcomeNotifications(before: Stage, after: Stage): Notification[] {
-  const out: Notification[] = [];
-  if (ROLLED_BACK.has(after) && !ROLLED_BACK.has(before)) out.push({ type: "rollback" });
-  if (IN_ROLLOUT.has(before) && !IN_ROLLOUT.has(after)) out.push({ type: "post-rollout" });
-  return out;
 }

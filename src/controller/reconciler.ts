@@ -1,5 +1,4 @@
 import type { Analyst } from "../analysis/analyst.ts";
-import { outcomeNotifications } from "../analysis/webhooks.ts";
 import { type OwnerRollout, primaryName, REVISION_ANNOTATION } from "../api/names.ts";
 import { parseAs } from "../api/parse.ts";
 import {
@@ -31,7 +30,13 @@ import { Finalizer } from "./finalize.ts";
 import { judge } from "./judge.ts";
 import { observations } from "./observations.ts";
 import type { ReconcileResult } from "./queue.ts";
-import { analysisSubject, Recorder, ROUTE_CONDITION, routeNotices } from "./record.ts";
+import {
+  analysisSubject,
+  outcomeNotifications,
+  Recorder,
+  ROUTE_CONDITION,
+  routeNotices,
+} from "./record.ts";
 import { type Problem, resume } from "./resume.ts";
 import { type RolloutObject, rolloutObject } from "./rollout-object.ts";
 import { Services } from "./services.ts";

@@ -3,6 +3,7 @@ import { serviceNames } from "../api/names.ts";
 import { API_VERSION, type RolloutSpec, type RolloutStatus } from "../api/rollout.ts";
 import type { KubeClient } from "../kube/client.ts";
 import type { Notice } from "../machine/context.ts";
+import type { Stage } from "../machine/view.ts";
 import { coalesce, type EventRecorder, type EventSubject } from "../observability/events.ts";
 import { forRollout, type Logger } from "../observability/logger.ts";
 import type { ReconcileResult } from "./queue.ts";
@@ -27,6 +28,21 @@ export function analysisSubject(
     spec,
     ...at,
   };
+}
+
+const IN_ROLLOUT = new Set<Stage>(["progressing", "promoting", "rollingBack"]);
+const ROLLED_BACK = new Set<Stage>(["rollingBack", "failed", "aborted"]);
+
+/**
+ * Which outcome webhooks a reconcile that moved the machine from `before` to `after` owes: rollback
+ * when a rollback began, post-rollout when a rollout ended (promoted, failed or aborted).
+ * Only the reconcile that made the move sees it, so each is told once.
+ */
+export function outcomeNotifications(before: Stage, after: Stage): Notification[] {
+  const out: Notification[] = [];
+  if (ROLLED_BACK.has(after) && !ROLLED_BACK.has(before)) out.push({ type: "rollback" });
+  if (IN_ROLLOUT.has(before) && !IN_ROLLOUT.has(after)) out.push({ type: "post-rollout" });
+  return out;
 }
 
 /** The condition a router's verdict on its route is reported under. */

@@ -9,9 +9,10 @@ import {
 } from "../../src/analysis/promql.ts";
 import { readingOnce } from "../../src/analysis/secrets.ts";
 import { readingsOf, trafficMetricsError } from "../../src/analysis/traffic-metrics.ts";
-import { outcomeNotifications, payloadOf } from "../../src/analysis/webhooks.ts";
+import { payloadOf } from "../../src/analysis/webhooks.ts";
 import { type Metric, RolloutSpec } from "../../src/api/rollout.ts";
 import type { TrafficMetrics } from "../../src/api/smi.ts";
+import { outcomeNotifications } from "../../src/controller/record.ts";
 import { describeResults } from "../../src/machine/context.ts";
 
 const vars = { namespace: "shop", target: "podinfo", canary: "podinfo-canary", interval: "30s" };
