@@ -1,8 +1,10 @@
 import { describe, expect, it } from "vitest";
+import { KubeClient, type KubeResult } from "../../src/kube/client.ts";
 import {
   AB_RULE,
   covers,
   httpMatches,
+  parentRefOf,
   type RouteView,
   routeView,
   rulesFor,
@@ -10,7 +12,10 @@ import {
   verdictOf,
 } from "../../src/traffic/gateway/http-route.ts";
 import { routeApi } from "../../src/traffic/gateway/route-api.ts";
+import { GatewayRouter } from "../../src/traffic/gateway/router.ts";
 import type { Route } from "../../src/traffic/router.ts";
+
+type Json = Record<string, unknown>;
 
 const route: Route = {
   owner: { name: "search", namespace: "shop", uid: "u-1" },
@@ -277,5 +282,73 @@ describe("the HTTPRoute CRD", () => {
       { version: "v1", ruleNames: true, mirrorPercent: true },
     ]);
     expect(routeApi(crd(false))?.served).toEqual([]);
+  });
+});
+
+describe("finalizing a route Fledge made", () => {
+  /** The router over one stored route, with the patches it sends recorded. */
+  function finalizing(parentRefs: { kind: "Service" | "Gateway"; name: string }[]) {
+    const patches: { path: string; body: Record<string, unknown> }[] = [];
+    const client = new (class extends KubeClient {
+      override async request<T>(method: string, path: string, body?: unknown) {
+        patches.push({ path: `${method} ${path}`, body: body as Record<string, unknown> });
+        return { ok: true, value: body } as KubeResult<T>;
+      }
+    })({} as never);
+    const view = routeView({
+      metadata: {
+        name: "search",
+        namespace: "shop",
+        generation: 2,
+        resourceVersion: "7",
+        labels: { "app.kubernetes.io/managed-by": "fledge", "fledge.dev/rollout": "search" },
+        ownerReferences: [{ kind: "Rollout", name: "search" }],
+      },
+      spec: {
+        parentRefs: parentRefs.map((p) => parentRefOf(p, "shop")),
+        rules: rulesFor([], route, { canaryWeight: 20, mirrorPercent: 10 }),
+      },
+    });
+    const router = new GatewayRouter(
+      client,
+      { version: "v1", ruleNames: true, mirrorPercent: true },
+      { apiVersion: "auto", parentRefs },
+      { get: () => view, remember: () => {} },
+    );
+    return { router, patches };
+  }
+
+  it("a mesh route sends every request to the target and is left to go with the Rollout", async () => {
+    const { router, patches } = finalizing([{ kind: "Service", name: "search" }]);
+    expect((await router.finalize(route)).ok).toBe(true);
+    expect(patches).toHaveLength(1);
+    const body = patches[0]?.body as { metadata: Record<string, unknown>; spec: { rules: Json[] } };
+    expect(body.metadata.ownerReferences).toBeUndefined();
+    expect(body.spec.rules[0]?.backendRefs).toEqual([
+      svc("search-primary", 0),
+      svc("search-canary", 100),
+    ]);
+    expect(body.spec.rules[0]?.filters).toEqual([]);
+  });
+
+  it("a route with a Gateway parent is handed back: to the apex Service, no longer owned or labelled", async () => {
+    const { router, patches } = finalizing([{ kind: "Gateway", name: "edge" }]);
+    expect((await router.finalize(route)).ok).toBe(true);
+    const body = patches[0]?.body as { metadata: Record<string, unknown>; spec: { rules: Json[] } };
+    expect(patches[0]?.path).toBe(
+      "PATCH /apis/gateway.networking.k8s.io/v1/namespaces/shop/httproutes/search",
+    );
+    expect(body.metadata).toMatchObject({
+      resourceVersion: "7",
+      ownerReferences: null,
+      labels: { "fledge.dev/rollout": null, "app.kubernetes.io/managed-by": null },
+    });
+    expect(body.spec.rules).toEqual([
+      {
+        matches: [{ path: { type: "PathPrefix", value: "/" } }],
+        filters: [],
+        backendRefs: [svc("search", 1)],
+      },
+    ]);
   });
 });
