@@ -10,7 +10,7 @@ import { type RolloutObject, rolloutObject } from "./rollout-object.ts";
 import type { Services } from "./services.ts";
 import type { Store } from "./store.ts";
 import type { Workload } from "./workload.ts";
-import { must, rolloutPath, written } from "./writes.ts";
+import { must, rolloutPath, routeWritten, written } from "./writes.ts";
 
 export type FinalizerDeps = {
   client: KubeClient;
@@ -68,7 +68,8 @@ export class Finalizer {
       const chosen = this.deps.routers(spec.trafficRouting);
       const router = chosen.ok ? chosen.router : undefined;
       const route = routeOf(spec, owner);
-      if (router) written(await router.finalize(route), `the route ${namespace}/${route.apex}`);
+      if (router)
+        routeWritten(await router.finalize(route), `the route ${namespace}/${route.apex}`);
       if (target.matchLabels) await this.services.handBack(owner, route.apex, target.matchLabels);
     }
     const removed = await this.deps.client.patch(rolloutPath(namespace, name), {

@@ -43,7 +43,7 @@ import { Services } from "./services.ts";
 import { type ConditionInput, pendingStatus, rolloutStatus } from "./status.ts";
 import type { Store } from "./store.ts";
 import { Workload } from "./workload.ts";
-import { type Action, Conflict, Refused, rolloutPath, written } from "./writes.ts";
+import { type Action, Conflict, Refused, rolloutPath, routeWritten } from "./writes.ts";
 
 export type ReconcilerDeps = {
   client: KubeClient;
@@ -293,7 +293,7 @@ export class Reconciler {
     if (d.routed && !router.isWritten(route, traffic)) {
       actions.push({
         write: async () => {
-          written(await router.write(route, traffic), `the route ${namespace}/${route.apex}`);
+          routeWritten(await router.write(route, traffic), `the route ${namespace}/${route.apex}`);
           log.info(traffic, "route written");
         },
         routes: true,

@@ -1,5 +1,6 @@
 import { GROUP, PLURAL, VERSION } from "../api/rollout.ts";
 import type { KubeError, KubeResult } from "../kube/client.ts";
+import type { RouteWrite } from "../traffic/router.ts";
 
 /** Raised when a write lost an optimistic-concurrency race; the reconcile starts over from a fresh read. */
 export class Conflict {
@@ -10,19 +11,15 @@ export class Conflict {
 }
 
 /**
- * Raised when the apiserver refused a write for a reason a retry alone will not cure (invalid,
- * forbidden, a schema that disagrees): the Rollout says so in a condition and an Event, and the
- * reconcile is retried with backoff.
+ * Raised when a write was refused for a reason a retry alone will not cure: by the apiserver
+ * (invalid, forbidden, a schema that disagrees), or by a router that will not steer a route as
+ * it stands. The Rollout says so in a condition and an Event, and the reconcile is retried with
+ * backoff.
  */
 export class Refused {
-  readonly what: string;
-  readonly error: KubeError;
-  constructor(what: string, error: KubeError) {
-    this.what = what;
-    this.error = error;
-  }
-  get message(): string {
-    return `${this.what} was refused by the apiserver (${this.error.status} ${this.error.reason}): ${this.error.message}`;
+  readonly message: string;
+  constructor(what: string, why: string) {
+    this.message = `${what} ${why}`;
   }
 }
 
@@ -44,8 +41,18 @@ export function must<T>(result: KubeResult<T>, what: string): T {
 /** Like must, for writes: a refusal that is not a race or a passing outage is a Refused. */
 export function written<T>(result: KubeResult<T>, what: string): T {
   if (!result.ok && result.error.status !== 409 && !TRANSIENT.has(result.error.status))
-    throw new Refused(what, result.error);
+    throw new Refused(
+      what,
+      `was refused by the apiserver (${result.error.status} ${result.error.reason}): ${result.error.message}`,
+    );
   return must(result, what);
+}
+
+/** Like written, for a route: a write its router declined is refused by Fledge, not the apiserver. */
+export function routeWritten(result: RouteWrite, what: string): void {
+  if (!result.ok && "declined" in result)
+    throw new Refused(what, `was not written: ${result.declined}`);
+  written(result, what);
 }
 
 /** One write to the cluster; after the route's, what the route does is read back. */

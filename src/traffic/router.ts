@@ -55,6 +55,12 @@ export function beyondCapabilities(spec: RolloutSpec, can: Capabilities): string
   return undefined;
 }
 
+/**
+ * What came of a route write: the apiserver's answer, or why the router did not ask it (a
+ * route of the user's it cannot steer), which no one must read as the apiserver's refusal.
+ */
+export type RouteWrite = KubeResult<void> | { ok: false; declined: string };
+
 /** The routing condition a router reports when it can tell whether its parents took a route up. */
 export type RouteVerdict = {
   status: "True" | "False" | "Unknown";
@@ -83,9 +89,9 @@ export interface TrafficRouter {
    */
   isWritten(route: Route, traffic: Traffic): boolean;
   /** Writes the route to say `traffic`; observe tells when it is in effect. */
-  write(route: Route, traffic: Traffic): Promise<KubeResult<void>>;
+  write(route: Route, traffic: Traffic): Promise<RouteWrite>;
   /** Before the Rollout goes: every request to the target, through what outlives the Rollout. */
-  finalize(route: Route): Promise<KubeResult<void>>;
+  finalize(route: Route): Promise<RouteWrite>;
 }
 
 /** The router a Rollout's spec.trafficRouting asks for, or why this cluster cannot give it. */

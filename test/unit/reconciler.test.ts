@@ -433,6 +433,10 @@ describe("the reconciler on the Gateway API router", () => {
         reason: "WriteRefused",
         message: expect.stringContaining(says),
       });
+      // Fledge declined the write: the apiserver was never asked, and the message says so.
+      expect((condition(w, "Ready") as { message: string }).message).toMatch(
+        /^the route shop\/podinfo was not written: HTTPRoute shop\/shop /,
+      );
       expect(w.events).toContain("WriteRefused");
       expect(w.cluster.at(`${paths.routes}/shop`)?.spec).toMatchObject({ rules });
     }

@@ -1,6 +1,6 @@
 import { LABELS, managedLabels, ownerReference } from "../../api/names.ts";
 import { GATEWAY_GROUP, type GatewayRouting } from "../../api/rollout.ts";
-import type { KubeClient, KubeError, KubeResult } from "../../kube/client.ts";
+import type { KubeClient, KubeResult } from "../../kube/client.ts";
 
 import type { ObjectStore } from "../crd-watched.ts";
 import {
@@ -8,6 +8,7 @@ import {
   type Capabilities,
   type Route,
   type RouteState,
+  type RouteWrite,
   type Traffic,
   type TrafficRouter,
 } from "../router.ts";
@@ -27,11 +28,7 @@ export type RouteStore = ObjectStore<RouteView>;
 
 const OK: KubeResult<void> = { ok: true, value: undefined };
 
-/** A route Fledge cannot steer, reported as the apiserver reports a refused write. */
-const invalid = (message: string): { ok: false; error: KubeError } => ({
-  ok: false,
-  error: { status: 422, reason: "Invalid", message },
-});
+const declined = (why: string): { ok: false; declined: string } => ({ ok: false, declined: why });
 
 /**
  * A Gateway API HTTPRoute: one Fledge makes and owns, named after the apex Service, or one of
@@ -98,7 +95,7 @@ export class GatewayRouter implements TrafficRouter {
     );
   }
 
-  async write(route: Route, traffic: Traffic): Promise<KubeResult<void>> {
+  async write(route: Route, traffic: Traffic): Promise<RouteWrite> {
     const view = this.current(route);
     if (this.owned && !view)
       return this.remembered(
@@ -115,17 +112,17 @@ export class GatewayRouter implements TrafficRouter {
         }),
       );
     // A route of the user's is in the cache once labelled as Fledge's: the first write reads it.
-    const base: KubeResult<RouteView> = view ? { ok: true, value: view } : await this.read(route);
+    const base = view ? { ok: true as const, value: view } : await this.read(route);
     if (!base.ok) return base;
     // A route of the user's says which requests are the app's by the rule that sends to it;
     // Fledge does not guess one.
     const steeredBy = base.value.metadata.labels[LABELS.rollout];
     if (steeredBy !== undefined && steeredBy !== route.owner.name)
-      return invalid(
+      return declined(
         `HTTPRoute ${route.owner.namespace}/${base.value.metadata.name} is steered by Rollout ${steeredBy}: one route, one Rollout`,
       );
     if (!this.owned && mainRuleIndex(base.value.rules, route) < 0)
-      return invalid(
+      return declined(
         `HTTPRoute ${route.owner.namespace}/${base.value.metadata.name} has no rule whose backendRefs name Service ${route.apex}: add one, or leave trafficRouting.gatewayAPI.httpRoute out for Fledge to make a route`,
       );
     return this.patch(route, base.value, {
@@ -143,7 +140,7 @@ export class GatewayRouter implements TrafficRouter {
    * Gateway parent (whose listeners would otherwise lose the app), sends to the apex Service
    * again and is no longer Fledge's.
    */
-  async finalize(route: Route): Promise<KubeResult<void>> {
+  async finalize(route: Route): Promise<RouteWrite> {
     const view = this.current(route);
     if (!view) return OK;
     const all = { ...route, matches: undefined };
@@ -156,13 +153,15 @@ export class GatewayRouter implements TrafficRouter {
     });
   }
 
-  private async read(route: Route): Promise<KubeResult<RouteView>> {
+  private async read(
+    route: Route,
+  ): Promise<KubeResult<RouteView> | { ok: false; declined: string }> {
     const got = await this.client.get(this.pathOf(route, this.nameOf(route)));
     if (!got.ok) return got;
     const view = routeView(got.value);
     return view
       ? { ok: true, value: view }
-      : invalid(
+      : declined(
           `HTTPRoute ${route.owner.namespace}/${this.nameOf(route)} is not an HTTPRoute Fledge can read`,
         );
   }
