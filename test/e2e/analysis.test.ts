@@ -65,20 +65,6 @@ afterAll(async () => {
 
 const status = async (p: Podinfo) => ((await p.rollout()).status ?? {}) as Status;
 
-/** A new revision of the target whose pods answer as the simulator annotations say. */
-async function revise(p: Podinfo, revision: string, behaviour: Record<string, string> = {}) {
-  ok(
-    await client.patch(`${paths.deployments(p.ns)}/podinfo`, {
-      spec: {
-        template: {
-          metadata: { annotations: { "example.com/revision": revision, ...behaviour } },
-        },
-      },
-    }),
-    "new revision",
-  );
-}
-
 /** Waits for the rollout of a new revision to settle in `phase`, keeping every status seen. */
 async function settles(p: Podinfo, stable: string | undefined, phase: string, timeoutMs = 120_000) {
   const seen: Status[] = [];
@@ -141,7 +127,7 @@ describe.each(ROUTERS)("on the $router router", ({ key, routing, abKind }) => {
     const ready = (initial.status?.conditions ?? []).find((c) => c.type === "AnalysisReady");
     expect(ready).toMatchObject({ status: "True", reason: "Ready" });
     const weights = p.recordWeights();
-    await revise(p, "v2");
+    await p.newRevision("v2");
     const { seen } = await settles(p, initial.status?.stableRevision, "Healthy");
     await weights.stop();
     expect(weights.seen.filter((w) => w > 0)).toEqual([20, 50]);
@@ -171,7 +157,7 @@ describe.each(ROUTERS)("on the $router router", ({ key, routing, abKind }) => {
       analysis,
       ...routing(),
     });
-    await revise(p, "v2", { [SUCCESS_RATE]: "0.9" });
+    await p.newRevision("v2", { [SUCCESS_RATE]: "0.9" });
     const { last } = await settles(p, initial.status?.stableRevision, "Failed");
     expect(last.stableRevision).toBe(initial.status?.stableRevision);
     expect(last.canaryWeight).toBe(0);
@@ -211,7 +197,7 @@ describe.each(ROUTERS)("on the $router router", ({ key, routing, abKind }) => {
       [{ setWeight: 100 }, { pause: { duration: "20s" } }],
       routing({ matches: [{ name: "insiders", headers: { "x-canary": "insider" } }] }),
     );
-    await revise(p, "v2");
+    await p.newRevision("v2");
     await eventually("all matching requests on the canary", async () =>
       (await p.weight()) === 100 ? true : undefined,
     );
@@ -238,7 +224,7 @@ describe("a good canary is promoted through every step", () => {
       ],
     };
     const { p, initial } = await Podinfo.healthy(client, "smi-good", steps, { analysis });
-    await revise(p, "v2");
+    await p.newRevision("v2");
     const { seen } = await settles(p, initial.status?.stableRevision, "Healthy");
     const passed = seen.flatMap((s) => s.metrics ?? []).filter((m) => m.outcome === "passed");
     expect(passed.find((m) => m.name === "request-success-rate")?.value).toBe(100);
@@ -255,7 +241,7 @@ describe("a bad canary is rolled back, and the condition names the metric", () =
       metrics: [prometheusMetric("request-duration-p99-ms", "osm", { max: 500 })],
     };
     const { p, initial } = await Podinfo.healthy(client, "prom-slow", steps, { analysis });
-    await revise(p, "v2", { [LATENCY]: "p50=300,p99=900" });
+    await p.newRevision("v2", { [LATENCY]: "p50=300,p99=900" });
     const { last } = await settles(p, initial.status?.stableRevision, "Failed");
     expect(last.conditions?.find((c) => c.type === "Ready")?.message).toMatch(
       /request-duration-p99-ms: \d+(\.\d+)? > max 500/,
@@ -282,7 +268,7 @@ test("Prometheus stopped mid-analysis: errors are counted apart, nothing rolls b
       [{ setWeight: 20 }, { setWeight: 40 }, { setWeight: 60 }],
       { analysis },
     );
-    await revise(p, "v2");
+    await p.newRevision("v2");
     await eventually("a passing check", async () => {
       const s = await status(p);
       return s.metrics?.some((m) => m.outcome === "passed") ? s : undefined;
@@ -322,7 +308,7 @@ test("a confirm-promotion webhook holds promotion until it answers 2xx", async (
   const { p, initial } = await Podinfo.healthy(client, "confirm", [{ setWeight: 50 }], {
     analysis,
   });
-  await revise(p, "v2");
+  await p.newRevision("v2");
   const asked = () => hooks.received.filter((r) => r.path === "/confirm");
   await eventually("three refusals", () => (asked().length >= 3 ? true : undefined), 60_000);
   const held = await status(p);

@@ -53,18 +53,7 @@ const condition = (s: Status, type: string) => s.conditions?.find((c) => c.type 
 const route = async (ns: string, name: string) =>
   ok(await client.get<HttpRoute>(`${paths.httpRoutes(ns)}/${name}`), `HTTPRoute ${name}`);
 
-async function revise(p: Podinfo, revision: string, behaviour: Record<string, string> = {}) {
-  ok(
-    await client.patch(`${paths.deployments(p.ns)}/podinfo`, {
-      spec: {
-        template: { metadata: { annotations: { "example.com/revision": revision, ...behaviour } } },
-      },
-    }),
-    "new revision",
-  );
-}
-
-/** Requests the simulator sent in a namespace since `since`, by deployment and whether mirrored. */
+/** Requests the simulator has sent in a namespace so far, by deployment and whether mirrored. */
 async function counted(ns: string) {
   const now = await requestsBy(ns, "deployment", "mirrored");
   return (deployment: string, mirrored: boolean) => now.get(`${deployment}|${mirrored}`) ?? 0;
@@ -92,7 +81,7 @@ describe("mirroring: a canary judged on copies of real requests before it answer
       { ...GATEWAY, analysis: successRate },
     );
     const start = await counted(p.ns);
-    await revise(p, "v2");
+    await p.newRevision("v2");
     await eventually("the mirror in effect", async () => {
       const s = await status(p);
       const t = await p.traffic();
@@ -143,7 +132,7 @@ describe("mirroring: a canary judged on copies of real requests before it answer
       { ...GATEWAY, analysis: successRate },
     );
     const start = await counted(p.ns);
-    await revise(p, "v2", { [SUCCESS_RATE]: "0.5" });
+    await p.newRevision("v2", { [SUCCESS_RATE]: "0.5" });
     const failed = await eventually(
       "rollback",
       async () => {
@@ -174,7 +163,7 @@ test("a route its parent refuses holds the step, with a condition and an Event n
     }),
     "the mesh refuses the route",
   );
-  await revise(p, "v2");
+  await p.newRevision("v2");
   const held = await eventually("RouteNotAccepted", async () => {
     const s = await status(p);
     const c = condition(s, "TrafficRouted");
@@ -250,7 +239,7 @@ test("a route of the user's: only the rule that sends to the apex is steered, an
   await eventually("the route accepted", async () =>
     condition(await status(p), "TrafficRouted")?.status === "True" ? true : undefined,
   );
-  await revise(p, "v2");
+  await p.newRevision("v2");
   await p.phase("Paused", 60_000);
   const steered = await route(p.ns, "shop");
   expect(steered.metadata.labels?.["fledge.dev/rollout"]).toBe("podinfo");

@@ -301,7 +301,9 @@ describe("the reconciler's writes for a given cluster and status", () => {
 
 const condition = (w: ReturnType<typeof world>, type: string) =>
   (
-    w.cluster.at(paths.rollout)?.status as { conditions?: { type: string }[] } | undefined
+    w.cluster.at(paths.rollout)?.status as
+      | { conditions?: { type: string; message?: string }[] }
+      | undefined
   )?.conditions?.find((c) => c.type === type);
 
 /** The route's parent, as a mesh writes its verdict on the generation it saw. */
@@ -434,7 +436,7 @@ describe("the reconciler on the Gateway API router", () => {
         message: expect.stringContaining(says),
       });
       // Fledge declined the write: the apiserver was never asked, and the message says so.
-      expect((condition(w, "Ready") as { message: string }).message).toMatch(
+      expect(condition(w, "Ready")?.message).toMatch(
         /^the route shop\/podinfo was not written: HTTPRoute shop\/shop /,
       );
       expect(w.events).toContain("WriteRefused");

@@ -144,11 +144,18 @@ export class Podinfo {
     );
   }
 
-  /** A new pod template; null takes the template back to the one it was created with. */
-  async newRevision(value: string | null): Promise<void> {
+  /**
+   * A new pod template; null takes the template back to the one it was created with. `behaviour`
+   * adds annotations to it, such as the simulator's fledge.dev/sim-success-rate.
+   */
+  async newRevision(value: string | null, behaviour: Record<string, string> = {}): Promise<void> {
     ok(
       await this.client.patch(`${paths.deployments(this.ns)}/podinfo`, {
-        spec: { template: { metadata: { annotations: { "example.com/revision": value } } } },
+        spec: {
+          template: {
+            metadata: { annotations: { "example.com/revision": value, ...behaviour } },
+          },
+        },
       }),
       "new revision",
     );
