@@ -210,6 +210,36 @@ async function crdsIn(dirs: string[], files: string[]): Promise<CrdFile[]> {
   return crds;
 }
 
+const isConflict = (error: unknown) => (error as { code?: number }).code === 409;
+
+/**
+ * Creates the CRD, or replaces the one already there. The apiserver's own controllers write a
+ * new CRD's status (NamesAccepted, Established) moments after it is made, so a replace can lose
+ * the race for the resourceVersion it read: then it reads again and retries.
+ */
+async function createOrReplaceCrd(api: ApiextensionsV1Api, crd: V1CustomResourceDefinition) {
+  const name = crd.metadata?.name ?? "";
+  try {
+    await api.createCustomResourceDefinition({ body: crd });
+    return;
+  } catch (error) {
+    if (!isConflict(error)) throw error;
+  }
+  for (let attempt = 1; ; attempt++) {
+    const existing = await api.readCustomResourceDefinition({ name });
+    const body = {
+      ...crd,
+      metadata: { ...crd.metadata, resourceVersion: existing.metadata?.resourceVersion },
+    };
+    try {
+      await api.replaceCustomResourceDefinition({ name, body });
+      return;
+    } catch (error) {
+      if (!isConflict(error) || attempt === 10) throw error;
+    }
+  }
+}
+
 async function installCrds(
   kubeConfig: KubeConfig,
   dirs: string[],
@@ -220,14 +250,7 @@ async function installCrds(
   for (const { crd, file } of crds) {
     const name = crd.metadata?.name ?? "";
     try {
-      try {
-        await api.createCustomResourceDefinition({ body: crd });
-      } catch (error) {
-        if ((error as { code?: number }).code !== 409) throw error;
-        const existing = await api.readCustomResourceDefinition({ name });
-        crd.metadata = { ...crd.metadata, resourceVersion: existing.metadata?.resourceVersion };
-        await api.replaceCustomResourceDefinition({ name, body: crd });
-      }
+      await createOrReplaceCrd(api, crd);
     } catch (error) {
       const body = (error as { body?: unknown }).body;
       const message = typeof body === "string" ? (JSON.parse(body) as Status).message : error;
