@@ -3,6 +3,7 @@ import type { KubeClient } from "../kube/client.ts";
 import type { CheckResult } from "../machine/context.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { AnalysisSubject, Analyst } from "./analyst.ts";
+import { compareCheck } from "./compare/check.ts";
 import { judge } from "./judge.ts";
 import { PrometheusProvider } from "./prometheus.ts";
 import type { ReadResult } from "./reading.ts";
@@ -35,17 +36,23 @@ export function createAnalyst(options: AnalystOptions): Analyst {
   };
   const byProvider = (metrics: Metric[], type: Metric["provider"]["type"]) =>
     metrics.filter((m) => m.provider.type === type);
+  type Thresholded = Metric & { thresholdRange: NonNullable<Metric["thresholdRange"]> };
 
   return {
     async check(subject) {
-      const { metrics, minRequestCount } = subject.spec.analysis;
+      const { minRequestCount } = subject.spec.analysis;
+      // A metric has a threshold or is compared with the primary; the compared are judged together.
+      const metrics = subject.spec.analysis.metrics.filter(
+        (m): m is Thresholded => m.thresholdRange !== undefined,
+      );
       const readAll = async (type: Metric["provider"]["type"]) => {
         const mine = byProvider(metrics, type);
         const results = await providers[type].read(subject, mine);
         return mine.map((m, i) => [m, results[i]] as const);
       };
-      const [hooks, ...pairs] = await Promise.all([
+      const [hooks, score, ...pairs] = await Promise.all([
         webhookChecks(subject),
+        compareCheck(prometheus, subject, subject.spec.analysis.metrics),
         readAll("prometheus"),
         readAll("smi"),
       ]);
@@ -58,7 +65,7 @@ export function createAnalyst(options: AnalystOptions): Analyst {
           ? judge(m.name, r.reading, m.thresholdRange, minRequestCount)
           : { name: m.name, outcome: "errored", message: r.reason };
       });
-      return [...judged, ...hooks];
+      return [...judged, ...(score ? [score] : []), ...hooks];
     },
     gate: (subject, name) => gate(subject, name),
     async readiness(subject) {

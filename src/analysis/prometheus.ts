@@ -36,6 +36,10 @@ const QueryData = z.discriminatedUnion("resultType", [
   z.object({ resultType: z.literal("scalar"), result: Sample }),
   z.object({ resultType: z.enum(["matrix", "string"]), result: z.unknown() }),
 ]);
+const RangeData = z.object({
+  resultType: z.literal("matrix"),
+  result: z.array(z.object({ metric: z.record(z.string(), z.string()), values: z.array(Sample) })),
+});
 const ApiAnswer = z.object({
   status: z.enum(["success", "error"]),
   data: z.unknown().optional(),
@@ -128,6 +132,30 @@ export function parseQueryAnswer(status: number, body: string, address: string):
   }
 }
 
+/** A range query's samples, in time order, NaN ones left out; none when the matrix is empty. */
+export function parseRangeAnswer(
+  status: number,
+  body: string,
+  address: string,
+): { ok: true; values: number[] } | { ok: false; reason: string } {
+  const answer = apiAnswer(status, body, address);
+  if (!answer.ok) return answer;
+  const data = RangeData.safeParse(answer.data);
+  if (!data.success)
+    return { ok: false, reason: `the query must return one series over time: ${excerpt(body)}` };
+  const [first, ...rest] = data.data.result;
+  if (rest.length > 0)
+    return {
+      ok: false,
+      reason: `the query returned ${data.data.result.length} series; it must return one (aggregate it, e.g. with sum)`,
+    };
+  const values = (first?.values ?? []).flatMap(([, v]) => {
+    const value = finite(Number(v));
+    return value === undefined ? [] : [value];
+  });
+  return { ok: true, values };
+}
+
 /** The scrape interval and where it was read (a person checks the latter), or why it is unknown. */
 type Scrape = { ms: number; source: string } | { reason: string };
 
@@ -170,7 +198,16 @@ export type PrometheusOptions = {
   /** Overrides what Prometheus's configuration says (--prometheus-scrape-interval). */
   scrapeIntervalMs?: number | undefined;
   readSecret: SecretReader;
+  now?: () => number;
 };
+
+/** Without a scrape interval to go by, the spacing of a compared metric's samples. */
+const DEFAULT_STEP_MS = 30_000;
+
+/** The two sides of a compared metric, each the samples over the check's window. */
+export type Sides =
+  | { ok: true; canary: number[]; baseline: number[] }
+  | { ok: false; reason: string };
 
 const SCRAPE_CACHE_MS = 10 * 60_000;
 const SCRAPE_RETRY_MS = 30_000;
@@ -232,6 +269,65 @@ export class PrometheusProvider {
       reason: "Ready",
       message: `the query window ${formatMs(windowMs)} covers at least two scrapes`,
     };
+  }
+
+  /**
+   * A compared metric's samples for the canary and the primary over the last analysis interval,
+   * one every `compare.step` (two scrape intervals by default, so a rate() in each has data):
+   * the same query for each side, {{target}} the canary's Deployment on one and the primary's on
+   * the other, {{interval}} the step.
+   */
+  async sides(subject: AnalysisSubject, metric: Metric, primary: string): Promise<Sides> {
+    const where = this.whereFor(subject, metric);
+    const resolved = await this.targetFor(subject, where, readingOnce(this.options.readSecret));
+    if (!resolved.ok) return resolved;
+    const { target } = resolved;
+    const scrape = metric.compare?.step ? undefined : await this.scrapeInterval(subject, where);
+    const stepMs = metric.compare?.step
+      ? durationMs(metric.compare.step)
+      : scrape && "ms" in scrape
+        ? 2 * scrape.ms
+        : DEFAULT_STEP_MS;
+    const intervalMs = durationMs(subject.spec.analysis.interval);
+    const timeoutMs = Math.min(10_000, Math.max(1_000, intervalMs));
+    const end = (this.options.now ?? Date.now)() / 1000;
+    const side = async (deployment: string) => {
+      const vars: QueryVars = {
+        namespace: subject.namespace,
+        target: deployment,
+        canary: subject.canaryService,
+        interval: promDuration(stepMs),
+      };
+      const query = this.queryFor(metric, vars);
+      if (!query.ok) return query;
+      const got = await this.get(
+        target,
+        "api/v1/query_range",
+        {
+          query: query.query,
+          start: String(end - intervalMs / 1000),
+          end: String(end),
+          step: String(stepMs / 1000),
+        },
+        timeoutMs,
+      );
+      return got.ok ? parseRangeAnswer(got.status, got.body, target.address) : got;
+    };
+    const [canary, baseline] = await Promise.all([side(subject.target), side(primary)]);
+    if (!canary.ok) return canary;
+    if (!baseline.ok) return baseline;
+    return { ok: true, canary: canary.values, baseline: baseline.values };
+  }
+
+  /** The value query of a metric: the user's template filled, or the mesh's built-in one. */
+  private queryFor(
+    metric: Metric,
+    vars: QueryVars,
+  ): { ok: true; query: string } | { ok: false; reason: string } {
+    if (metric.provider.query) return renderQuery(metric.provider.query, vars);
+    const { mesh } = metric.provider;
+    if (!mesh || !isBuiltin(metric.name)) return { ok: false, reason: meshMissing(metric) };
+    return { ok: true, query: builtinQuery(mesh, metric.name, vars).value };
   }
 
   private async readOne(

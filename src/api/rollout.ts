@@ -125,17 +125,54 @@ export const ThresholdRange = z
     ),
   );
 
+export const COMPARE_DIRECTIONS = ["increase-is-bad", "decrease-is-bad", "either"] as const;
+
+/**
+ * A metric judged by comparing the canary with the primary over the same window (a two-sided
+ * Mann-Whitney U test on their samples) rather than by a fixed threshold.
+ */
+export const Compare = z.object({
+  baseline: z.literal("primary").default("primary"),
+  direction: z.enum(COMPARE_DIRECTIONS).default("increase-is-bad").meta({
+    description: "Which difference from the primary is bad.",
+  }),
+  tolerance: z.number().min(0).max(1000).default(10).meta({
+    description:
+      "How far (percent of the primary's median) the canary may shift in the bad direction before it counts.",
+  }),
+  weight: z.number().gt(0).max(100).default(1).meta({
+    description: "The metric's share of the score, relative to the other compared metrics.",
+  }),
+  step: durationAtLeast("1s").optional().meta({
+    description:
+      "The spacing of the samples read for each side; defaults to two scrape intervals, so that each sample's rate() has data.",
+  }),
+});
+export type Compare = z.infer<typeof Compare>;
+
 export const Metric = z
   .object({
     name: DnsLabel,
-    thresholdRange: ThresholdRange,
+    thresholdRange: ThresholdRange.optional(),
+    compare: Compare.optional(),
     provider: MetricProvider.default({ type: "smi" }),
   })
   .meta(
-    cel({
-      rule: `self.name in [${BUILTIN_METRICS.map((m) => `'${m}'`).join(", ")}] || has(self.provider.query)`,
-      message: `a metric other than ${BUILTIN_METRICS.join(", ")} needs provider.query`,
-    }),
+    cel(
+      {
+        rule: `self.name in [${BUILTIN_METRICS.map((m) => `'${m}'`).join(", ")}] || has(self.provider.query)`,
+        message: `a metric other than ${BUILTIN_METRICS.join(", ")} needs provider.query`,
+      },
+      {
+        rule: "has(self.thresholdRange) != has(self.compare)",
+        message: "a metric has exactly one of thresholdRange or compare",
+      },
+      {
+        rule: "!has(self.compare) || self.provider.type == 'prometheus'",
+        message:
+          "compare reads samples over time from Prometheus: it needs provider.type prometheus",
+      },
+    ),
   );
 
 export const WEBHOOK_TYPES = [
@@ -177,6 +214,17 @@ export const Analysis = z.object({
   }),
   prometheus: PrometheusSettings.optional(),
   metrics: z.array(Metric).max(20).default([]),
+  scoreThresholds: z
+    .object({
+      pass: z.number().min(0).max(100).default(95),
+      marginal: z.number().min(0).max(100).default(75),
+    })
+    .default({ pass: 95, marginal: 75 })
+    .meta({
+      description:
+        "For compared metrics: a score (the weighted share that pass) at or above pass passes the check, below marginal fails it, between is inconclusive.",
+      ...cel({ rule: "self.marginal <= self.pass", message: "marginal must not be above pass" }),
+    }),
   webhooks: z.array(Webhook).max(20).default([]),
 });
 
@@ -305,6 +353,7 @@ export const RolloutSpec = z
       inconclusiveLimit: 5,
       minRequestCount: 10,
       metrics: [],
+      scoreThresholds: { pass: 95, marginal: 75 },
       webhooks: [],
     }),
     progressDeadlineSeconds: z.int().min(1).default(600).meta({
@@ -348,9 +397,21 @@ export const CHECK_OUTCOMES = ["passed", "failed", "errored", "inconclusive"] as
 export const CheckOutcome = z.enum(CHECK_OUTCOMES);
 export type CheckOutcome = z.infer<typeof CheckOutcome>;
 
+export const CLASSIFICATIONS = ["Pass", "High", "Low", "NoData"] as const;
+
+/** One compared metric's part in a check: its class, the test's p-value, the relative shift. */
+export const ComparedStatus = z.object({
+  name: z.string(),
+  classification: z.enum(CLASSIFICATIONS),
+  bad: z.boolean(),
+  p: z.number().optional(),
+  relative: z.object({ estimate: z.number(), lower: z.number(), upper: z.number() }).optional(),
+});
+
 export const MetricStatus = z.object({
   name: z.string(),
   outcome: CheckOutcome,
+  compared: z.array(ComparedStatus).optional(),
   value: z.number().optional(),
   requests: z.number().optional(),
   message: z.string().optional(),

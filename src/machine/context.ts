@@ -1,6 +1,7 @@
 import { z } from "zod";
 import {
   CheckOutcome,
+  ComparedStatus,
   ONE_SHOT_ACTIONS,
   type OneShotAction,
   PAUSE_REASONS,
@@ -14,6 +15,8 @@ export const CheckResult = z.object({
   requests: z.number().optional(),
   /** For failures: the threshold broken; for errors: the provider's reason. */
   message: z.string().optional(),
+  /** For the canary's score: each compared metric's judgement. */
+  compared: z.array(ComparedStatus).optional(),
 });
 export type CheckResult = z.infer<typeof CheckResult>;
 

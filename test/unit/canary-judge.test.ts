@@ -1,10 +1,14 @@
 import { describe, expect, it } from "vitest";
+import { compareCheck, SCORE } from "../../src/analysis/compare/check.ts";
 import {
   type Compared,
   classify,
   describeJudgement,
   judgeComparison,
 } from "../../src/analysis/compare/score.ts";
+import { parseRangeAnswer, type Sides } from "../../src/analysis/prometheus.ts";
+import { parseAs } from "../../src/api/parse.ts";
+import { RolloutSpec } from "../../src/api/rollout.ts";
 
 /** 30 samples around `centre`, spread ±5% by a fixed pattern: a window of scrapes. */
 const around = (centre: number, phase = 0) =>
@@ -79,5 +83,92 @@ describe("comparing the canary with the primary", () => {
     );
     expect(j.score).toBe(75);
     expect(j.outcome).toBe("inconclusive");
+  });
+});
+
+describe("a check of compared metrics", () => {
+  const subject = {
+    namespace: "shop",
+    name: "podinfo",
+    target: "podinfo",
+    canaryService: "podinfo-canary",
+    phase: "Progressing",
+    stepIndex: 0,
+    canaryWeight: 20,
+    spec: parseAs(
+      RolloutSpec,
+      {
+        targetRef: { name: "podinfo" },
+        service: { port: 9898 },
+        steps: [{ setWeight: 20 }],
+        analysis: {
+          metrics: [
+            {
+              name: "request-duration-p50-ms",
+              compare: { tolerance: 10 },
+              provider: { type: "prometheus", mesh: "linkerd" },
+            },
+            { name: "request-success-rate", thresholdRange: { min: 99 } },
+          ],
+        },
+      },
+      "spec",
+    ),
+  };
+  const spec = (subject.spec.ok ? subject.spec.value : undefined) as RolloutSpec;
+  const asked: string[] = [];
+  const reader = (sides: Sides) => ({
+    sides: async (_s: unknown, m: { name: string }, primary: string) => {
+      asked.push(`${m.name} vs ${primary}`);
+      return sides;
+    },
+  });
+
+  it("reads both sides of each compared metric, the primary by its name, and scores them", async () => {
+    const result = await compareCheck(
+      reader({ ok: true, canary: around(120), baseline: around(100, 0.4) }),
+      { ...subject, spec },
+      spec.analysis.metrics,
+    );
+    expect(asked).toEqual(["request-duration-p50-ms vs podinfo-primary"]);
+    expect(result).toMatchObject({ name: SCORE, outcome: "failed", value: 0 });
+    expect(result?.message).toMatch(/^request-duration-p50-ms: canary \+\d+% \(95% CI/);
+    expect(result?.compared?.[0]).toMatchObject({ classification: "High", bad: true });
+  });
+
+  it("a side that cannot be read errors the check, never fails it", async () => {
+    const result = await compareCheck(
+      reader({ ok: false, reason: "Prometheus at http://prom:9090 could not answer" }),
+      { ...subject, spec },
+      spec.analysis.metrics,
+    );
+    expect(result).toMatchObject({
+      outcome: "errored",
+      message: "request-duration-p50-ms: Prometheus at http://prom:9090 could not answer",
+    });
+  });
+});
+
+describe("a range query's answer", () => {
+  const body = (result: unknown) =>
+    JSON.stringify({ status: "success", data: { resultType: "matrix", result } });
+  it("is one series' samples in order, NaN left out; no series is no samples", () => {
+    const series = {
+      metric: {},
+      values: [
+        [1, "10"],
+        [2, "NaN"],
+        [3, "12.5"],
+      ],
+    };
+    expect(parseRangeAnswer(200, body([series]), "http://p")).toEqual({
+      ok: true,
+      values: [10, 12.5],
+    });
+    expect(parseRangeAnswer(200, body([]), "http://p")).toEqual({ ok: true, values: [] });
+    expect(parseRangeAnswer(200, body([series, series]), "http://p")).toMatchObject({
+      ok: false,
+      reason: expect.stringContaining("2 series"),
+    });
   });
 });

@@ -1,11 +1,11 @@
-import type { CheckOutcome } from "../../api/rollout.ts";
+import type { CheckOutcome, CLASSIFICATIONS } from "../../api/rollout.ts";
 import { mannWhitney, type Shift } from "./mann-whitney.ts";
 
 export const DIRECTIONS = ["increase-is-bad", "decrease-is-bad", "either"] as const;
 export type Direction = (typeof DIRECTIONS)[number];
 
 /** Kayenta's classes: no difference that matters, higher, lower, or too little to say. */
-export type Classification = "Pass" | "High" | "Low" | "NoData";
+export type Classification = (typeof CLASSIFICATIONS)[number];
 
 /** One metric compared: the canary's samples and the primary's over the same window. */
 export type Compared = {
