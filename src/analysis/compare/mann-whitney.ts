@@ -1,4 +1,4 @@
-import { jStat } from "jstat";
+import jStat from "jstat";
 
 /** How far the canary's values lie from the primary's: the Hodges-Lehmann estimate and its interval. */
 export type Shift = { estimate: number; lower: number; upper: number };

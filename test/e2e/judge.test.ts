@@ -1,0 +1,139 @@
+// The canary judge end to end: the real Prometheus scraping the simulator, whose Deployments
+// answer by their own annotations, so the primary and the canary have series of their own. The
+// judge compares them over the same window; no threshold is involved.
+
+import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
+import type { KubeClient } from "../../src/kube/client.ts";
+import { adminClient, eventually, eventWith, ok, paths } from "../integration/support/cluster.ts";
+import {
+  controllerKubeconfig,
+  type RunningController,
+  startController,
+  tempDir,
+} from "../integration/support/controller.ts";
+import { Podinfo, type RolloutJson } from "../integration/support/rollouts.ts";
+
+let client: KubeClient;
+let controller: RunningController;
+const tmp = tempDir();
+
+beforeAll(async () => {
+  client = await adminClient();
+  controller = startController(await controllerKubeconfig(tmp.dir), tmp.dir, [
+    "--prometheus-address",
+    inject("prometheusUrl"),
+  ]);
+});
+
+afterAll(async () => {
+  await controller?.kill();
+  if (!process.env.FLEDGE_KEEP_LOGS) tmp.remove();
+});
+
+type Status = NonNullable<RolloutJson["status"]> & {
+  metrics?: {
+    name: string;
+    outcome: string;
+    value?: number;
+    message?: string;
+    compared?: unknown[];
+  }[];
+};
+
+const status = async (p: Podinfo) => ((await p.rollout()).status ?? {}) as Status;
+
+/** p50 compared with the primary's, and a p99 threshold no canary here comes near. */
+const analysis = {
+  interval: "30s",
+  failureLimit: 1,
+  inconclusiveLimit: 1,
+  minRequestCount: 5,
+  metrics: [
+    {
+      name: "request-duration-p50-ms",
+      compare: { direction: "increase-is-bad", tolerance: 10, step: "3s" },
+      provider: { type: "prometheus", mesh: "linkerd" },
+    },
+    {
+      name: "request-duration-p99-ms",
+      thresholdRange: { max: 500 },
+      provider: { type: "prometheus", mesh: "linkerd" },
+    },
+  ],
+};
+
+async function revise(p: Podinfo, annotations: Record<string, string>) {
+  ok(
+    await client.patch(`${paths.deployments(p.ns)}/podinfo`, {
+      spec: {
+        template: { metadata: { annotations: { "example.com/revision": "v2", ...annotations } } },
+      },
+    }),
+    "new revision",
+  );
+}
+
+async function settles(p: Podinfo, done: (s: Status) => boolean) {
+  return eventually(
+    `${p.ns}/podinfo to settle`,
+    async () => {
+      const s = await status(p);
+      return done(s) ? s : undefined;
+    },
+    150_000,
+  );
+}
+
+describe.concurrent("the canary judge, on the real Prometheus", () => {
+  test("a canary 20% slower than the primary, under every absolute threshold, is rolled back", async () => {
+    const { p, initial } = await Podinfo.healthy(
+      client,
+      "judge-slow",
+      [{ setWeight: 50 }, { analysis: { passes: 1 } }],
+      { analysis },
+    );
+    await revise(p, { "fledge.dev/sim-latency-ms": "p50=12" });
+    const failed = await settles(p, (s) => s.phase === "Failed");
+    expect(failed.stableRevision).toBe(initial.status?.stableRevision);
+    const score = failed.metrics?.find((m) => m.name === "canary-score");
+    expect(score).toMatchObject({ outcome: "failed" });
+    expect(score?.compared?.[0]).toMatchObject({ classification: "High", bad: true });
+    const event = await eventWith(client, p.ns, "AnalysisFailed");
+    expect(event?.message).toMatch(
+      /canary-score: request-duration-p50-ms: canary \+\d+% \(95% CI \+\d+%\.\.\+\d+%\) vs primary/,
+    );
+  });
+
+  test("a canary like the primary passes and is promoted", async () => {
+    const { p, initial } = await Podinfo.healthy(
+      client,
+      "judge-same",
+      [{ setWeight: 50 }, { analysis: { passes: 1 } }],
+      { analysis },
+    );
+    await revise(p, {});
+    const promoted = await settles(
+      p,
+      (s) => s.phase === "Healthy" && s.stableRevision !== initial.status?.stableRevision,
+    );
+    const judged = promoted.metrics?.find((m) => m.name === "canary-score");
+    expect(judged?.outcome).toBe("passed");
+  });
+
+  test("a canary with no traffic of its own is inconclusive: the rollout pauses, nothing is judged", async () => {
+    const { p, initial } = await Podinfo.healthy(
+      client,
+      "judge-idle",
+      [{ setWeight: 0 }, { analysis: { passes: 1 } }],
+      { analysis },
+    );
+    await revise(p, {});
+    const paused = await settles(p, (s) =>
+      (s.pauseReasons ?? []).some((r) => r.reason === "Inconclusive"),
+    );
+    expect(paused.stableRevision).toBe(initial.status?.stableRevision);
+    const score = paused.metrics?.find((m) => m.name === "canary-score");
+    expect(score).toMatchObject({ outcome: "inconclusive" });
+    expect(score?.compared?.[0]).toMatchObject({ classification: "NoData" });
+  });
+});
