@@ -44,14 +44,15 @@ const status = async (p: Podinfo) => ((await p.rollout()).status ?? {}) as Statu
 
 /** p50 compared with the primary's, and a p99 threshold no canary here comes near. */
 const analysis = {
-  interval: "30s",
+  interval: "40s",
   failureLimit: 1,
   inconclusiveLimit: 1,
   minRequestCount: 5,
   metrics: [
     {
       name: "request-duration-p50-ms",
-      compare: { direction: "increase-is-bad", tolerance: 10, step: "3s" },
+      // Samples every 2 s (two of the tier's scrapes) give 20 a side in the window.
+      compare: { direction: "increase-is-bad", tolerance: 10, step: "2s" },
       provider: { type: "prometheus", mesh: "linkerd" },
     },
     {
@@ -73,15 +74,21 @@ async function revise(p: Podinfo, annotations: Record<string, string>) {
   );
 }
 
+/** Waits for the rollout to settle as `done` says; a timeout tells the status it last had. */
 async function settles(p: Podinfo, done: (s: Status) => boolean) {
+  let last: Status | undefined;
   return eventually(
     `${p.ns}/podinfo to settle`,
     async () => {
-      const s = await status(p);
-      return done(s) ? s : undefined;
+      last = await status(p);
+      return done(last) ? last : undefined;
     },
     150_000,
-  );
+  ).catch((e: Error) => {
+    throw new Error(
+      `${e.message}; last status: ${JSON.stringify({ ...last, machine: undefined })}`,
+    );
+  });
 }
 
 describe.concurrent("the canary judge, on the real Prometheus", () => {

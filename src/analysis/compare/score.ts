@@ -51,9 +51,9 @@ const median = (values: readonly number[]) => {
 };
 
 /**
- * A metric's class: High (or Low) when the canary differs from the primary significantly and
- * its whole interval lies beyond the tolerance on that side; Pass otherwise; NoData on too few
- * samples either side. Shifts are judged relative to the primary's median, so a tolerance of
+ * A metric's class, as Kayenta's Mann-Whitney classifier decides it: High (or Low) when the
+ * canary differs from the primary significantly and the estimated shift goes beyond the
+ * tolerance on that side; Pass otherwise; NoData on too few samples either side. Shifts are judged relative to the primary's median, so a tolerance of
  * 10 reads as "10% worse"; a primary whose median is 0 is judged in absolute units.
  */
 export function classify(m: Compared): MetricJudgement {
@@ -71,9 +71,9 @@ export function classify(m: Compared): MetricJudgement {
   const tolerance = m.tolerancePercent / 100;
   const significant = test.p < ALPHA;
   const classification: Classification =
-    significant && relative.lower > tolerance
+    significant && relative.estimate > tolerance
       ? "High"
-      : significant && relative.upper < -tolerance
+      : significant && relative.estimate < -tolerance
         ? "Low"
         : "Pass";
   const bad =
