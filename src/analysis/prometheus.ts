@@ -213,6 +213,33 @@ const SCRAPE_CACHE_MS = 10 * 60_000;
 const SCRAPE_RETRY_MS = 30_000;
 const CONFIG_TIMEOUT_MS = 5_000;
 
+/** A check must not outlive its interval, nor give up on a busy Prometheus too soon. */
+const timeoutFor = (intervalMs: number) => Math.min(10_000, Math.max(1_000, intervalMs));
+
+const varsFor = (subject: AnalysisSubject, deployment: string, windowMs: number): QueryVars => ({
+  namespace: subject.namespace,
+  target: deployment,
+  canary: subject.canaryService,
+  interval: promDuration(windowMs),
+});
+
+/**
+ * A metric's queries: the user's template filled, or the mesh's built-in one with the query
+ * counting the requests its value rests on.
+ */
+function queryFor(
+  metric: Metric,
+  vars: QueryVars,
+): { ok: true; value: string; requests?: string } | { ok: false; reason: string } {
+  if (metric.provider.query) {
+    const rendered = renderQuery(metric.provider.query, vars);
+    return rendered.ok ? { ok: true, value: rendered.query } : rendered;
+  }
+  const { mesh } = metric.provider;
+  if (!mesh || !isBuiltin(metric.name)) return { ok: false, reason: meshMissing(metric) };
+  return { ok: true, ...builtinQuery(mesh, metric.name, vars) };
+}
+
 /**
  * The Prometheus provider: built-in per-mesh queries and users' own, over Prometheus's HTTP API.
  * One HTTP client per address and TLS setting is shared by every rollout using it.
@@ -289,27 +316,20 @@ export class PrometheusProvider {
         ? 2 * scrape.ms
         : DEFAULT_STEP_MS;
     const intervalMs = durationMs(subject.spec.analysis.interval);
-    const timeoutMs = Math.min(10_000, Math.max(1_000, intervalMs));
     const end = (this.options.now ?? Date.now)() / 1000;
     const side = async (deployment: string) => {
-      const vars: QueryVars = {
-        namespace: subject.namespace,
-        target: deployment,
-        canary: subject.canaryService,
-        interval: promDuration(stepMs),
-      };
-      const query = this.queryFor(metric, vars);
+      const query = queryFor(metric, varsFor(subject, deployment, stepMs));
       if (!query.ok) return query;
       const got = await this.get(
         target,
         "api/v1/query_range",
         {
-          query: query.query,
+          query: query.value,
           start: String(end - intervalMs / 1000),
           end: String(end),
           step: String(stepMs / 1000),
         },
-        timeoutMs,
+        timeoutFor(intervalMs),
       );
       return got.ok ? parseRangeAnswer(got.status, got.body, target.address) : got;
     };
@@ -317,17 +337,6 @@ export class PrometheusProvider {
     if (!canary.ok) return canary;
     if (!baseline.ok) return baseline;
     return { ok: true, canary: canary.values, baseline: baseline.values };
-  }
-
-  /** The value query of a metric: the user's template filled, or the mesh's built-in one. */
-  private queryFor(
-    metric: Metric,
-    vars: QueryVars,
-  ): { ok: true; query: string } | { ok: false; reason: string } {
-    if (metric.provider.query) return renderQuery(metric.provider.query, vars);
-    const { mesh } = metric.provider;
-    if (!mesh || !isBuiltin(metric.name)) return { ok: false, reason: meshMissing(metric) };
-    return { ok: true, query: builtinQuery(mesh, metric.name, vars).value };
   }
 
   private async readOne(
@@ -339,28 +348,15 @@ export class PrometheusProvider {
     if (!resolved.ok) return unreadable(resolved.reason);
     const { target } = resolved;
     const intervalMs = durationMs(subject.spec.analysis.interval);
-    // A check must not outlive its interval, nor give up on a busy Prometheus too soon.
-    const timeoutMs = Math.min(10_000, Math.max(1_000, intervalMs));
-    const vars: QueryVars = {
-      namespace: subject.namespace,
-      target: subject.target,
-      canary: subject.canaryService,
-      interval: promDuration(intervalMs),
-    };
-    if (metric.provider.query) {
-      const rendered = renderQuery(metric.provider.query, vars);
-      if (!rendered.ok) return unreadable(rendered.reason);
-      const answer = await this.query(target, rendered.query, timeoutMs);
-      return answer.ok ? read(answer.value) : unreadable(answer.reason);
-    }
-    const { mesh } = metric.provider;
-    if (!mesh || !isBuiltin(metric.name)) return unreadable(meshMissing(metric));
-    const q = builtinQuery(mesh, metric.name, vars);
+    const q = queryFor(metric, varsFor(subject, subject.target, intervalMs));
+    if (!q.ok) return unreadable(q.reason);
+    const timeoutMs = timeoutFor(intervalMs);
     const [value, requests] = await Promise.all([
       this.query(target, q.value, timeoutMs),
-      this.query(target, q.requests, timeoutMs),
+      q.requests === undefined ? undefined : this.query(target, q.requests, timeoutMs),
     ]);
     if (!value.ok) return unreadable(value.reason);
+    if (!requests) return read(value.value);
     if (!requests.ok) return unreadable(requests.reason);
     // No series counting requests means none were served in the window.
     return read(value.value, requests.value ?? 0);
