@@ -1,4 +1,11 @@
+import { describeShift, signedPercent } from "../analysis/compare/score.ts";
 import type { RolloutStatus } from "../api/rollout.ts";
+
+type SpecMetric = {
+  name: string;
+  thresholdRange?: { min?: number; max?: number };
+  compare?: { direction: string; tolerance: number };
+};
 
 /** A Rollout as the CLI reads it: whatever the apiserver returned, status unparsed beyond its schema. */
 export type CliRollout = {
@@ -11,7 +18,10 @@ export type CliRollout = {
   };
   spec?: {
     steps?: unknown[];
-    analysis?: { metrics?: { name: string; thresholdRange?: { min?: number; max?: number } }[] };
+    analysis?: {
+      metrics?: SpecMetric[];
+      scoreThresholds?: { pass: number; marginal: number };
+    };
   };
   status?: RolloutStatus;
 };
@@ -84,6 +94,73 @@ function threshold(range: { min?: number; max?: number } | undefined): string {
   return range.min !== undefined ? `>= ${range.min}` : `<= ${range.max}`;
 }
 
+const SCORE = "canary-score";
+
+type MetricRow = {
+  name: string;
+  value: string;
+  criterion: string;
+  verdict: string;
+  good: boolean;
+  bad: boolean;
+  detail?: string | undefined;
+};
+
+const rounded = (n: number | undefined) =>
+  n === undefined ? "-" : String(Math.round(n * 100) / 100);
+
+/**
+ * A line per metric: a thresholded one with its last value against its range; a compared one
+ * with its class and shift from the last score, and the score itself against its thresholds.
+ */
+function metricRows(r: CliRollout): MetricRow[] {
+  const status = r.status?.metrics ?? [];
+  const score = status.find((x) => x.name === SCORE);
+  const specified = r.spec?.analysis?.metrics ?? [];
+  const rows = specified.map((m): MetricRow => {
+    if (m.compare) {
+      const judged = score?.compared?.find((c) => c.name === m.name);
+      const verdict = judged?.classification ?? "not compared yet";
+      return {
+        name: m.name,
+        value: judged?.relative ? (describeShift(judged.relative).split(" ")[0] ?? "-") : "-",
+        criterion: `(vs primary, ${m.compare.direction} beyond ${m.compare.tolerance}%)`,
+        verdict,
+        good: verdict === "Pass",
+        bad: judged?.bad ?? false,
+        detail: judged?.relative
+          ? `${describeShift(judged.relative)}, p=${judged.p?.toPrecision(2)}`
+          : undefined,
+      };
+    }
+    const last = status.find((x) => x.name === m.name);
+    const outcome = last?.outcome ?? "not checked yet";
+    return {
+      name: m.name,
+      value: rounded(last?.value),
+      criterion: `(threshold ${threshold(m.thresholdRange)})`,
+      verdict: outcome,
+      good: outcome === "passed",
+      bad: outcome === "failed",
+      detail: last?.message,
+    };
+  });
+  if (!specified.some((m) => m.compare)) return rows;
+  const t = r.spec?.analysis?.scoreThresholds ?? { pass: 95, marginal: 75 };
+  const outcome = score?.outcome ?? "not checked yet";
+  return [
+    ...rows,
+    {
+      name: SCORE,
+      value: rounded(score?.value),
+      criterion: `(pass >= ${t.pass}, fail < ${t.marginal})`,
+      verdict: outcome,
+      good: outcome === "passed",
+      bad: outcome === "failed",
+    },
+  ];
+}
+
 /** `kubectl fledge get rollout NAME`: everything a person needs to judge a rollout, on one screen. */
 export function renderRollout(
   r: CliRollout,
@@ -107,23 +184,18 @@ export function renderRollout(
       `${paint.bold("Paused:")}     ${paint.yellow(p.reason)} since ${p.since}${p.until ? ` until ${p.until}` : ""}${p.message ? ` (${p.message})` : ""}`,
     );
   }
-  const metrics = r.spec?.analysis?.metrics ?? [];
+  const metrics = metricRows(r);
   if (metrics.length > 0) {
     lines.push(paint.bold("Metrics:"));
-    const thresholds = metrics.map((m) => `(threshold ${threshold(m.thresholdRange)})`);
-    const width = Math.max(...thresholds.map((t) => t.length));
-    for (const [i, m] of metrics.entries()) {
-      const last = s.metrics?.find((x) => x.name === m.name);
-      const value = last?.value === undefined ? "-" : String(Math.round(last.value * 100) / 100);
-      const outcome = last?.outcome ?? "not checked yet";
-      const coloured =
-        outcome === "passed"
-          ? paint.green(outcome)
-          : outcome === "failed"
-            ? paint.red(outcome)
-            : paint.yellow(outcome);
+    const width = Math.max(...metrics.map((m) => m.criterion.length));
+    for (const m of metrics) {
+      const coloured = m.good
+        ? paint.green(m.verdict)
+        : m.bad
+          ? paint.red(m.verdict)
+          : paint.yellow(m.verdict);
       lines.push(
-        `  ${m.name.padEnd(26)} ${value.padStart(8)}  ${(thresholds[i] ?? "").padEnd(width)}  ${coloured}${last?.message ? `  ${paint.dim(last.message)}` : ""}`,
+        `  ${m.name.padEnd(26)} ${m.value.padStart(8)}  ${m.criterion.padEnd(width)}  ${coloured}${m.detail ? `  ${paint.dim(m.detail)}` : ""}`,
       );
     }
   }

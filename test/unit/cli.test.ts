@@ -117,6 +117,52 @@ describe("the rollout view", () => {
     expect(text).not.toContain("Events:");
   });
 
+  it("shows a compared metric with its class and shift against the primary, and the score against its thresholds", () => {
+    const judged = rollout({
+      phase: "Failed",
+      canaryWeight: 0,
+      metrics: [
+        {
+          name: "canary-score",
+          outcome: "failed",
+          value: 50,
+          checkedAt: ago(5),
+          compared: [
+            {
+              name: "request-duration-p50-ms",
+              classification: "High",
+              bad: true,
+              p: 0.00123,
+              relative: { estimate: 0.183, lower: 0.12, upper: 0.241 },
+            },
+            { name: "request-success-rate", classification: "Pass", bad: false, p: 0.61 },
+          ],
+        },
+      ],
+    });
+    judged.spec = {
+      steps: [],
+      analysis: {
+        metrics: [
+          {
+            name: "request-duration-p50-ms",
+            compare: { direction: "increase-is-bad", tolerance: 10 },
+          },
+          { name: "request-success-rate", compare: { direction: "decrease-is-bad", tolerance: 1 } },
+          { name: "request-duration-p99-ms", thresholdRange: { max: 500 } },
+        ],
+        scoreThresholds: { pass: 90, marginal: 60 },
+      },
+    };
+    const text = renderRollout(judged, [], PLAIN, NOW);
+    expect(text.split("\n").filter((l) => l.startsWith("  "))).toEqual([
+      "  request-duration-p50-ms        +18%  (vs primary, increase-is-bad beyond 10%)  High  +18% (95% CI +12%..+24%), p=0.0012",
+      "  request-success-rate              -  (vs primary, decrease-is-bad beyond 1%)   Pass",
+      "  request-duration-p99-ms           -  (threshold <= 500)                        not checked yet",
+      "  canary-score                     50  (pass >= 90, fail < 60)                   failed",
+    ]);
+  });
+
   it("colours the phase and outcomes only when asked", () => {
     const text = renderRollout(progressing, [], COLOURS, NOW);
     expect(text).toContain("\u001b[31mfailed\u001b[0m");

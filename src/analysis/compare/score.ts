@@ -108,11 +108,16 @@ export function judgeComparison(
   return { score, outcome, metrics: judged };
 }
 
-const percent = (x: number) => `${x >= 0 ? "+" : ""}${Math.round(x * 100)}%`;
+/** A relative shift in whole percent, signed: 0.18 is "+18%". */
+export const signedPercent = (x: number) => `${x >= 0 ? "+" : ""}${Math.round(x * 100)}%`;
+
+/** A relative shift as people read it: "+18% (95% CI +12..+24%)". */
+export function describeShift({ estimate, lower, upper }: Shift): string {
+  return `${signedPercent(estimate)} (95% CI ${signedPercent(lower)}..${signedPercent(upper)})`;
+}
 
 /** How a judged metric reads in an Event: "request-duration-p50-ms: canary +18% (95% CI +12..+24%) vs primary". */
 export function describeJudgement(j: MetricJudgement): string {
   if (!j.relative) return `${j.name}: too few samples to compare`;
-  const { estimate, lower, upper } = j.relative;
-  return `${j.name}: canary ${percent(estimate)} (95% CI ${percent(lower)}..${percent(upper)}) vs primary`;
+  return `${j.name}: canary ${describeShift(j.relative)} vs primary`;
 }
