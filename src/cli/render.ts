@@ -123,7 +123,7 @@ function metricRows(r: CliRollout): MetricRow[] {
       const verdict = judged?.classification ?? "not compared yet";
       return {
         name: m.name,
-        value: judged?.relative ? (describeShift(judged.relative).split(" ")[0] ?? "-") : "-",
+        value: judged?.relative ? signedPercent(judged.relative.estimate) : "-",
         criterion: `(vs primary, ${m.compare.direction} beyond ${m.compare.tolerance}%)`,
         verdict,
         good: verdict === "Pass",
