@@ -44,15 +44,17 @@ const status = async (p: Podinfo) => ((await p.rollout()).status ?? {}) as Statu
 
 /** p50 compared with the primary's, and a p99 threshold no canary here comes near. */
 const analysis = {
-  interval: "40s",
+  interval: "60s",
   failureLimit: 1,
   inconclusiveLimit: 1,
   minRequestCount: 5,
   metrics: [
     {
       name: "request-duration-p50-ms",
-      // Samples every 2 s (two of the tier's scrapes) give 20 a side in the window.
-      compare: { direction: "increase-is-bad", tolerance: 10, step: "2s" },
+      // Samples every 4 s (four of the tier's scrapes, about 100 of the canary's requests each,
+      // so one missed scrape on a loaded machine does not empty a sample) give 15 a side: the
+      // shift's estimate is then within about 3% of the truth, far from the 10% tolerance.
+      compare: { direction: "increase-is-bad", tolerance: 10, step: "4s" },
       provider: { type: "prometheus", mesh: "linkerd" },
     },
     {
@@ -83,7 +85,7 @@ async function settles(p: Podinfo, done: (s: Status) => boolean) {
       last = await status(p);
       return done(last) ? last : undefined;
     },
-    150_000,
+    300_000,
   ).catch((e: Error) => {
     throw new Error(
       `${e.message}; last status: ${JSON.stringify({ ...last, machine: undefined })}`,
@@ -91,7 +93,8 @@ async function settles(p: Podinfo, done: (s: Status) => boolean) {
   });
 }
 
-describe.concurrent("the canary judge, on the real Prometheus", () => {
+// Two checks of a minute each, on a loaded machine: the limit is for hangs.
+describe.concurrent("the canary judge, on the real Prometheus", { timeout: 360_000 }, () => {
   test("a canary 20% slower than the primary, under every absolute threshold, is rolled back", async () => {
     const { p, initial } = await Podinfo.healthy(
       client,

@@ -43,6 +43,7 @@ describe("every example under examples/", () => {
     expect(examples).toEqual(
       expect.arrayContaining([
         "ab-header",
+        "canary-judge",
         "canary-prometheus",
         "gateway-ab-header",
         "gateway-canary",
