@@ -4,34 +4,12 @@
 // route its parent refuses) and what only this router has (a route of the user's, edited in
 // one rule). Canary promotion, rollback and A/B run on both routers in analysis.test.ts.
 
-import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
-import type { KubeClient } from "../../src/kube/client.ts";
-import { adminClient, eventually, eventWith, ok, paths } from "../integration/support/cluster.ts";
-import {
-  controllerKubeconfig,
-  type RunningController,
-  startController,
-  tempDir,
-} from "../integration/support/controller.ts";
-import { Podinfo, type RolloutJson } from "../integration/support/rollouts.ts";
+import { describe, expect, inject, test } from "vitest";
+import { eventually, eventWith, ok, paths } from "../integration/support/cluster.ts";
+import { Podinfo, type RolloutJson, withController } from "../integration/support/rollouts.ts";
 import { requestsBy } from "./support/simulator.ts";
 
-let client: KubeClient;
-let controller: RunningController;
-const tmp = tempDir();
-
-beforeAll(async () => {
-  client = await adminClient();
-  controller = startController(await controllerKubeconfig(tmp.dir), tmp.dir, [
-    "--prometheus-address",
-    inject("prometheusUrl"),
-  ]);
-});
-
-afterAll(async () => {
-  await controller?.kill();
-  if (!process.env.FLEDGE_KEEP_LOGS) tmp.remove();
-});
+const world = withController(() => ["--prometheus-address", inject("prometheusUrl")]);
 
 type Status = NonNullable<RolloutJson["status"]> & { mirrorPercent?: number };
 type Rule = {
@@ -51,7 +29,7 @@ const REFUSE = "fledge.dev/sim-refuse-routes";
 const status = async (p: Podinfo) => ((await p.rollout()).status ?? {}) as Status;
 const condition = (s: Status, type: string) => s.conditions?.find((c) => c.type === type);
 const route = async (ns: string, name: string) =>
-  ok(await client.get<HttpRoute>(`${paths.httpRoutes(ns)}/${name}`), `HTTPRoute ${name}`);
+  ok(await world.client.get<HttpRoute>(`${paths.httpRoutes(ns)}/${name}`), `HTTPRoute ${name}`);
 
 /** Requests the simulator has sent in a namespace so far, by deployment and whether mirrored. */
 async function counted(ns: string) {
@@ -75,7 +53,7 @@ const successRate = {
 describe("mirroring: a canary judged on copies of real requests before it answers anyone", () => {
   test("a good canary passes on mirrored traffic alone, then takes weight and is promoted", async () => {
     const { p, initial } = await Podinfo.healthy(
-      client,
+      world.client,
       "gw-mirror-good",
       [{ setMirror: 50 }, { analysis: { passes: 2 } }, { setWeight: 50 }],
       { ...GATEWAY, analysis: successRate },
@@ -87,7 +65,7 @@ describe("mirroring: a canary judged on copies of real requests before it answer
       const t = await p.traffic();
       return s.mirrorPercent === 50 && t?.mirrorPercent === 50 ? true : undefined;
     });
-    // While mirroring, the canary is sent copies and answers no client.
+    // While mirroring, the canary is sent copies and answers no world.client.
     const mirroring = await eventually(
       "mirrored requests at the canary",
       async () => {
@@ -124,9 +102,9 @@ describe("mirroring: a canary judged on copies of real requests before it answer
     expect(await p.traffic()).toEqual({ canaryWeight: 0, mirrorPercent: 0 });
   });
 
-  test("a bad canary is rolled back on mirrored traffic, having answered no client", async () => {
+  test("a bad canary is rolled back on mirrored traffic, having answered no world.client", async () => {
     const { p, initial } = await Podinfo.healthy(
-      client,
+      world.client,
       "gw-mirror-bad",
       [{ setMirror: 100 }, { analysis: { passes: 3 } }, { setWeight: 50 }],
       { ...GATEWAY, analysis: successRate },
@@ -152,13 +130,13 @@ describe("mirroring: a canary judged on copies of real requests before it answer
 
 test("a route its parent refuses holds the step, with a condition and an Event naming the parent's reason", async () => {
   const { p } = await Podinfo.healthy(
-    client,
+    world.client,
     "gw-refused",
     [{ setWeight: 20 }, { pause: {} }],
     GATEWAY,
   );
   ok(
-    await client.patch(`${paths.services(p.ns)}/podinfo`, {
+    await world.client.patch(`${paths.services(p.ns)}/podinfo`, {
       metadata: { annotations: { [REFUSE]: "NotAllowedByListeners" } },
     }),
     "the mesh refuses the route",
@@ -173,7 +151,9 @@ test("a route its parent refuses holds the step, with a condition and an Event n
     reason: "RouteNotAccepted",
     message: expect.stringContaining("NotAllowedByListeners"),
   });
-  expect(await eventWith(client, p.ns, "RouteNotAccepted")).toMatchObject({ type: "Warning" });
+  expect(await eventWith(world.client, p.ns, "RouteNotAccepted")).toMatchObject({
+    type: "Warning",
+  });
   // Written, not in effect: the step holds and its pause has not begun.
   await eventually("the weight written", async () =>
     (await p.weight()) === 20 ? true : undefined,
@@ -182,7 +162,7 @@ test("a route its parent refuses holds the step, with a condition and an Event n
   expect(still.phase).toBe("Progressing");
   expect(still.currentStepIndex).toBe(0);
   ok(
-    await client.patch(`${paths.services(p.ns)}/podinfo`, {
+    await world.client.patch(`${paths.services(p.ns)}/podinfo`, {
       metadata: { annotations: { [REFUSE]: null } },
     }),
     "the mesh accepts the route",
@@ -218,13 +198,13 @@ test("a route of the user's: only the rule that sends to the apex is steered, an
     },
   });
   const { p } = await Podinfo.healthy(
-    client,
+    world.client,
     "gw-theirs",
     [{ setWeight: 30 }, { pause: {} }],
     { trafficRouting: { gatewayAPI: { httpRoute: "shop" } } },
     async (ns) => {
       ok(
-        await client.create(paths.services(ns), {
+        await world.client.create(paths.services(ns), {
           apiVersion: "v1",
           kind: "Service",
           metadata: { name: "static", namespace: ns },
@@ -232,7 +212,7 @@ test("a route of the user's: only the rule that sends to the apex is steered, an
         }),
         "the static Service",
       );
-      ok(await client.create(paths.httpRoutes(ns), theirs(ns)), "the user's route");
+      ok(await world.client.create(paths.httpRoutes(ns), theirs(ns)), "the user's route");
     },
   );
   // Healthy as soon as the primary serves: the route may still wait for its parent.
@@ -256,7 +236,7 @@ test("a route of the user's: only the rule that sends to the apex is steered, an
     ],
   });
 
-  ok(await client.delete(`${paths.rollouts(p.ns)}/podinfo`), "delete the Rollout");
+  ok(await world.client.delete(`${paths.rollouts(p.ns)}/podinfo`), "delete the Rollout");
   const handedBack = await eventually(
     "the route handed back",
     async () => {

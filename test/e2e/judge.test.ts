@@ -2,33 +2,11 @@
 // answer by their own annotations, so the primary and the canary have series of their own. The
 // judge compares them over the same window; no threshold is involved.
 
-import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
-import type { KubeClient } from "../../src/kube/client.ts";
-import { adminClient, eventually, eventWith, ok, paths } from "../integration/support/cluster.ts";
-import {
-  controllerKubeconfig,
-  type RunningController,
-  startController,
-  tempDir,
-} from "../integration/support/controller.ts";
-import { Podinfo, type RolloutJson } from "../integration/support/rollouts.ts";
+import { describe, expect, inject, test } from "vitest";
+import { eventually, eventWith } from "../integration/support/cluster.ts";
+import { Podinfo, type RolloutJson, withController } from "../integration/support/rollouts.ts";
 
-let client: KubeClient;
-let controller: RunningController;
-const tmp = tempDir();
-
-beforeAll(async () => {
-  client = await adminClient();
-  controller = startController(await controllerKubeconfig(tmp.dir), tmp.dir, [
-    "--prometheus-address",
-    inject("prometheusUrl"),
-  ]);
-});
-
-afterAll(async () => {
-  await controller?.kill();
-  if (!process.env.FLEDGE_KEEP_LOGS) tmp.remove();
-});
+const world = withController(() => ["--prometheus-address", inject("prometheusUrl")]);
 
 type Status = NonNullable<RolloutJson["status"]> & {
   metrics?: {
@@ -65,17 +43,6 @@ const analysis = {
   ],
 };
 
-async function revise(p: Podinfo, annotations: Record<string, string>) {
-  ok(
-    await client.patch(`${paths.deployments(p.ns)}/podinfo`, {
-      spec: {
-        template: { metadata: { annotations: { "example.com/revision": "v2", ...annotations } } },
-      },
-    }),
-    "new revision",
-  );
-}
-
 /** Waits for the rollout to settle as `done` says; a timeout tells the status it last had. */
 async function settles(p: Podinfo, done: (s: Status) => boolean) {
   let last: Status | undefined;
@@ -97,18 +64,18 @@ async function settles(p: Podinfo, done: (s: Status) => boolean) {
 describe.concurrent("the canary judge, on the real Prometheus", { timeout: 360_000 }, () => {
   test("a canary 20% slower than the primary, under every absolute threshold, is rolled back", async () => {
     const { p, initial } = await Podinfo.healthy(
-      client,
+      world.client,
       "judge-slow",
       [{ setWeight: 50 }, { analysis: { passes: 1 } }],
       { analysis },
     );
-    await revise(p, { "fledge.dev/sim-latency-ms": "p50=12" });
+    await p.newRevision("v2", { "fledge.dev/sim-latency-ms": "p50=12" });
     const failed = await settles(p, (s) => s.phase === "Failed");
     expect(failed.stableRevision).toBe(initial.status?.stableRevision);
     const score = failed.metrics?.find((m) => m.name === "canary-score");
     expect(score).toMatchObject({ outcome: "failed" });
     expect(score?.compared?.[0]).toMatchObject({ classification: "High", bad: true });
-    const event = await eventWith(client, p.ns, "AnalysisFailed");
+    const event = await eventWith(world.client, p.ns, "AnalysisFailed");
     expect(event?.message).toMatch(
       /canary-score: request-duration-p50-ms: canary \+\d+% \(95% CI \+\d+%\.\.\+\d+%\) vs primary/,
     );
@@ -116,12 +83,12 @@ describe.concurrent("the canary judge, on the real Prometheus", { timeout: 360_0
 
   test("a canary like the primary passes and is promoted", async () => {
     const { p, initial } = await Podinfo.healthy(
-      client,
+      world.client,
       "judge-same",
       [{ setWeight: 50 }, { analysis: { passes: 1 } }],
       { analysis },
     );
-    await revise(p, {});
+    await p.newRevision("v2");
     const promoted = await settles(
       p,
       (s) => s.phase === "Healthy" && s.stableRevision !== initial.status?.stableRevision,
@@ -132,12 +99,12 @@ describe.concurrent("the canary judge, on the real Prometheus", { timeout: 360_0
 
   test("a canary with no traffic of its own is inconclusive: the rollout pauses, nothing is judged", async () => {
     const { p, initial } = await Podinfo.healthy(
-      client,
+      world.client,
       "judge-idle",
       [{ setWeight: 0 }, { analysis: { passes: 1 } }],
       { analysis },
     );
-    await revise(p, {});
+    await p.newRevision("v2");
     const paused = await settles(p, (s) =>
       (s.pauseReasons ?? []).some((r) => r.reason === "Inconclusive"),
     );

@@ -38,7 +38,7 @@ export type Steps = Record<string, unknown>[];
  * One test file's world: an admin client and a controller process under deploy/'s
  * ServiceAccount, started before the file's tests and stopped after them.
  */
-export function withController() {
+export function withController(args: () => string[] = () => []) {
   const world = {} as {
     client: KubeClient;
     controller: RunningController;
@@ -50,7 +50,7 @@ export function withController() {
   beforeAll(async () => {
     world.client = await adminClient();
     world.kubeconfig = await controllerKubeconfig(tmp.dir);
-    world.controller = startController(world.kubeconfig, tmp.dir);
+    world.controller = startController(world.kubeconfig, tmp.dir, args());
   });
   afterAll(async () => {
     await world.controller?.kill();
