@@ -102,7 +102,7 @@ describe("mirroring: a canary judged on copies of real requests before it answer
     expect(await p.traffic()).toEqual({ canaryWeight: 0, mirrorPercent: 0 });
   });
 
-  test("a bad canary is rolled back on mirrored traffic, having answered no world.client", async () => {
+  test("a bad canary is rolled back on mirrored traffic, having answered no client", async () => {
     const { p, initial } = await Podinfo.healthy(
       world.client,
       "gw-mirror-bad",
