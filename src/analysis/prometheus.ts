@@ -12,8 +12,9 @@ import {
   promDuration,
   type QueryVars,
   renderQuery,
+  requestsQuery,
 } from "./promql.ts";
-import { finite, type ReadResult, read, unreadable } from "./reading.ts";
+import { finite, type ReadResult, type RequestCounts, read, unreadable } from "./reading.ts";
 import { readingOnce, type SecretReader } from "./secrets.ts";
 
 /** Where one metric's queries go and with which credentials. */
@@ -289,7 +290,7 @@ export class PrometheusProvider {
         ? 2 * scrape.ms
         : DEFAULT_STEP_MS;
     const intervalMs = durationMs(subject.spec.analysis.interval);
-    const timeoutMs = Math.min(10_000, Math.max(1_000, intervalMs));
+    const { timeoutMs } = windowOf(subject, subject.target);
     const end = (this.options.now ?? Date.now)() / 1000;
     const side = async (deployment: string) => {
       const vars: QueryVars = {
@@ -319,6 +320,34 @@ export class PrometheusProvider {
     return { ok: true, canary: canary.values, baseline: baseline.values };
   }
 
+  /**
+   * How many requests each Deployment served over the last analysis interval, counted by the
+   * request series of the metric's mesh on the metric's Prometheus; no series is none served.
+   */
+  async requestCounts(
+    subject: AnalysisSubject,
+    metric: Metric,
+    deployments: readonly string[],
+  ): Promise<RequestCounts> {
+    const { mesh } = metric.provider;
+    if (!mesh) return { ok: false, reason: meshMissing(metric) };
+    const where = this.whereFor(subject, metric);
+    const resolved = await this.targetFor(subject, where, readingOnce(this.options.readSecret));
+    if (!resolved.ok) return resolved;
+    const answers = await Promise.all(
+      deployments.map((deployment) => {
+        const { vars, timeoutMs } = windowOf(subject, deployment);
+        return this.query(resolved.target, requestsQuery(mesh, vars), timeoutMs);
+      }),
+    );
+    const counts: number[] = [];
+    for (const answer of answers) {
+      if (!answer.ok) return answer;
+      counts.push(answer.value ?? 0);
+    }
+    return { ok: true, counts };
+  }
+
   /** The value query of a metric: the user's template filled, or the mesh's built-in one. */
   private queryFor(
     metric: Metric,
@@ -338,15 +367,7 @@ export class PrometheusProvider {
     const resolved = await this.targetFor(subject, this.whereFor(subject, metric), readSecret);
     if (!resolved.ok) return unreadable(resolved.reason);
     const { target } = resolved;
-    const intervalMs = durationMs(subject.spec.analysis.interval);
-    // A check must not outlive its interval, nor give up on a busy Prometheus too soon.
-    const timeoutMs = Math.min(10_000, Math.max(1_000, intervalMs));
-    const vars: QueryVars = {
-      namespace: subject.namespace,
-      target: subject.target,
-      canary: subject.canaryService,
-      interval: promDuration(intervalMs),
-    };
+    const { vars, timeoutMs } = windowOf(subject, subject.target);
     if (metric.provider.query) {
       const rendered = renderQuery(metric.provider.query, vars);
       if (!rendered.ok) return unreadable(rendered.reason);
@@ -477,6 +498,19 @@ export class PrometheusProvider {
     if (!data.success) return { reason: "its /api/v1/status/config answer has no yaml" };
     return longestScrapeInterval(data.data.yaml);
   }
+}
+
+/** A check's window as the queries about one Deployment see it, and how long each may take. */
+function windowOf(subject: AnalysisSubject, deployment: string) {
+  const intervalMs = durationMs(subject.spec.analysis.interval);
+  const vars: QueryVars = {
+    namespace: subject.namespace,
+    target: deployment,
+    canary: subject.canaryService,
+    interval: promDuration(intervalMs),
+  };
+  // A check must not outlive its interval, nor give up on a busy Prometheus too soon.
+  return { vars, timeoutMs: Math.min(10_000, Math.max(1_000, intervalMs)) };
 }
 
 const meshMissing = (metric: Metric) =>
