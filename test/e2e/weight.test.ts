@@ -2,39 +2,21 @@
 // the apex Service to route as a mesh that ignores TrafficSplits (everything to the primary), a
 // real Prometheus scraping it, the controller under deploy/'s ServiceAccount.
 
-import { afterAll, beforeAll, expect, inject, test } from "vitest";
+import { beforeAll, expect, test } from "vitest";
 import type { KubeClient } from "../../src/kube/client.ts";
 import { adminClient, eventually, eventWith, ok, paths } from "../integration/support/cluster.ts";
-import {
-  controllerKubeconfig,
-  type RunningController,
-  startController,
-  tempDir,
-} from "../integration/support/controller.ts";
 import { Podinfo, type RolloutJson, type Steps } from "../integration/support/rollouts.ts";
+import { controllerOnPrometheus } from "./support/controller.ts";
 
 type Status = NonNullable<RolloutJson["status"]> & { failedChecks?: number };
 
 const IGNORE_SPLITS = "fledge.dev/sim-ignore-splits";
 
 let client: KubeClient;
-let controller: RunningController;
-const tmp = tempDir();
+controllerOnPrometheus();
 
 beforeAll(async () => {
   client = await adminClient();
-  const kubeconfig = await controllerKubeconfig(tmp.dir);
-  controller = startController(
-    kubeconfig,
-    tmp.dir,
-    ["--prometheus-address", inject("prometheusUrl")],
-    "info",
-  );
-});
-
-afterAll(async () => {
-  await controller?.kill();
-  if (!process.env.FLEDGE_KEEP_LOGS) tmp.remove();
 });
 
 const status = async (p: Podinfo) => ((await p.rollout()).status ?? {}) as Status;
@@ -66,6 +48,29 @@ const analysis = (extra: object = {}) => ({
   ...extra,
 });
 
+/** Waits for the Rollout's status to show the weight not observed. */
+const weightNotObserved = (p: Podinfo) =>
+  eventually(
+    "WeightObserved False",
+    async () => {
+      const s = await status(p);
+      return condition(s, "WeightObserved")?.status === "False" ? s : undefined;
+    },
+    60_000,
+  );
+
+/** Waits for the new revision to be promoted; a rollback ends the wait as a failure. */
+const promoted = (p: Podinfo, stable: string | undefined) =>
+  eventually(
+    "promoted",
+    async () => {
+      const s = await status(p);
+      if (s.phase === "Failed") throw new Error(`rolled back: ${s.message}`);
+      return s.phase === "Healthy" && s.stableRevision !== stable ? s : undefined;
+    },
+    120_000,
+  );
+
 /** A healthy podinfo whose apex the simulated mesh routes as though its split were not there. */
 async function ignoredSplit(prefix: string, extra: Record<string, unknown>) {
   const { p, initial } = await Podinfo.healthy(client, prefix, steps, extra);
@@ -81,14 +86,7 @@ async function ignoredSplit(prefix: string, extra: Record<string, unknown>) {
 test("a mesh that ignores the split holds the rollout at 40% with WeightNotObserved and an Event, neither promoted nor rolled back", async () => {
   const { p, stable } = await ignoredSplit("weight-ignored", { analysis: analysis() });
   await p.newRevision("v2");
-  const held = await eventually(
-    "WeightObserved False",
-    async () => {
-      const s = await status(p);
-      return condition(s, "WeightObserved")?.status === "False" ? s : undefined;
-    },
-    60_000,
-  );
+  const held = await weightNotObserved(p);
   expect(condition(held, "WeightObserved")).toMatchObject({
     reason: "WeightNotObserved",
     message: expect.stringMatching(
@@ -115,15 +113,7 @@ test("a mesh that ignores the split holds the rollout at 40% with WeightNotObser
     }),
     "the mesh follows the split",
   );
-  const healthy = await eventually(
-    "promoted once the weight is observed",
-    async () => {
-      const s = await status(p);
-      if (s.phase === "Failed") throw new Error(`rolled back: ${s.message}`);
-      return s.phase === "Healthy" && s.stableRevision !== stable ? s : undefined;
-    },
-    120_000,
-  );
+  const healthy = await promoted(p, stable);
   expect(condition(healthy, "WeightObserved")).toMatchObject({
     status: "True",
     reason: "WeightObserved",
@@ -135,15 +125,7 @@ test("with verifyWeight: false the same rollout on the same mesh is promoted", a
     analysis: analysis({ verifyWeight: false }),
   });
   await p.newRevision("v2");
-  const healthy = await eventually(
-    "promoted",
-    async () => {
-      const s = await status(p);
-      if (s.phase === "Failed") throw new Error(`rolled back: ${s.message}`);
-      return s.phase === "Healthy" && s.stableRevision !== stable ? s : undefined;
-    },
-    120_000,
-  );
+  const healthy = await promoted(p, stable);
   expect(condition(healthy, "WeightObserved")).toBeUndefined();
 });
 
@@ -154,14 +136,7 @@ test("on SMI TrafficMetrics, the canary's and the primary's counts name the same
     }),
   });
   await p.newRevision("v2");
-  const held = await eventually(
-    "WeightObserved False",
-    async () => {
-      const s = await status(p);
-      return condition(s, "WeightObserved")?.status === "False" ? s : undefined;
-    },
-    60_000,
-  );
+  const held = await weightNotObserved(p);
   expect(condition(held, "WeightObserved")?.message).toMatch(
     /^canary served 0\.0% of \d+ requests; the route says 40%/,
   );

@@ -93,7 +93,8 @@ export async function weightCheck(
   const verdict = judgeShare(canaryRequests, primaryRequests, weight);
   if (verdict.observedPercent === undefined)
     return result("passed", `no requests in the window to judge the route's ${weight}% by`);
-  const said = `canary served ${verdict.observedPercent.toFixed(1)}% of ${formatNumber(verdict.requests)} requests; the route says ${weight}%`;
+  // Prometheus extrapolates counters to the window's ends: whole requests read better.
+  const said = `canary served ${verdict.observedPercent.toFixed(1)}% of ${Math.round(verdict.requests)} requests; the route says ${weight}%`;
   return {
     ...result(
       verdict.agrees ? "passed" : "inconclusive",
