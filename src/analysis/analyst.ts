@@ -12,6 +12,9 @@ export type AnalysisSubject = {
   phase: string;
   stepIndex: number;
   canaryWeight: number;
+  /** For checks: the share mirrored to the canary, and how long the route has shown both. */
+  mirrorPercent?: number;
+  weightHeldMs?: number | undefined;
 };
 
 /** A gate either passed, was refused (a non-2xx answer), or could not be asked at all. */

@@ -10,6 +10,7 @@ import type { ReadResult } from "./reading.ts";
 import { type SecretReader, secretReader } from "./secrets.ts";
 import { TrafficMetricsProvider } from "./traffic-metrics.ts";
 import { gate, notifyWebhooks, webhookChecks } from "./webhooks.ts";
+import { type RequestCounter, weightCheck } from "./weight/verify.ts";
 
 export type AnalystOptions = {
   client: KubeClient;
@@ -30,10 +31,12 @@ export function createAnalyst(options: AnalystOptions): Analyst {
     scrapeIntervalMs: options.scrapeIntervalMs,
     readSecret: options.readSecret ?? secretReader(options.client),
   });
-  const providers: Record<Metric["provider"]["type"], Provider> = {
-    prometheus,
-    smi: new TrafficMetricsProvider(options.client),
-  };
+  const smi = new TrafficMetricsProvider(options.client);
+  const providers: Record<Metric["provider"]["type"], Provider> = { prometheus, smi };
+  const countRequests: RequestCounter = (subject, source, deployments) =>
+    source.kind === "smi"
+      ? smi.requestCounts(subject, deployments)
+      : prometheus.requestCounts(subject, source.metric, deployments);
   const byProvider = (metrics: Metric[], type: Metric["provider"]["type"]) =>
     metrics.filter((m) => m.provider.type === type);
   type Thresholded = Metric & { thresholdRange: NonNullable<Metric["thresholdRange"]> };
@@ -50,9 +53,10 @@ export function createAnalyst(options: AnalystOptions): Analyst {
         const results = await providers[type].read(subject, mine);
         return mine.map((m, i) => [m, results[i]] as const);
       };
-      const [hooks, score, ...pairs] = await Promise.all([
+      const [hooks, score, weight, ...pairs] = await Promise.all([
         webhookChecks(subject),
         compareCheck(prometheus, subject, subject.spec.analysis.metrics),
+        weightCheck(subject, countRequests),
         readAll("prometheus"),
         readAll("smi"),
       ]);
@@ -65,7 +69,7 @@ export function createAnalyst(options: AnalystOptions): Analyst {
           ? judge(m.name, r.reading, m.thresholdRange, minRequestCount)
           : { name: m.name, outcome: "errored", message: r.reason };
       });
-      return [...judged, ...(score ? [score] : []), ...hooks];
+      return [...judged, ...(score ? [score] : []), ...(weight ? [weight] : []), ...hooks];
     },
     gate: (subject, name) => gate(subject, name),
     async readiness(subject) {

@@ -12,8 +12,9 @@ import {
   promDuration,
   type QueryVars,
   renderQuery,
+  requestsQuery,
 } from "./promql.ts";
-import { finite, type ReadResult, read, unreadable } from "./reading.ts";
+import { finite, type ReadResult, type RequestCounts, read, unreadable } from "./reading.ts";
 import { readingOnce, type SecretReader } from "./secrets.ts";
 
 /** Where one metric's queries go and with which credentials. */
@@ -339,6 +340,38 @@ export class PrometheusProvider {
     return { ok: true, canary: canary.values, baseline: baseline.values };
   }
 
+  /**
+   * How many requests each Deployment served over the last analysis interval, counted by the
+   * request series of the metric's mesh on the metric's Prometheus; no series is none served.
+   */
+  async requestCounts(
+    subject: AnalysisSubject,
+    metric: Metric,
+    deployments: readonly string[],
+  ): Promise<RequestCounts> {
+    const { mesh } = metric.provider;
+    if (!mesh) return { ok: false, reason: meshMissing(metric) };
+    const where = this.whereFor(subject, metric);
+    const resolved = await this.targetFor(subject, where, readingOnce(this.options.readSecret));
+    if (!resolved.ok) return resolved;
+    const intervalMs = durationMs(subject.spec.analysis.interval);
+    const answers = await Promise.all(
+      deployments.map((deployment) =>
+        this.query(
+          resolved.target,
+          requestsQuery(mesh, varsFor(subject, deployment, intervalMs)),
+          timeoutFor(intervalMs),
+        ),
+      ),
+    );
+    const counts: number[] = [];
+    for (const answer of answers) {
+      if (!answer.ok) return answer;
+      counts.push(answer.value ?? 0);
+    }
+    return { ok: true, counts };
+  }
+
   private async readOne(
     subject: AnalysisSubject,
     metric: Metric,
@@ -475,5 +508,6 @@ export class PrometheusProvider {
   }
 }
 
+/** A check's window as the queries about one Deployment see it, and how long each may take. */
 const meshMissing = (metric: Metric) =>
   `metric ${metric.name} on Prometheus needs provider.mesh (linkerd, osm or envoy) or provider.query`;

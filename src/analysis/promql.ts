@@ -90,6 +90,12 @@ function counted(series: string, interval: string): string {
   return `((increase(${series}[${interval}]) and ${existed}) or (last_over_time(${series}[${interval}]) unless ${existed}))`;
 }
 
+/** The PromQL counting the requests the Deployment `v.target` served in the window. */
+export function requestsQuery(mesh: Mesh, v: QueryVars): string {
+  const s = MESH_SERIES[mesh];
+  return `sum(${counted(`${s.requests}{${s.selector(v)}}`, v.interval)})`;
+}
+
 /**
  * The PromQL for a built-in metric on a mesh: a percentage 0..100 or milliseconds. The success
  * rate and the request count count the same requests, so the count says what the rate rests on.
@@ -97,7 +103,7 @@ function counted(series: string, interval: string): string {
 export function builtinQuery(mesh: Mesh, metric: BuiltinMetric, v: QueryVars): BuiltinQuery {
   const s = MESH_SERIES[mesh];
   const sel = s.selector(v);
-  const requests = `sum(${counted(`${s.requests}{${sel}}`, v.interval)})`;
+  const requests = requestsQuery(mesh, v);
   if (metric === "request-success-rate") {
     return {
       value: `sum(${counted(`${s.requests}{${sel},${s.notFailed}}`, v.interval)}) / ${requests} * 100`,

@@ -19,3 +19,6 @@ export const unreadable = (reason: string): ReadResult => ({ ok: false, reason }
 export function finite(value: number | undefined): number | undefined {
   return value !== undefined && Number.isFinite(value) ? value : undefined;
 }
+
+/** How many requests each of some Deployments served over the window, in their order. */
+export type RequestCounts = { ok: true; counts: number[] } | { ok: false; reason: string };

@@ -6,7 +6,7 @@ import { METRICS_GROUP, TrafficMetrics } from "../api/smi.ts";
 import type { KubeClient, KubeError } from "../kube/client.ts";
 import type { AnalysisSubject } from "./analyst.ts";
 import { promDuration } from "./promql.ts";
-import { type ReadResult, read, unreadable } from "./reading.ts";
+import { type ReadResult, type RequestCounts, read, unreadable } from "./reading.ts";
 
 const API = `${METRICS_GROUP}/v1alpha1`;
 
@@ -35,20 +35,29 @@ export function trafficMetricsError(error: KubeError): string {
   }
 }
 
+const entryOf = (tm: TrafficMetrics, name: string) => tm.metrics.find((m) => m.name === name);
+
+function numberOf(tm: TrafficMetrics, name: string): number | undefined {
+  const value = entryOf(tm, name)?.value;
+  return value === undefined || value === null ? undefined : parseQuantity(value);
+}
+
+/** The requests a TrafficMetrics window counts: its successes and its failures. */
+export function requestsOf(tm: TrafficMetrics): number | undefined {
+  const success = numberOf(tm, "success_count");
+  const failure = numberOf(tm, "failure_count");
+  return success !== undefined && failure !== undefined ? success + failure : undefined;
+}
+
 /**
  * The readings one TrafficMetrics object gives for the rollout's metrics: success rate as
  * success / (success + failure) in percent, latencies in milliseconds, each resting on the
  * window's request count. Missing values are "no data".
  */
 export function readingsOf(tm: TrafficMetrics, metrics: Metric[]): ReadResult[] {
-  const entry = (name: string) => tm.metrics.find((m) => m.name === name);
-  const number = (name: string) => {
-    const value = entry(name)?.value;
-    return value === undefined || value === null ? undefined : parseQuantity(value);
-  };
+  const number = (name: string) => numberOf(tm, name);
   const success = number("success_count");
-  const failure = number("failure_count");
-  const requests = success !== undefined && failure !== undefined ? success + failure : undefined;
+  const requests = requestsOf(tm);
   return metrics.map((m) => {
     if (m.name === "request-success-rate") {
       const rate = requests && success !== undefined ? (success / requests) * 100 : undefined;
@@ -57,7 +66,7 @@ export function readingsOf(tm: TrafficMetrics, metrics: Metric[]): ReadResult[] 
     const latency = LATENCY[m.name];
     if (!latency) return unreadable(`TrafficMetrics has no metric ${m.name}`);
     const value = number(latency);
-    const unit = entry(latency)?.unit ?? "ms";
+    const unit = entryOf(tm, latency)?.unit ?? "ms";
     return read(
       value === undefined ? undefined : SECONDS_UNITS.has(unit) ? value * 1000 : value,
       requests,
@@ -75,18 +84,45 @@ export class TrafficMetricsProvider {
 
   async read(subject: AnalysisSubject, metrics: Metric[]): Promise<ReadResult[]> {
     if (metrics.length === 0) return [];
-    const failAll = (reason: string) => metrics.map(() => unreadable(reason));
+    const got = await this.fetch(subject, subject.target);
+    if (!got.ok) return metrics.map(() => unreadable(got.reason));
+    return readingsOf(got.value, metrics);
+  }
+
+  /** How many requests each Deployment served over the last analysis interval. */
+  async requestCounts(
+    subject: AnalysisSubject,
+    deployments: readonly string[],
+  ): Promise<RequestCounts> {
+    const got = await Promise.all(deployments.map((d) => this.fetch(subject, d)));
+    const counts: number[] = [];
+    for (const [i, tm] of got.entries()) {
+      if (!tm.ok) return tm;
+      const requests = requestsOf(tm.value);
+      if (requests === undefined)
+        return {
+          ok: false,
+          reason: `TrafficMetrics of ${deployments[i]} count no successes and failures`,
+        };
+      counts.push(requests);
+    }
+    return { ok: true, counts };
+  }
+
+  private async fetch(
+    subject: AnalysisSubject,
+    deployment: string,
+  ): Promise<{ ok: true; value: TrafficMetrics } | { ok: false; reason: string }> {
     const got = await this.client.request<unknown>(
       "GET",
-      `/apis/${API}/namespaces/${subject.namespace}/deployments/${subject.target}`,
+      `/apis/${API}/namespaces/${subject.namespace}/deployments/${deployment}`,
       undefined,
       undefined,
       // smi-metrics reads the window from `t`, a Go duration.
       { t: promDuration(durationMs(subject.spec.analysis.interval)) },
     );
-    if (!got.ok) return failAll(trafficMetricsError(got.error));
+    if (!got.ok) return { ok: false, reason: trafficMetricsError(got.error) };
     const parsed = parseAs(TrafficMetrics, got.value, "TrafficMetrics");
-    if (!parsed.ok) return failAll(`unexpected answer: ${parsed.error}`);
-    return readingsOf(parsed.value, metrics);
+    return parsed.ok ? parsed : { ok: false, reason: `unexpected answer: ${parsed.error}` };
   }
 }

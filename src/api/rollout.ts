@@ -226,6 +226,10 @@ export const Analysis = z.object({
       ...cel({ rule: "self.marginal <= self.pass", message: "marginal must not be above pass" }),
     }),
   webhooks: z.array(Webhook).max(20).default([]),
+  verifyWeight: z.boolean().default(true).meta({
+    description:
+      "Whether each check compares the canary's observed share of requests (from SMI TrafficMetrics or a mesh's Prometheus metrics) with the weight in effect, holding the step while they disagree.",
+  }),
 });
 
 export const SMI_SPLIT_VERSIONS = [
@@ -355,6 +359,7 @@ export const RolloutSpec = z
       metrics: [],
       scoreThresholds: { pass: 95, marginal: 75 },
       webhooks: [],
+      verifyWeight: true,
     }),
     progressDeadlineSeconds: z.int().min(1).default(600).meta({
       description:

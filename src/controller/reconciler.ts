@@ -1,4 +1,5 @@
 import type { Analyst } from "../analysis/analyst.ts";
+import { WEIGHT_CONDITION, weightCondition } from "../analysis/weight/condition.ts";
 import { type OwnerRollout, primaryName, REVISION_ANNOTATION } from "../api/names.ts";
 import { parseAs } from "../api/parse.ts";
 import {
@@ -32,10 +33,10 @@ import { observations } from "./observations.ts";
 import type { ReconcileResult } from "./queue.ts";
 import {
   analysisSubject,
+  falseConditionNotices,
   outcomeNotifications,
   Recorder,
   ROUTE_CONDITION,
-  routeNotices,
 } from "./record.ts";
 import { type Problem, resume } from "./resume.ts";
 import { type RolloutObject, rolloutObject } from "./rollout-object.ts";
@@ -157,6 +158,11 @@ export class Reconciler {
         phase: phaseOf(snapshot),
         stepIndex: snapshot.context.stepIndex,
         canaryWeight: snapshot.context.canaryWeight,
+        mirrorPercent: snapshot.context.mirrorPercent,
+        weightHeldMs:
+          snapshot.context.trafficSince === undefined
+            ? undefined
+            : now - snapshot.context.trafficSince,
       });
     const notices: Notice[] = [];
     const feed = (event: RolloutEvent) => {
@@ -184,9 +190,11 @@ export class Reconciler {
     const readiness = await this.deps.analyst.readiness(subject());
     const extraConditions = (): ConditionInput[] => {
       const verdict = router.observe(route).verdict;
+      const weight = weightCondition(spec, snapshot.context.results);
       return [
         ...(readiness ? [{ type: "AnalysisReady", ...readiness }] : []),
         ...(verdict ? [{ type: ROUTE_CONDITION, ...verdict }] : []),
+        ...(weight ? [{ type: WEIGHT_CONDITION, ...weight }] : []),
       ];
     };
     // Write-ahead: every decision is in status before any of its effects reach the cluster, so a
@@ -231,7 +239,9 @@ export class Reconciler {
     }
     const before = current.status as RolloutStatus | undefined;
     await record(true);
-    notices.push(...routeNotices(before, current.status as RolloutStatus | undefined));
+    const after = current.status as RolloutStatus | undefined;
+    for (const type of [ROUTE_CONDITION, WEIGHT_CONDITION])
+      notices.push(...falseConditionNotices(type, before, after));
     await this.recorder.announce(
       { ...owner, resourceVersion: current.metadata.resourceVersion },
       notices,

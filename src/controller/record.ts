@@ -17,7 +17,10 @@ import { Conflict, Refused, rolloutPath, written } from "./writes.ts";
 export function analysisSubject(
   rollout: RolloutObject,
   spec: RolloutSpec,
-  at: Pick<AnalysisSubject, "phase" | "stepIndex" | "canaryWeight">,
+  at: Pick<
+    AnalysisSubject,
+    "phase" | "stepIndex" | "canaryWeight" | "mirrorPercent" | "weightHeldMs"
+  >,
 ): AnalysisSubject {
   const { namespace, name } = rollout.metadata;
   return {
@@ -48,15 +51,19 @@ export function outcomeNotifications(before: Stage, after: Stage): Notification[
 /** The condition a router's verdict on its route is reported under. */
 export const ROUTE_CONDITION = "TrafficRouted";
 
-/** A route whose parents turned it down is news once: when the verdict first says so. */
-export function routeNotices(
+/**
+ * A condition turning False is news once: when it first says so, or gives another reason (a
+ * route's parents turning it down, the mesh not moving the weight), not each time its message
+ * changes.
+ */
+export function falseConditionNotices(
+  type: string,
   before: RolloutStatus | undefined,
   after: RolloutStatus | undefined,
 ): Notice[] {
-  const verdictIn = (s: RolloutStatus | undefined) =>
-    s?.conditions?.find((c) => c.type === ROUTE_CONDITION);
-  const now = verdictIn(after);
-  const then = verdictIn(before);
+  const conditionIn = (s: RolloutStatus | undefined) => s?.conditions?.find((c) => c.type === type);
+  const now = conditionIn(after);
+  const then = conditionIn(before);
   if (now?.status !== "False" || (then?.status === "False" && then.reason === now.reason))
     return [];
   return [{ type: "Warning", reason: now.reason, message: now.message }];

@@ -65,7 +65,10 @@ export function pendingStatus(
 /**
  * What the machine last saw of the cluster: every reconcile observes these afresh (the target's
  * revision, the revision the primary is ready at, the split's weight) before the machine decides
- * anything, so a stored copy is never what a decision rests on.
+ * anything, so a stored copy is never what a decision rests on. When the route took its weight
+ * is kept with them: it goes out with the decision that moved the weight, and a machine
+ * restored without it sees the weight change when it next looks, later than it did, so a check
+ * waits longer for a whole window at that weight, never less.
  */
 const OBSERVED = [
   "targetRevision",
@@ -73,6 +76,7 @@ const OBSERVED = [
   "primaryRevision",
   "trafficWeight",
   "trafficMirror",
+  "trafficSince",
 ] as const;
 
 /**

@@ -50,6 +50,8 @@ export const Context = z.object({
   trafficWeight: z.number().optional(),
   /** The share of requests last observed copied to the canary, answers dropped. */
   trafficMirror: z.number().optional(),
+  /** When the route was first observed with trafficWeight and trafficMirror; status from before lacks it. */
+  trafficSince: z.number().optional(),
   stepIndex: z.int().min(0),
   /** The canary weight the machine wants. */
   canaryWeight: z.int().min(0).max(100),
@@ -197,6 +199,11 @@ export function observe(context: Context, event: RolloutEvent): Context {
       next.primaryRevision = event.revision;
       break;
     case "TRAFFIC":
+      if (
+        event.canaryWeight !== context.trafficWeight ||
+        (event.mirrorPercent ?? 0) !== (context.trafficMirror ?? 0)
+      )
+        next.trafficSince = now;
       next.trafficWeight = event.canaryWeight;
       next.trafficMirror = event.mirrorPercent ?? 0;
       break;

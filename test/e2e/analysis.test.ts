@@ -15,13 +15,8 @@ import {
   paths,
   rolloutManifest,
 } from "../integration/support/cluster.ts";
-import {
-  controllerKubeconfig,
-  type RunningController,
-  startController,
-  tempDir,
-} from "../integration/support/controller.ts";
 import { Podinfo, type RolloutJson, type Steps } from "../integration/support/rollouts.ts";
+import { controllerOnPrometheus } from "./support/controller.ts";
 import { type Receiver, webhookReceiver } from "./support/hooks.ts";
 import { requestsBy } from "./support/simulator.ts";
 
@@ -41,26 +36,16 @@ const SUCCESS_RATE = "fledge.dev/sim-success-rate";
 const LATENCY = "fledge.dev/sim-latency-ms";
 
 let client: KubeClient;
-let controller: RunningController;
 let hooks: Receiver;
-const tmp = tempDir();
+const controller = controllerOnPrometheus();
 
 beforeAll(async () => {
   client = await adminClient();
   hooks = await webhookReceiver();
-  const kubeconfig = await controllerKubeconfig(tmp.dir);
-  controller = startController(
-    kubeconfig,
-    tmp.dir,
-    ["--prometheus-address", inject("prometheusUrl")],
-    "info",
-  );
 });
 
 afterAll(async () => {
-  await controller?.kill();
   await hooks?.close();
-  if (!process.env.FLEDGE_KEEP_LOGS) tmp.remove();
 });
 
 const status = async (p: Podinfo) => ((await p.rollout()).status ?? {}) as Status;
@@ -74,7 +59,7 @@ async function settles(p: Podinfo, stable: string | undefined, phase: string, ti
       const s = await status(p);
       seen.push(s);
       if (s.phase === "Failed" && phase !== "Failed")
-        throw new Error(`rolled back: ${s.message}\n${controller.logs().slice(-3000)}`);
+        throw new Error(`rolled back: ${s.message}\n${controller().logs().slice(-3000)}`);
       const moved = phase === "Healthy" ? s.stableRevision !== stable : s.canaryRevision;
       return s.phase === phase && moved ? s : undefined;
     },

@@ -127,6 +127,42 @@ describe("the Prometheus provider against a loopback Prometheus API", () => {
     await prom.close();
   });
 
+  it("counts each Deployment's requests on the metric's Prometheus with its credentials; no series is none", async () => {
+    const prom = await serve((s) => ({
+      body: s.query.get("query")?.includes('deployment="podinfo-primary"')
+        ? vector("412")
+        : vector(),
+    }));
+    const provider = new PrometheusProvider({
+      readSecret: async () => ({ ok: true, value: "Bearer t0k3n" }),
+    });
+    const s = subject({
+      interval: "30s",
+      metrics: [
+        {
+          name: "request-duration-p99-ms",
+          thresholdRange: { max: 500 },
+          provider: {
+            type: "prometheus",
+            mesh: "linkerd",
+            prometheus: { address: prom.url, authorization: { name: "prom", key: "token" } },
+          },
+        },
+      ],
+    });
+    const [metric] = metricsOf(s);
+    if (!metric) throw new Error("no metric");
+    expect(await provider.requestCounts(s, metric, ["podinfo", "podinfo-primary"])).toEqual({
+      ok: true,
+      counts: [0, 412],
+    });
+    expect(prom.seen.map((q) => q.headers.authorization)).toEqual(["Bearer t0k3n", "Bearer t0k3n"]);
+    expect(
+      prom.seen.every((q) => q.query.get("query")?.startsWith("sum(((increase(response_total{")),
+    ).toBe(true);
+    await prom.close();
+  });
+
   it("a user's query is rendered, and an empty answer is no data with no request count", async () => {
     const prom = await serve(() => ({ body: vector() }));
     const provider = new PrometheusProvider({ defaultAddress: prom.url, readSecret: noSecrets });

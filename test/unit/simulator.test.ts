@@ -584,6 +584,19 @@ describe("which routes the mesh follows", () => {
     expect([...tally(mesh([canaryRoute]), PLAIN_REQUEST, 10)]).toEqual([["podinfo", 10]]);
   });
 
+  test("a Service whose annotation says the mesh ignores splits is served by its selector, whatever its routes say", () => {
+    const apex = service("podinfo", "podinfo-primary", { "fledge.dev/sim-ignore-splits": "true" });
+    const splits = [split([60, 40])];
+    expect([...tally(mesh([canaryRoute], { apex }), PLAIN_REQUEST, 10)]).toEqual([
+      ["podinfo-primary", 10],
+    ]);
+    expect([...tally(mesh([], { apex, splits }), PLAIN_REQUEST, 10)]).toEqual([
+      ["podinfo-primary", 10],
+    ]);
+    const followed = tally(mesh([], { apex: service("podinfo", "podinfo-primary"), splits }));
+    expect(share(followed, "podinfo")).toBeCloseTo(0.4, 1);
+  });
+
   test("a route without a Service parent is ignored: a Gateway, a Service elsewhere, a defaulted group", () => {
     const apex = service("podinfo", "podinfo-primary");
     const parents: ParentRef[][] = [

@@ -12,6 +12,12 @@ export const LATENCY_ANNOTATION = "fledge.dev/sim-latency-ms";
  * the reason of their Accepted=False condition (e.g. "NotAllowedByListeners"); they route nothing.
  */
 export const REFUSE_ROUTES_ANNOTATION = "fledge.dev/sim-refuse-routes";
+/**
+ * On a Service: the simulated mesh routes it as one that does not honour TrafficSplits or
+ * HTTPRoutes (not installed, the wrong version, a bug): its own selector serves every request,
+ * while the routes' status says what it always says. Any value turns it on.
+ */
+export const IGNORE_SPLITS_ANNOTATION = "fledge.dev/sim-ignore-splits";
 export const GATEWAY_GROUP = "gateway.networking.k8s.io";
 /** The controllerName of the simulated mesh's entries in an HTTPRoute's status.parents. */
 export const SIMULATED_MESH_CONTROLLER = "fledge.dev/simulated-mesh";

@@ -10,6 +10,7 @@ import {
   type Behaviour,
   behaviourOf,
   type HttpMatch,
+  IGNORE_SPLITS_ANNOTATION,
   MATCH_ALL,
   matchesAll,
   matchesRequest,
@@ -31,7 +32,7 @@ export interface ServiceInfo {
   name: string;
   selector: Record<string, string>;
   port: number;
-  /** The Service's annotations; REFUSE_ROUTES_ANNOTATION is read from them. */
+  /** The Service's annotations; REFUSE_ROUTES_ANNOTATION and IGNORE_SPLITS_ANNOTATION are read from them. */
   annotations?: Record<string, string>;
 }
 
@@ -331,6 +332,9 @@ export function route(
   request: RequestAttributes,
   random: Random,
 ): Routed {
+  const via = { split: "", route: "" };
+  if (cluster.service(namespace, apex)?.annotations?.[IGNORE_SPLITS_ANNOTATION] !== undefined)
+    return { ...serve(cluster, namespace, apex, via, random), mirrors: [] };
   const routes = acceptedRoutes(cluster, namespace, apex);
   if (routes.length > 0) return viaHttpRoute(cluster, namespace, apex, routes, request, random);
   const splits = cluster.splits(namespace, apex).sort(byName);
@@ -344,6 +348,8 @@ export function route(
       return { kind: "unroutable", split: split.name, route: "", service: apex, mirrors: [] };
     serviceName = backend.service;
   }
-  const via = { split: split?.name ?? "", route: "" };
-  return { ...serve(cluster, namespace, serviceName, via, random), mirrors: [] };
+  return {
+    ...serve(cluster, namespace, serviceName, { ...via, split: split?.name ?? "" }, random),
+    mirrors: [],
+  };
 }
