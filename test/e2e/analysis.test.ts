@@ -37,7 +37,7 @@ const LATENCY = "fledge.dev/sim-latency-ms";
 
 let client: KubeClient;
 let hooks: Receiver;
-const controller = controllerOnPrometheus();
+const world = controllerOnPrometheus("info");
 
 beforeAll(async () => {
   client = await adminClient();
@@ -59,7 +59,7 @@ async function settles(p: Podinfo, stable: string | undefined, phase: string, ti
       const s = await status(p);
       seen.push(s);
       if (s.phase === "Failed" && phase !== "Failed")
-        throw new Error(`rolled back: ${s.message}\n${controller().logs().slice(-3000)}`);
+        throw new Error(`rolled back: ${s.message}\n${world.controller.logs().slice(-3000)}`);
       const moved = phase === "Healthy" ? s.stableRevision !== stable : s.canaryRevision;
       return s.phase === phase && moved ? s : undefined;
     },

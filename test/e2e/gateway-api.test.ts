@@ -4,12 +4,13 @@
 // route its parent refuses) and what only this router has (a route of the user's, edited in
 // one rule). Canary promotion, rollback and A/B run on both routers in analysis.test.ts.
 
-import { describe, expect, inject, test } from "vitest";
+import { describe, expect, test } from "vitest";
 import { eventually, eventWith, ok, paths } from "../integration/support/cluster.ts";
-import { Podinfo, type RolloutJson, withController } from "../integration/support/rollouts.ts";
+import { Podinfo, type RolloutJson } from "../integration/support/rollouts.ts";
+import { controllerOnPrometheus } from "./support/controller.ts";
 import { requestsBy } from "./support/simulator.ts";
 
-const world = withController(() => ["--prometheus-address", inject("prometheusUrl")]);
+const world = controllerOnPrometheus();
 
 type Status = NonNullable<RolloutJson["status"]> & { mirrorPercent?: number };
 type Rule = {

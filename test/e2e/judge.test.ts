@@ -2,11 +2,12 @@
 // answer by their own annotations, so the primary and the canary have series of their own. The
 // judge compares them over the same window; no threshold is involved.
 
-import { describe, expect, inject, test } from "vitest";
+import { describe, expect, test } from "vitest";
 import { eventually, eventWith } from "../integration/support/cluster.ts";
-import { Podinfo, type RolloutJson, withController } from "../integration/support/rollouts.ts";
+import { Podinfo, type RolloutJson } from "../integration/support/rollouts.ts";
+import { controllerOnPrometheus } from "./support/controller.ts";
 
-const world = withController(() => ["--prometheus-address", inject("prometheusUrl")]);
+const world = controllerOnPrometheus();
 
 type Status = NonNullable<RolloutJson["status"]> & {
   metrics?: {

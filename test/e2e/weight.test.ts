@@ -13,7 +13,7 @@ type Status = NonNullable<RolloutJson["status"]> & { failedChecks?: number };
 const IGNORE_SPLITS = "fledge.dev/sim-ignore-splits";
 
 let client: KubeClient;
-controllerOnPrometheus();
+controllerOnPrometheus("info");
 
 beforeAll(async () => {
   client = await adminClient();

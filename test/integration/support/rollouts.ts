@@ -38,7 +38,7 @@ export type Steps = Record<string, unknown>[];
  * One test file's world: an admin client and a controller process under deploy/'s
  * ServiceAccount, started before the file's tests and stopped after them.
  */
-export function withController(args: () => string[] = () => []) {
+export function withController(args: () => string[] = () => [], logLevel?: string) {
   const world = {} as {
     client: KubeClient;
     controller: RunningController;
@@ -50,7 +50,7 @@ export function withController(args: () => string[] = () => []) {
   beforeAll(async () => {
     world.client = await adminClient();
     world.kubeconfig = await controllerKubeconfig(tmp.dir);
-    world.controller = startController(world.kubeconfig, tmp.dir, args());
+    world.controller = startController(world.kubeconfig, tmp.dir, args(), logLevel);
   });
   afterAll(async () => {
     await world.controller?.kill();
