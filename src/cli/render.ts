@@ -1,4 +1,8 @@
-import type { RolloutStatus } from "../api/rollout.ts";
+import type { RolloutStatus, TemplateSource } from "../api/rollout.ts";
+
+/** Which template, at which generation, judged a check: "ClusterAnalysisTemplate/latency@3". */
+const templateOf = (t: TemplateSource | undefined) =>
+  t ? `${t.kind}/${t.name}@${t.generation}` : "";
 
 /** A Rollout as the CLI reads it: whatever the apiserver returned, status unparsed beyond its schema. */
 export type CliRollout = {
@@ -108,12 +112,21 @@ export function renderRollout(
     );
   }
   const metrics = r.spec?.analysis?.metrics ?? [];
-  if (metrics.length > 0) {
+  const own = new Set(metrics.map((m) => m.name));
+  // A template's metrics are not in the Rollout's spec: the checks' status names them.
+  const shared = (s.metrics ?? []).filter((m) => m.template && !own.has(m.name));
+  const rows = [
+    ...metrics.map((m) => ({
+      name: m.name,
+      note: `(threshold ${threshold(m.thresholdRange)})`,
+      last: s.metrics?.find((x) => x.name === m.name),
+    })),
+    ...shared.map((m) => ({ name: m.name, note: `(${templateOf(m.template)})`, last: m })),
+  ];
+  if (rows.length > 0) {
     lines.push(paint.bold("Metrics:"));
-    const thresholds = metrics.map((m) => `(threshold ${threshold(m.thresholdRange)})`);
-    const width = Math.max(...thresholds.map((t) => t.length));
-    for (const [i, m] of metrics.entries()) {
-      const last = s.metrics?.find((x) => x.name === m.name);
+    const width = Math.max(...rows.map((row) => row.note.length));
+    for (const { name, note, last } of rows) {
       const value = last?.value === undefined ? "-" : String(Math.round(last.value * 100) / 100);
       const outcome = last?.outcome ?? "not checked yet";
       const coloured =
@@ -123,7 +136,7 @@ export function renderRollout(
             ? paint.red(outcome)
             : paint.yellow(outcome);
       lines.push(
-        `  ${m.name.padEnd(26)} ${value.padStart(8)}  ${(thresholds[i] ?? "").padEnd(width)}  ${coloured}${last?.message ? `  ${paint.dim(last.message)}` : ""}`,
+        `  ${name.padEnd(26)} ${value.padStart(8)}  ${note.padEnd(width)}  ${coloured}${last?.message ? `  ${paint.dim(last.message)}` : ""}`,
       );
     }
   }
