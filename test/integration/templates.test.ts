@@ -76,7 +76,24 @@ describe("shared analysis templates", () => {
     expect(specValid(healthy)).toMatchObject({ status: "True" });
   });
 
-  it("a ClusterAnalysisTemplate judges two Rollouts with their own args, and an edit judges the next check", async () => {
+  it("the CRD refuses at admission what its schema can see: the Rollout's metric rules, an arg's name", async () => {
+    const refused = async (spec: Record<string, unknown>) => {
+      const got = await world.client.create(clusterTemplates, {
+        apiVersion: "fledge.dev/v1alpha1",
+        kind: "ClusterAnalysisTemplate",
+        metadata: { name: `bad-${randomBytes(3).toString("hex")}` },
+        spec,
+      });
+      if (got.ok) throw new Error("admitted");
+      return got.error.message;
+    };
+    expect(await refused({ metrics: [{ name: "request-success-rate" }] })).toContain(
+      "a metric has exactly one of thresholdRange or compare",
+    );
+    expect(await refused({ args: [{ name: "1st" }] })).toContain("spec.args[0].name");
+  });
+
+  it("a ClusterAnalysisTemplate judges two Rollouts with their own args; an edit judges the next check, a broken one holds both at their weight until mended", async () => {
     const name = `smoke-${randomBytes(3).toString("hex")}`;
     ok(
       await world.client.create(clusterTemplates, {
@@ -124,6 +141,26 @@ describe("shared analysis templates", () => {
       expect(current.metadata).toMatchObject({ generation: 1 });
       for (const p of [a, b]) expect((await p.rollout()).status?.phase).toBe("Progressing");
       expect(await a.weight()).toBe(20);
+
+      // Broken mid-rollout: both held where they are, neither passed on nor rolled back.
+      ok(
+        await world.client.patch(path, { spec: smokeSpec("{{args.missing}}") }),
+        "break the template",
+      );
+      for (const p of [a, b]) {
+        const held = await eventually(`${p.ns}: TemplateInvalid`, async () => {
+          const r = await p.rollout();
+          return specValid(r)?.reason === "TemplateInvalid" ? r : undefined;
+        });
+        expect(specValid(held)?.message).toBe(
+          `ClusterAnalysisTemplate ${name}: webhooks[0].url uses {{args.missing}}; the args are {{args.app}}, {{args.port}}`,
+        );
+        expect(held.status).toMatchObject({ phase: "Progressing", canaryWeight: 20 });
+        expect(await p.weight()).toBe(20);
+      }
+      ok(await world.client.patch(path, { spec: smokeSpec() }), "mend the template");
+      for (const p of [a, b]) expect(await checkedAt(p, 4)).toMatchObject({ outcome: "passed" });
+      for (const p of [a, b]) expect(specValid(await p.rollout())?.status).toBe("True");
     } finally {
       await world.client.delete(`${clusterTemplates}/${name}`);
     }
