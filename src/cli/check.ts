@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { parseAllDocuments } from "yaml";
 import {
   AnalysisTemplateSpec,
@@ -271,6 +272,22 @@ export async function httpRouteCheck(
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
+const STORAGE_RETRIES = 10;
+const STORAGE_RETRY_MS = 500;
+
+/**
+ * A read of a custom resource, asked again while the apiserver answers 429: it makes a CRD's
+ * storage on the first request for the kind and refuses requests ("storage is (re)initializing")
+ * until its watch cache has listed, so the first check after applying crds/ would fail for it.
+ */
+async function getCustom<T>(client: KubeClient, path: string) {
+  for (let attempt = 1; ; attempt++) {
+    const got = await client.get<T>(path);
+    if (got.ok || got.error.status !== 429 || attempt === STORAGE_RETRIES) return got;
+    await sleep(STORAGE_RETRY_MS);
+  }
+}
+
 /**
  * The shared analysis: both template kinds' CRDs Established, how many templates there are,
  * and which fail their schema (each Rollout naming one is held with TemplateInvalid). Args are
@@ -292,7 +309,8 @@ export async function templatesCheck(
       continue;
     }
     const scope = kind === "AnalysisTemplate" ? namespace : undefined;
-    const listed = await client.get<List<unknown>>(
+    const listed = await getCustom<List<unknown>>(
+      client,
       `/apis/${GROUP}/${VERSION}${scope ? `/namespaces/${scope}` : ""}/${TEMPLATE_PLURALS[kind]}`,
     );
     if (!listed.ok)

@@ -655,6 +655,32 @@ describe("check templates", () => {
     });
   });
 
+  it("asks again while the apiserver makes a kind's storage (429), as on the first request after applying crds/", async () => {
+    const { client, asked } = answering({
+      ...crds,
+      "/apis/fledge.dev/v1alpha1/analysistemplates": { items: [] },
+      "/apis/fledge.dev/v1alpha1/clusteranalysistemplates": { items: [] },
+    });
+    let refusals = 2;
+    const initializing = new (class extends KubeClient {
+      override async request<T>(method: string, path: string) {
+        if (path.endsWith("/analysistemplates") && refusals-- > 0)
+          return {
+            ok: false,
+            error: {
+              status: 429,
+              reason: "TooManyRequests",
+              message: "storage is (re)initializing",
+            },
+          } as KubeResult<T>;
+        return client.request<T>(method, path);
+      }
+    })({} as never);
+    expect(await templatesCheck(initializing, undefined)).toMatchObject({ outcome: "ok" });
+    expect(asked.filter((a) => a.endsWith("/analysistemplates"))).toHaveLength(1);
+    expect(refusals).toBe(-1);
+  });
+
   it("passes valid templates, and fails when a kind's CRD is not installed", async () => {
     const { client } = answering({
       ...crds,
