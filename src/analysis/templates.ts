@@ -21,12 +21,10 @@ export type TemplateCatalog = {
   list(kind: TemplateKind, namespace: string): readonly TemplateObject[] | undefined;
 };
 
-export const TEMPLATE_PROBLEMS = [
-  "TemplateNotFound",
-  "TemplateInvalid",
-  "TemplateConflict",
-] as const;
-export type TemplateProblem = { reason: (typeof TEMPLATE_PROBLEMS)[number]; message: string };
+export type TemplateProblem = {
+  reason: "TemplateNotFound" | "TemplateInvalid" | "TemplateConflict";
+  message: string;
+};
 
 /** Which template each metric and webhook taken from one came from, by its name. */
 export type Sources = ReadonlyMap<string, TemplateSource>;

@@ -217,7 +217,7 @@ export const ArgName = z
 
 /** A Rollout's use of a template: which one, and the values of its arguments. */
 export const TemplateRef = z.object({
-  name: z.string().min(1).max(253).meta({ description: "The template's name." }),
+  name: DnsSubdomain.meta({ description: "The template's name." }),
   clusterScope: z.boolean().default(false).meta({
     description:
       "A ClusterAnalysisTemplate when true; otherwise an AnalysisTemplate in the Rollout's namespace.",
