@@ -6,16 +6,10 @@ import { copyFileSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect, test } from "vitest";
 import { parse } from "yaml";
-import {
-  deploymentManifest,
-  newNamespace,
-  ok,
-  paths,
-  repoRoot,
-  rolloutManifest,
-} from "./support/cluster.ts";
+import { ok, repoRoot } from "./support/cluster.ts";
 import { withOwnControlPlane } from "./support/own-plane.ts";
 import { Problems } from "./support/problems.ts";
+import { Podinfo } from "./support/rollouts.ts";
 
 const CRDS = join(repoRoot, "crds");
 const world = withOwnControlPlane((dir) => {
@@ -30,23 +24,9 @@ const world = withOwnControlPlane((dir) => {
 const problems = new Problems(() => world.client);
 
 test("without the template CRDs the controller runs and holds a Rollout naming one, until the CRD and the template come", async () => {
-  const ns = await newNamespace(world.client, "tmpl-crd");
-  ok(
-    await world.client.create(paths.deployments(ns), deploymentManifest(ns, "podinfo", 1)),
-    "target",
-  );
-  ok(
-    await world.client.create(
-      paths.rollouts(ns),
-      rolloutManifest(ns, "podinfo", {
-        targetRef: { name: "podinfo" },
-        service: { port: 9898 },
-        steps: [{ setWeight: 50 }],
-        analysis: { templates: [{ name: "smoke" }] },
-      }),
-    ),
-    "rollout",
-  );
+  const { ns } = await Podinfo.create(world.client, "tmpl-crd", [{ setWeight: 50 }], {
+    analysis: { templates: [{ name: "smoke" }] },
+  });
   expect((await problems.reported(ns, "podinfo", "TemplateNotFound")).message).toBe(
     `AnalysisTemplate ${ns}/smoke does not exist: the cluster serves no AnalysisTemplates (install crds/)`,
   );
