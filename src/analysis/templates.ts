@@ -3,7 +3,7 @@ import {
   type TemplateObject,
   templateKindOf,
 } from "../api/analysis-template.ts";
-import { parseAs } from "../api/parse.ts";
+import { type Parsed, parseAs } from "../api/parse.ts";
 import {
   type Metric,
   type RolloutSpec,
@@ -33,8 +33,6 @@ export type Resolution =
   | { ok: true; spec: RolloutSpec; sources: Sources }
   | { ok: false; problem: TemplateProblem };
 
-type Filled<T> = { ok: true; value: T } | { ok: false; message: string };
-
 const ARG = /\{\{\s*args\.([A-Za-z0-9_-]*)\s*\}\}/g;
 
 const listed = (names: readonly string[]) => names.join(", ") || "none";
@@ -46,19 +44,19 @@ const describe = (kind: TemplateKind, namespace: string, name: string) =>
 function bind(
   declared: AnalysisTemplateSpec["args"],
   given: Record<string, string>,
-): Filled<Map<string, string>> {
+): Parsed<Map<string, string>> {
   const names = declared.map((a) => a.name);
   const undeclared = Object.keys(given).filter((k) => !names.includes(k));
   if (undeclared.length)
     return {
       ok: false,
-      message: `the Rollout gives ${listed(undeclared)}, which it does not declare (its args: ${listed(names)})`,
+      error: `the Rollout gives ${listed(undeclared)}, which it does not declare (its args: ${listed(names)})`,
     };
   const missing = declared.filter((a) => given[a.name] === undefined && a.value === undefined);
   if (missing.length)
     return {
       ok: false,
-      message: `${missing.length === 1 ? "arg" : "args"} ${listed(missing.map((a) => a.name))} ${missing.length === 1 ? "has" : "have"} no default, and the Rollout gives no value`,
+      error: `${missing.length === 1 ? "arg" : "args"} ${listed(missing.map((a) => a.name))} ${missing.length === 1 ? "has" : "have"} no default, and the Rollout gives no value`,
     };
   return {
     ok: true,
@@ -67,7 +65,7 @@ function bind(
 }
 
 /** Fills every {{args.x}} of one text; an x not declared is refused with those that are. */
-function fill(text: string, args: ReadonlyMap<string, string>, where: string): Filled<string> {
+function fill(text: string, args: ReadonlyMap<string, string>, where: string): Parsed<string> {
   const unknown = new Set<string>();
   const value = text.replace(ARG, (whole, name: string) => {
     const v = args.get(name);
@@ -78,19 +76,19 @@ function fill(text: string, args: ReadonlyMap<string, string>, where: string): F
   const braced = (names: Iterable<string>) => listed([...names].map((n) => `{{args.${n}}}`));
   return {
     ok: false,
-    message: `${where} uses ${braced(unknown)}; the args are ${braced(args.keys())}`,
+    error: `${where} uses ${braced(unknown)}; the args are ${braced(args.keys())}`,
   };
 }
 
 /** A metric with its query filled; the variables left must be those the provider fills. */
-function fillMetric(m: Metric, i: number, args: ReadonlyMap<string, string>): Filled<Metric> {
+function fillMetric(m: Metric, i: number, args: ReadonlyMap<string, string>): Parsed<Metric> {
   const { query } = m.provider;
   if (query === undefined) return { ok: true, value: m };
   const where = `metrics[${i}].provider.query`;
   const filled = fill(query, args, where);
   if (!filled.ok) return filled;
   const unknown = unknownVariables(filled.value);
-  if (unknown.length) return { ok: false, message: `${where}: ${unknownVariablesReason(unknown)}` };
+  if (unknown.length) return { ok: false, error: `${where}: ${unknownVariablesReason(unknown)}` };
   return { ok: true, value: { ...m, provider: { ...m.provider, query: filled.value } } };
 }
 
@@ -99,7 +97,7 @@ function fillWebhook(
   h: AnalysisTemplateSpec["webhooks"][number],
   i: number,
   args: ReadonlyMap<string, string>,
-): Filled<Webhook> {
+): Parsed<Webhook> {
   const where = `webhooks[${i}]`;
   const url = fill(h.url, args, `${where}.url`);
   if (!url.ok) return url;
@@ -109,15 +107,10 @@ function fillWebhook(
     if (!filled.ok) return filled;
     metadata[k] = filled.value;
   }
-  const parsed = parseAs(
-    Webhook,
-    { ...h, url: url.value, ...(h.metadata ? { metadata } : {}) },
-    where,
-  );
-  return parsed.ok ? parsed : { ok: false, message: parsed.error };
+  return parseAs(Webhook, { ...h, url: url.value, ...(h.metadata ? { metadata } : {}) }, where);
 }
 
-function fillAll<T, U>(items: readonly T[], each: (t: T, i: number) => Filled<U>): Filled<U[]> {
+function fillAll<T, U>(items: readonly T[], each: (t: T, i: number) => Parsed<U>): Parsed<U[]> {
   const out: U[] = [];
   for (const [i, item] of items.entries()) {
     const filled = each(item, i);
@@ -158,11 +151,11 @@ function take(
   const spec = parseAs(AnalysisTemplateSpec, found.spec, "spec");
   if (!spec.ok) return invalid(spec.error);
   const args = bind(spec.value.args, ref.args ?? {});
-  if (!args.ok) return invalid(args.message);
+  if (!args.ok) return invalid(args.error);
   const metrics = fillAll(spec.value.metrics, (m, i) => fillMetric(m, i, args.value));
-  if (!metrics.ok) return invalid(metrics.message);
+  if (!metrics.ok) return invalid(metrics.error);
   const webhooks = fillAll(spec.value.webhooks, (h, i) => fillWebhook(h, i, args.value));
-  if (!webhooks.ok) return invalid(webhooks.message);
+  if (!webhooks.ok) return invalid(webhooks.error);
   const source = { kind, name: ref.name, generation: found.metadata.generation };
   return { source, metrics: metrics.value, webhooks: webhooks.value };
 }
