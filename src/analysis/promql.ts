@@ -4,7 +4,8 @@ export type Mesh = (typeof MESHES)[number];
 export type BuiltinMetric = (typeof BUILTIN_METRICS)[number];
 
 /** What a query template may refer to, as {{name}}. */
-export type QueryVars = { namespace: string; target: string; canary: string; interval: string };
+export const QUERY_VARIABLES = ["namespace", "target", "canary", "interval"] as const;
+export type QueryVars = Record<(typeof QUERY_VARIABLES)[number], string>;
 
 /** A built-in metric's query and the query counting the requests its value rests on. */
 export type BuiltinQuery = { value: string; requests: string };
@@ -118,6 +119,20 @@ export function builtinQuery(mesh: Mesh, metric: BuiltinMetric, v: QueryVars): B
 
 const VARIABLE = /\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g;
 
+/** The names a query template refers to that are not variables, each once. */
+export function unknownVariables(template: string): string[] {
+  const known = new Set<string>(QUERY_VARIABLES);
+  return [...new Set([...template.matchAll(VARIABLE)].map((m) => m[1] ?? ""))].filter(
+    (n) => !known.has(n),
+  );
+}
+
+/** Why a query template that refers to these names cannot be filled, naming those that exist. */
+export function unknownVariablesReason(unknown: readonly string[]): string {
+  const braced = (names: readonly string[]) => names.map((n) => `{{${n}}}`).join(", ");
+  return `the query uses ${braced(unknown)}; the variables are ${braced(QUERY_VARIABLES)}`;
+}
+
 /**
  * Fills a user's query template. An unknown name is refused with the names that exist, since
  * Prometheus would otherwise answer with a parse error far from the typo.
@@ -126,18 +141,10 @@ export function renderQuery(
   template: string,
   vars: QueryVars,
 ): { ok: true; query: string } | { ok: false; reason: string } {
-  const unknown = new Set<string>();
-  const query = template.replace(VARIABLE, (whole, name: string) => {
-    if (Object.hasOwn(vars, name)) return vars[name as keyof QueryVars];
-    unknown.add(name);
-    return whole;
-  });
-  if (unknown.size > 0) {
-    const names = [...unknown].map((n) => `{{${n}}}`).join(", ");
-    const known = Object.keys(vars)
-      .map((n) => `{{${n}}}`)
-      .join(", ");
-    return { ok: false, reason: `the query uses ${names}; the variables are ${known}` };
-  }
-  return { ok: true, query };
+  const unknown = unknownVariables(template);
+  if (unknown.length > 0) return { ok: false, reason: unknownVariablesReason(unknown) };
+  return {
+    ok: true,
+    query: template.replace(VARIABLE, (_whole, name: string) => vars[name as keyof QueryVars]),
+  };
 }

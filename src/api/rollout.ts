@@ -195,6 +195,39 @@ export const Webhook = z.object({
   metadata: z.record(z.string(), z.string()).optional(),
 });
 
+export const TEMPLATE_KINDS = ["AnalysisTemplate", "ClusterAnalysisTemplate"] as const;
+export type TemplateKind = (typeof TEMPLATE_KINDS)[number];
+
+/** Which template, at which generation, a metric or webhook of a rollout came from. */
+export const TemplateSource = z.object({
+  kind: z.enum(TEMPLATE_KINDS),
+  name: z.string(),
+  generation: z.int().min(0),
+});
+export type TemplateSource = z.infer<typeof TemplateSource>;
+
+/** An argument's name as `{{args.name}}` refers to it. */
+export const ArgName = z
+  .string()
+  .min(1)
+  .max(63)
+  .regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, {
+    error: "must start with a letter or _ and hold only letters, digits, _ and -",
+  });
+
+/** A Rollout's use of a template: which one, and the values of its arguments. */
+export const TemplateRef = z.object({
+  name: DnsSubdomain.meta({ description: "The template's name." }),
+  clusterScope: z.boolean().default(false).meta({
+    description:
+      "A ClusterAnalysisTemplate when true; otherwise an AnalysisTemplate in the Rollout's namespace.",
+  }),
+  args: z.record(ArgName, z.string()).optional().meta({
+    description: "Values for the template's args; an arg with a default may be left out.",
+  }),
+});
+export type TemplateRef = z.infer<typeof TemplateRef>;
+
 export const Analysis = z.object({
   interval: durationAtLeast("1s")
     .default("1m")
@@ -229,6 +262,10 @@ export const Analysis = z.object({
   verifyWeight: z.boolean().default(true).meta({
     description:
       "Whether each check compares the canary's observed share of requests (from SMI TrafficMetrics or a mesh's Prometheus metrics) with the weight in effect, holding the step while they disagree.",
+  }),
+  templates: z.array(TemplateRef).max(20).default([]).meta({
+    description:
+      "AnalysisTemplates and ClusterAnalysisTemplates whose metrics and webhooks are added to these.",
   }),
 });
 
@@ -360,6 +397,7 @@ export const RolloutSpec = z
       scoreThresholds: { pass: 95, marginal: 75 },
       webhooks: [],
       verifyWeight: true,
+      templates: [],
     }),
     progressDeadlineSeconds: z.int().min(1).default(600).meta({
       description:
@@ -409,6 +447,7 @@ export const ComparedStatus = z.object({
   name: z.string(),
   classification: z.enum(CLASSIFICATIONS),
   bad: z.boolean(),
+  template: TemplateSource.optional(),
   p: z.number().optional(),
   relative: z.object({ estimate: z.number(), lower: z.number(), upper: z.number() }).optional(),
 });
@@ -416,6 +455,9 @@ export const ComparedStatus = z.object({
 export const MetricStatus = z.object({
   name: z.string(),
   outcome: CheckOutcome,
+  template: TemplateSource.optional().meta({
+    description: "The template, at its generation, whose metric or webhook this check judged.",
+  }),
   compared: z.array(ComparedStatus).optional(),
   value: z.number().optional(),
   requests: z.number().optional(),

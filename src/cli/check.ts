@@ -1,8 +1,16 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { parseAllDocuments } from "yaml";
+import {
+  AnalysisTemplateSpec,
+  TEMPLATE_PLURALS,
+  type TemplateObject,
+  templateObject,
+} from "../api/analysis-template.ts";
 import { LABELS } from "../api/names.ts";
-import { GATEWAY_GROUP, GROUP, PLURAL, VERSION } from "../api/rollout.ts";
+import { parseAs } from "../api/parse.ts";
+import { GATEWAY_GROUP, GROUP, PLURAL, TEMPLATE_KINDS, VERSION } from "../api/rollout.ts";
 import { METRICS_GROUP, SPECS_GROUP, SPLIT_GROUP, SPLIT_VERSIONS } from "../api/smi.ts";
 import type { KubeClient, KubeError } from "../kube/client.ts";
 import { routeView, verdictOf } from "../traffic/gateway/http-route.ts";
@@ -13,6 +21,7 @@ export type CheckItem = { name: string; outcome: "ok" | "fail" | "skip"; detail:
 
 export const CHECKS = [
   "crd",
+  "templates",
   "trafficsplit",
   "httproutegroup",
   "httproute",
@@ -261,6 +270,83 @@ export async function httpRouteCheck(
   return { name, outcome: "ok", detail: `${api}${schema}; ${counts}` };
 }
 
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
+const STORAGE_RETRIES = 10;
+const STORAGE_RETRY_MS = 500;
+
+/**
+ * A read of a custom resource, asked again while the apiserver answers 429: it makes a CRD's
+ * storage on the first request for the kind and refuses requests ("storage is (re)initializing")
+ * until its watch cache has listed, so the first check after applying crds/ would fail for it.
+ */
+async function getCustom<T>(client: KubeClient, path: string) {
+  for (let attempt = 1; ; attempt++) {
+    const got = await client.get<T>(path);
+    if (got.ok || got.error.status !== 429 || attempt === STORAGE_RETRIES) return got;
+    await sleep(STORAGE_RETRY_MS);
+  }
+}
+
+/**
+ * The shared analysis: both template kinds' CRDs Established, how many templates there are,
+ * and which fail their schema (each Rollout naming one is held with TemplateInvalid). Args are
+ * a Rollout's to give, so only its own status can say whether they fit.
+ */
+export async function templatesCheck(
+  client: KubeClient,
+  namespace: string | undefined,
+): Promise<CheckItem> {
+  const name = "templates";
+  const counts: string[] = [];
+  const missing: string[] = [];
+  const invalid: string[] = [];
+  for (const kind of TEMPLATE_KINDS) {
+    const crd = `${TEMPLATE_PLURALS[kind]}.${GROUP}`;
+    const judged = judgeCrd(crd, await client.get<Crd>(crdPath(crd)), [VERSION]);
+    if (!judged.ok) {
+      missing.push(judged.detail);
+      continue;
+    }
+    const scope = kind === "AnalysisTemplate" ? namespace : undefined;
+    const listed = await getCustom<List<unknown>>(
+      client,
+      `/apis/${GROUP}/${VERSION}${scope ? `/namespaces/${scope}` : ""}/${TEMPLATE_PLURALS[kind]}`,
+    );
+    if (!listed.ok)
+      return {
+        name,
+        outcome: "fail",
+        detail: `cannot list ${kind}s: ${listed.error.reason}: ${listed.error.message}`,
+      };
+    const templates = (listed.value.items ?? []).flatMap((raw): TemplateObject[] => {
+      const t = templateObject(kind)(raw);
+      return t ? [t] : [];
+    });
+    counts.push(
+      `${plural(templates.length, kind)}${kind === "AnalysisTemplate" ? ` ${where(namespace)}` : ""}`,
+    );
+    for (const t of templates) {
+      const parsed = parseAs(AnalysisTemplateSpec, t.spec, "spec");
+      const { namespace: ns, name: n } = t.metadata;
+      if (!parsed.ok) invalid.push(`${kind} ${ns ? `${ns}/` : ""}${n}: ${parsed.error}`);
+    }
+  }
+  if (missing.length)
+    return {
+      name,
+      outcome: "fail",
+      detail: `${missing.join("; ")}: apply crds/ (a Rollout naming a template is held with TemplateNotFound until then)`,
+    };
+  if (invalid.length)
+    return {
+      name,
+      outcome: "fail",
+      detail: `${counts.join(", ")}; ${invalid.length} invalid: ${invalid.join("; ")}`,
+    };
+  return { name, outcome: "ok", detail: `${counts.join(", ")}; none invalid` };
+}
+
 type Review = { status?: { allowed?: boolean; reason?: string } };
 
 async function rbacCheck(
@@ -389,6 +475,7 @@ export async function prometheusCheck(address: string | undefined): Promise<Chec
 export async function runChecks(client: KubeClient, options: CheckOptions): Promise<CheckItem[]> {
   const run: Record<CheckName, () => Promise<CheckItem>> = {
     crd: () => crdCheck(client, "crd", `${PLURAL}.${GROUP}`, [VERSION]),
+    templates: () => templatesCheck(client, options.namespace),
     trafficsplit: () =>
       crdCheck(client, "trafficsplit", `trafficsplits.${SPLIT_GROUP}`, SPLIT_VERSIONS),
     httproutegroup: () =>

@@ -1,5 +1,10 @@
 import { describeShift, signedPercent } from "../analysis/compare/score.ts";
-import type { RolloutStatus } from "../api/rollout.ts";
+import { WEIGHT_CHECK } from "../analysis/weight/verify.ts";
+import type { RolloutStatus, TemplateSource } from "../api/rollout.ts";
+
+/** Which template, at which generation, judged a check: "ClusterAnalysisTemplate/latency@3". */
+const templateOf = (t: TemplateSource | undefined) =>
+  t ? `${t.kind}/${t.name}@${t.generation}` : "";
 
 type SpecMetric = {
   name: string;
@@ -109,55 +114,75 @@ type MetricRow = {
 const rounded = (n: number | undefined) =>
   n === undefined ? "-" : String(Math.round(n * 100) / 100);
 
+type Judged = NonNullable<NonNullable<RolloutStatus["metrics"]>[number]["compared"]>[number];
+type Checked = NonNullable<RolloutStatus["metrics"]>[number];
+
+const comparedRow = (name: string, criterion: string, judged: Judged | undefined): MetricRow => {
+  const verdict = judged?.classification ?? "not compared yet";
+  return {
+    name,
+    value: judged?.relative ? signedPercent(judged.relative.estimate) : "-",
+    criterion,
+    verdict,
+    good: verdict === "Pass",
+    bad: judged?.bad ?? false,
+    detail: judged?.relative
+      ? `${describeShift(judged.relative)}, p=${judged.p?.toPrecision(2)}`
+      : undefined,
+  };
+};
+
+const checkedRow = (name: string, criterion: string, last: Checked | undefined): MetricRow => {
+  const outcome = last?.outcome ?? "not checked yet";
+  return {
+    name,
+    value: rounded(last?.value),
+    criterion,
+    verdict: outcome,
+    good: outcome === "passed",
+    bad: outcome === "failed",
+    detail: last?.message,
+  };
+};
+
 /**
  * A line per metric: a thresholded one with its last value against its range; a compared one
  * with its class and shift from the last score, and the score itself against its thresholds.
+ * A template's metrics are not in the Rollout's spec: the checks' status names them, as it does
+ * the check of the weight the mesh was seen to serve.
  */
 function metricRows(r: CliRollout): MetricRow[] {
   const status = r.status?.metrics ?? [];
   const score = status.find((x) => x.name === SCORE);
   const specified = r.spec?.analysis?.metrics ?? [];
-  const rows = specified.map((m): MetricRow => {
-    if (m.compare) {
-      const judged = score?.compared?.find((c) => c.name === m.name);
-      const verdict = judged?.classification ?? "not compared yet";
-      return {
-        name: m.name,
-        value: judged?.relative ? signedPercent(judged.relative.estimate) : "-",
-        criterion: `(vs primary, ${m.compare.direction} beyond ${m.compare.tolerance}%)`,
-        verdict,
-        good: verdict === "Pass",
-        bad: judged?.bad ?? false,
-        detail: judged?.relative
-          ? `${describeShift(judged.relative)}, p=${judged.p?.toPrecision(2)}`
-          : undefined,
-      };
-    }
-    const last = status.find((x) => x.name === m.name);
-    const outcome = last?.outcome ?? "not checked yet";
-    return {
-      name: m.name,
-      value: rounded(last?.value),
-      criterion: `(threshold ${threshold(m.thresholdRange)})`,
-      verdict: outcome,
-      good: outcome === "passed",
-      bad: outcome === "failed",
-      detail: last?.message,
-    };
-  });
-  if (!specified.some((m) => m.compare)) return rows;
+  const own = new Set(specified.map((m) => m.name));
+  const rows = specified.map((m) =>
+    m.compare
+      ? comparedRow(
+          m.name,
+          `(vs primary, ${m.compare.direction} beyond ${m.compare.tolerance}%)`,
+          score?.compared?.find((c) => c.name === m.name),
+        )
+      : checkedRow(
+          m.name,
+          `(threshold ${threshold(m.thresholdRange)})`,
+          status.find((x) => x.name === m.name),
+        ),
+  );
+  for (const m of status) {
+    if (own.has(m.name) || m.name === SCORE) continue;
+    if (m.template) rows.push(checkedRow(m.name, `(${templateOf(m.template)})`, m));
+    else if (m.name === WEIGHT_CHECK) rows.push(checkedRow(m.name, "(the route's weight)", m));
+  }
+  for (const c of score?.compared ?? []) {
+    if (!own.has(c.name) && c.template)
+      rows.push(comparedRow(c.name, `(vs primary, ${templateOf(c.template)})`, c));
+  }
+  if (!score && !specified.some((m) => m.compare)) return rows;
   const t = r.spec?.analysis?.scoreThresholds ?? { pass: 95, marginal: 75 };
-  const outcome = score?.outcome ?? "not checked yet";
   return [
     ...rows,
-    {
-      name: SCORE,
-      value: rounded(score?.value),
-      criterion: `(pass >= ${t.pass}, fail < ${t.marginal})`,
-      verdict: outcome,
-      good: outcome === "passed",
-      bad: outcome === "failed",
-    },
+    { ...checkedRow(SCORE, `(pass >= ${t.pass}, fail < ${t.marginal})`, score), detail: undefined },
   ];
 }
 

@@ -1,4 +1,5 @@
 import type { AnalysisSubject, Analyst } from "../analysis/analyst.ts";
+import { attributed, type Sources } from "../analysis/templates.ts";
 import type { RolloutEvent } from "../machine/context.ts";
 import type { Due } from "../machine/view.ts";
 import type { Logger } from "../observability/logger.ts";
@@ -14,7 +15,14 @@ export class AnalysisStep {
     this.metrics = metrics;
   }
 
-  async run(due: Due, subject: AnalysisSubject, now: number, log: Logger): Promise<RolloutEvent> {
+  /** Each result of a template's metric or webhook names the template, at its generation, that judged it. */
+  async run(
+    due: Due,
+    subject: AnalysisSubject,
+    sources: Sources,
+    now: number,
+    log: Logger,
+  ): Promise<RolloutEvent> {
     if (due.kind === "gate") {
       const outcome = await this.analyst.gate(subject, due.gate);
       return {
@@ -26,7 +34,7 @@ export class AnalysisStep {
         now,
       };
     }
-    const results = await this.analyst.check(subject);
+    const results = attributed(await this.analyst.check(subject), sources);
     const { namespace, name } = subject;
     for (const r of results) {
       log.info(
@@ -36,6 +44,7 @@ export class AnalysisStep {
           value: r.value,
           requests: r.requests,
           message: r.message,
+          template: r.template,
         },
         "check",
       );

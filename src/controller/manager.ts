@@ -17,6 +17,8 @@ import { startLeaderElection } from "./leader.ts";
 import { WorkQueue } from "./queue.ts";
 import { Reconciler } from "./reconciler.ts";
 import { type RolloutObject, rolloutObject, specValidProblem } from "./rollout-object.ts";
+import { TemplateUsers } from "./template-users.ts";
+import { templateCaches } from "./templates.ts";
 
 export type ManagerOptions = {
   kubeConfig: ApiAccess;
@@ -107,6 +109,23 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
       reconnected: () => queue.retryFailed(),
     },
   );
+  // A template's change wakes the Rollouts that name it; a kind's CRD arriving wakes those that
+  // found none, which the cache shows as their status' TemplateNotFound.
+  const templateUsers = new TemplateUsers();
+  const templates = templateCaches(
+    { kubeConfig, client, namespace, logger },
+    {
+      templateChanged: (t) => {
+        for (const key of templateUsers.of(t)) queue.add(key);
+      },
+      apiChanged: () => {
+        for (const r of rollouts.list())
+          if (specValidProblem(r) === "TemplateNotFound")
+            queue.add(keyOf(r.metadata.namespace, r.metadata.name));
+      },
+      reconnected: () => queue.retryFailed(),
+    },
+  );
   const reconciler = new Reconciler({
     client,
     rollouts,
@@ -114,6 +133,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     services,
     apps,
     routers: traffic.routers,
+    templates: templates.catalog,
     analyst:
       options.analyst ??
       createAnalyst({
@@ -150,6 +170,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
   // A change wakes the Rollouts whose judgement it may change, found through the index, so a
   // problem clears on the event that ends its cause, with no periodic look.
   rollouts.onEvent((type, r, old) => {
+    templateUsers.rolloutChanged(type, r);
     for (const key of apps.rolloutChanged(type, r, old)) queue.add(key);
     if (type === "DELETED") metrics.forget(r.metadata.namespace, r.metadata.name);
     else queue.add(keyOf(r.metadata.namespace, r.metadata.name));
@@ -172,6 +193,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     services,
     rollouts,
     ...traffic.informers(),
+    ...templates.informers(),
   ];
   // Watches resumed after an outage bring no event when nothing changed, and a reconcile that
   // failed meanwhile would wait out a backoff grown to many seconds: a watch open again says the
@@ -180,7 +202,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     cache.onReconnect(() => queue.retryFailed());
   const lead = async () => {
     await Promise.all([deployments, services, rollouts].map((c) => c.start()));
-    await traffic.start();
+    await Promise.all([traffic.start(), templates.start()]);
     queue.start();
     leading = true;
     logger.info({ workers: options.workers }, "leading: caches synced, workers started");

@@ -1,4 +1,5 @@
 import type { Analyst } from "../analysis/analyst.ts";
+import { resolveTemplates, type Sources, type TemplateCatalog } from "../analysis/templates.ts";
 import { WEIGHT_CONDITION, weightCondition } from "../analysis/weight/condition.ts";
 import { type OwnerRollout, primaryName, REVISION_ANNOTATION } from "../api/names.ts";
 import { parseAs } from "../api/parse.ts";
@@ -53,6 +54,7 @@ export type ReconcilerDeps = {
   services: Store<ServiceView>;
   apps: Pick<Apps, "view">;
   routers: Routers;
+  templates: TemplateCatalog;
   analyst: Analyst;
   events: EventRecorder;
   logger: Logger;
@@ -63,6 +65,9 @@ export type ReconcilerDeps = {
 type TakenUp =
   | {
       ok: true;
+      /** The spec with its templates' metrics and webhooks added. */
+      spec: RolloutSpec;
+      sources: Sources;
       target: DeploymentView;
       router: TrafficRouter;
       route: Route;
@@ -142,14 +147,14 @@ export class Reconciler {
         log,
         now,
       );
-    const spec = parsed.value;
-    if (rollout.metadata.deletionTimestamp) return this.finalizer.finalize(rollout, spec, log);
+    const own = parsed.value;
+    if (rollout.metadata.deletionTimestamp) return this.finalizer.finalize(rollout, own, log);
     await this.finalizer.ensure(rollout);
 
+    const taken = this.takeUp(rollout, own, now);
+    if (!taken.ok) return this.recorder.report(rollout, taken.problem, log, now, own);
+    const { spec, sources, target, router, route, owner, plan } = taken;
     const primaryOf = () => this.deps.deployments.get(namespace, primaryName(spec.targetRef.name));
-    const taken = this.takeUp(rollout, spec, now);
-    if (!taken.ok) return this.recorder.report(rollout, taken.problem, log, now, spec);
-    const { target, router, route, owner, plan } = taken;
     let snapshot = taken.snapshot;
     let current = rollout;
     const stageBefore = stageOf(snapshot);
@@ -185,7 +190,7 @@ export class Reconciler {
     }
 
     const due = dueWork(snapshot, now);
-    if (due) feed(await this.analysis.run(due, subject(), now, log));
+    if (due) feed(await this.analysis.run(due, subject(), sources, now, log));
 
     const readiness = await this.deps.analyst.readiness(subject());
     const extraConditions = (): ConditionInput[] => {
@@ -257,18 +262,22 @@ export class Reconciler {
 
   /**
    * What a reconcile works from, read from the caches and status: the target, the router the
-   * spec asks for, the route, the plan and the machine; or the problem that holds the rollout.
+   * spec asks for, the route, the plan and the machine, and the spec with its templates; or the
+   * problem that holds the rollout.
    */
-  private takeUp(rollout: RolloutObject, spec: RolloutSpec, now: number): TakenUp {
+  private takeUp(rollout: RolloutObject, own: RolloutSpec, now: number): TakenUp {
     const { namespace, name } = rollout.metadata;
-    const target = this.deps.deployments.get(namespace, spec.targetRef.name);
-    const problem = judge(spec, rollout, {
+    const target = this.deps.deployments.get(namespace, own.targetRef.name);
+    const problem = judge(own, rollout, {
       target,
-      primary: this.deps.deployments.get(namespace, primaryName(spec.targetRef.name)),
+      primary: this.deps.deployments.get(namespace, primaryName(own.targetRef.name)),
       apps: this.deps.apps.view(namespace),
     });
     if (problem || !target)
       return { ok: false, problem: problem ?? { reason: "TargetNotFound", message: "" } };
+    const resolved = resolveTemplates(own, namespace, this.deps.templates);
+    if (!resolved.ok) return resolved;
+    const { spec, sources } = resolved;
     const chosen = this.deps.routers(spec.trafficRouting);
     if (!chosen.ok)
       return { ok: false, problem: { reason: "RoutingUnavailable", message: chosen.reason } };
@@ -279,7 +288,17 @@ export class Reconciler {
     const owner: OwnerRollout = { name, namespace, uid: rollout.metadata.uid };
     const { plan, snapshot } = resumed;
     const route = routeOf(spec, owner);
-    return { ok: true, target, router: chosen.router, route, owner, plan, snapshot };
+    return {
+      ok: true,
+      spec,
+      sources,
+      target,
+      router: chosen.router,
+      route,
+      owner,
+      plan,
+      snapshot,
+    };
   }
 
   /**

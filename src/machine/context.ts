@@ -5,6 +5,7 @@ import {
   ONE_SHOT_ACTIONS,
   type OneShotAction,
   PAUSE_REASONS,
+  TemplateSource,
 } from "../api/rollout.ts";
 import { Plan } from "./plan.ts";
 
@@ -17,6 +18,8 @@ export const CheckResult = z.object({
   message: z.string().optional(),
   /** For the canary's score: each compared metric's judgement. */
   compared: z.array(ComparedStatus).optional(),
+  /** The template, at its generation, the metric or webhook judged came from. */
+  template: TemplateSource.optional(),
 });
 export type CheckResult = z.infer<typeof CheckResult>;
 

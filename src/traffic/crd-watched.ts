@@ -55,10 +55,11 @@ export type CrdWatchedApi<V, View> = {
   /** What the logs call the API. */
   kind: string;
   served(raw: unknown): ServedVersions<V> | undefined;
-  /** The informer of the router's own objects, in the newest version served. */
+  /** The informer of the API's objects, in the newest version served. */
   objects(newest: V): {
     path: string;
-    labelSelector: string;
+    /** A router's objects are those labelled with their Rollout; shared kinds are all watched. */
+    labelSelector?: string;
     transform(raw: unknown): View | undefined;
   };
 };
@@ -121,6 +122,8 @@ export function crdWatched<
   return {
     store,
     served: (): readonly V[] => (objects?.synced ? served : []),
+    /** Every object cached; undefined while the API is not served. */
+    list: (): View[] | undefined => (objects?.synced && served.length ? objects.list() : undefined),
     informers: (): Informer<{ metadata: { name: string } }>[] => [
       crd,
       ...(objects ? [objects] : []),

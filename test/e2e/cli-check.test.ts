@@ -38,6 +38,7 @@ describe("kubectl-fledge check with every part there", () => {
         .map((line) => line.slice(0, 22).trim()),
     ).toEqual([
       "ok    crd",
+      "ok    templates",
       "ok    trafficsplit",
       "ok    httproutegroup",
       gateway.ok ? "ok    httproute" : "skip  httproute",

@@ -259,6 +259,12 @@ describe("kubectl-fledge check", () => {
       /^ok {4}crd {13}rollouts\.fledge\.dev Established, serving v1alpha1$/m,
     );
     expect(passing.stdout).toMatch(
+      new RegExp(
+        `^ok {4}templates +0 AnalysisTemplates in namespace ${ns}, \\d+ ClusterAnalysisTemplates?; none invalid$`,
+        "m",
+      ),
+    );
+    expect(passing.stdout).toMatch(
       /^ok {4}trafficsplit +trafficsplits\.split\.smi-spec\.io Established, serving v1alpha1, v1alpha2, v1alpha3, v1alpha4$/m,
     );
     expect(passing.stdout).toMatch(/^ok {4}httproutegroup +.* serving v1alpha3, v1alpha4$/m);
@@ -287,7 +293,7 @@ describe("kubectl-fledge check", () => {
     expect(failing.stdout).toMatch(/^fail {2}prometheus +no Prometheus address: /m);
 
     const json = JSON.parse((await cli(["check", "-o", "json"])).stdout);
-    expect(json).toHaveLength(7);
+    expect(json).toHaveLength(8);
     expect(json.find((i: { name: string }) => i.name === "prometheus")).toMatchObject({
       outcome: "fail",
       detail: expect.stringMatching(/^no Prometheus address/),

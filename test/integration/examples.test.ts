@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, test } from "vitest";
+import { describe, expect, onTestFinished, test } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { eventually, newNamespace, ok, paths, repoRoot } from "./support/cluster.ts";
 import { type RolloutJson, withController } from "./support/rollouts.ts";
@@ -20,6 +20,12 @@ const COLLECTION: Record<string, (ns: string) => string> = {
   Rollout: paths.rollouts,
   Service: paths.services,
   ConfigMap: (ns) => `/api/v1/namespaces/${ns}/configmaps`,
+  AnalysisTemplate: (ns) => `/apis/fledge.dev/v1alpha1/namespaces/${ns}/analysistemplates`,
+};
+
+/** The cluster-scoped kinds an example may hold: created as they are, and removed after it. */
+const CLUSTER_COLLECTION: Record<string, string> = {
+  ClusterAnalysisTemplate: "/apis/fledge.dev/v1alpha1/clusteranalysistemplates",
 };
 
 const examples = readdirSync(EXAMPLES, { withFileTypes: true })
@@ -49,6 +55,7 @@ describe("every example under examples/", () => {
         "gateway-canary",
         "gateway-mirror",
         "manual-gate",
+        "shared-analysis",
         "webhooks",
       ]),
     );
@@ -59,7 +66,20 @@ describe("every example under examples/", () => {
     expect(manifests.some((m) => m.kind === "Rollout")).toBe(true);
     // A namespace of its own, whatever the example names, so examples never meet.
     const ns = await newNamespace(world.client, `ex-${example}`.slice(0, 40));
+    const made: string[] = [];
+    onTestFinished(async () => {
+      for (const path of made) await world.client.delete(path);
+    });
     for (const m of manifests) {
+      const shared = CLUSTER_COLLECTION[m.kind];
+      if (shared) {
+        ok(
+          await world.client.create(shared, m),
+          `examples/${example}: create ${m.kind} ${m.metadata.name}`,
+        );
+        made.push(`${shared}/${m.metadata.name}`);
+        continue;
+      }
       const collection = COLLECTION[m.kind];
       if (!collection) throw new Error(`examples/${example}: no collection for kind ${m.kind}`);
       ok(

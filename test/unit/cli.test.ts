@@ -11,6 +11,7 @@ import {
   httpRouteCheck,
   prometheusCheck,
   requiredAccess,
+  templatesCheck,
 } from "../../src/cli/check.ts";
 import { connect } from "../../src/cli/connect.ts";
 import { formatted, processIo } from "../../src/cli/output.ts";
@@ -161,6 +162,29 @@ describe("the rollout view", () => {
       "  request-duration-p99-ms           -  (threshold <= 500)                        not checked yet",
       "  canary-score                     50  (pass >= 90, fail < 60)                   failed",
     ]);
+  });
+
+  it("shows a template's metric beside the Rollout's own, with the template and generation that judged it", () => {
+    const template = { kind: "ClusterAnalysisTemplate" as const, name: "latency", generation: 3 };
+    const text = renderRollout(
+      rollout({
+        ...progressing.status,
+        metrics: [
+          ...(progressing.status?.metrics ?? []),
+          { name: "latency-ms", outcome: "passed", value: 87, template, checkedAt: ago(10) },
+        ],
+      }),
+      [],
+      PLAIN,
+      NOW,
+    );
+    expect(text).toContain(
+      [
+        "  request-success-rate          99.51  (threshold >= 99)                    passed",
+        "  request-duration-p99-ms         612  (threshold <= 500)                   failed  612 > max 500",
+        "  latency-ms                       87  (ClusterAnalysisTemplate/latency@3)  passed",
+      ].join("\n"),
+    );
   });
 
   it("colours the phase and outcomes only when asked", () => {
@@ -636,6 +660,90 @@ describe("check httproute", () => {
       outcome: "ok",
       detail:
         "httproutes.gateway.networking.k8s.io Established, serving v1, v1beta1; no HTTPRoute of a Rollout in any namespace yet",
+    });
+  });
+});
+
+describe("check templates", () => {
+  const established = (plural: string) => ({
+    spec: { versions: [{ name: "v1alpha1", served: true }] },
+    status: { conditions: [{ type: "Established", status: "True" }] },
+    metadata: { name: `${plural}.fledge.dev` },
+  });
+  const crds = {
+    [`${CRDS}/analysistemplates.fledge.dev`]: established("analysistemplates"),
+    [`${CRDS}/clusteranalysistemplates.fledge.dev`]: established("clusteranalysistemplates"),
+  };
+  const metric = { name: "request-success-rate", thresholdRange: { min: 99 } };
+
+  it("counts each kind's templates and names those that fail their schema", async () => {
+    const { client } = answering({
+      ...crds,
+      "/apis/fledge.dev/v1alpha1/namespaces/shop/analysistemplates": {
+        items: [
+          { metadata: { name: "good", namespace: "shop" }, spec: { metrics: [metric] } },
+          {
+            metadata: { name: "bad", namespace: "shop" },
+            spec: { metrics: [{ ...metric, thresholdRange: undefined }], args: [{ name: "1x" }] },
+          },
+        ],
+      },
+      "/apis/fledge.dev/v1alpha1/clusteranalysistemplates": {
+        items: [{ metadata: { name: "latency" }, spec: { metrics: [metric] } }],
+      },
+    });
+    expect(await templatesCheck(client, "shop")).toEqual({
+      name: "templates",
+      outcome: "fail",
+      detail: expect.stringMatching(
+        /^2 AnalysisTemplates in namespace shop, 1 ClusterAnalysisTemplate; 1 invalid: AnalysisTemplate shop\/bad: spec: args\[0\]\.name: /,
+      ),
+    });
+  });
+
+  it("asks again while the apiserver makes a kind's storage (429), as on the first request after applying crds/", async () => {
+    const { client, asked } = answering({
+      ...crds,
+      "/apis/fledge.dev/v1alpha1/analysistemplates": { items: [] },
+      "/apis/fledge.dev/v1alpha1/clusteranalysistemplates": { items: [] },
+    });
+    let refusals = 2;
+    const initializing = new (class extends KubeClient {
+      override async request<T>(method: string, path: string) {
+        if (path.endsWith("/analysistemplates") && refusals-- > 0)
+          return {
+            ok: false,
+            error: {
+              status: 429,
+              reason: "TooManyRequests",
+              message: "storage is (re)initializing",
+            },
+          } as KubeResult<T>;
+        return client.request<T>(method, path);
+      }
+    })({} as never);
+    expect(await templatesCheck(initializing, undefined)).toMatchObject({ outcome: "ok" });
+    expect(asked.filter((a) => a.endsWith("/analysistemplates"))).toHaveLength(1);
+    expect(refusals).toBe(-1);
+  });
+
+  it("passes valid templates, and fails when a kind's CRD is not installed", async () => {
+    const { client } = answering({
+      ...crds,
+      "/apis/fledge.dev/v1alpha1/analysistemplates": { items: [] },
+      "/apis/fledge.dev/v1alpha1/clusteranalysistemplates": { items: [] },
+    });
+    expect(await templatesCheck(client, undefined)).toEqual({
+      name: "templates",
+      outcome: "ok",
+      detail: "0 AnalysisTemplates in any namespace, 0 ClusterAnalysisTemplates; none invalid",
+    });
+    const { client: bare } = answering({});
+    expect(await templatesCheck(bare, undefined)).toMatchObject({
+      outcome: "fail",
+      detail: expect.stringContaining(
+        "CustomResourceDefinition analysistemplates.fledge.dev is not installed; CustomResourceDefinition clusteranalysistemplates.fledge.dev is not installed: apply crds/",
+      ),
     });
   });
 });

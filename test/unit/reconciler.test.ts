@@ -6,6 +6,7 @@ import { isDeepStrictEqual } from "node:util";
 import pino from "pino";
 import { describe, expect, it } from "vitest";
 import type { Analyst } from "../../src/analysis/analyst.ts";
+import type { TemplateObject } from "../../src/api/analysis-template.ts";
 import { Apps } from "../../src/controller/apps.ts";
 import { Reconciler } from "../../src/controller/reconciler.ts";
 import { rolloutObject } from "../../src/controller/rollout-object.ts";
@@ -175,6 +176,7 @@ function world() {
   const rollouts = get(rolloutObject, paths.rollout.replace(/\/podinfo$/, ""));
   const deployments = get((raw) => deploymentView(raw, true), paths.deployments);
   const events: string[] = [];
+  const templates: TemplateObject[] = [];
   const reconciler = new Reconciler({
     client,
     rollouts,
@@ -187,6 +189,7 @@ function world() {
         { version: "v1", ruleNames: true, mirrorPercent: true },
       ]),
     ),
+    templates: { list: (kind) => templates.filter((t) => t.kind === kind) },
     analyst: quiet,
     events: {
       record: (_subject: unknown, notice: { reason: string }) => events.push(notice.reason),
@@ -199,7 +202,7 @@ function world() {
     await reconciler.reconcile(`${NS}/podinfo`);
     return [...cluster.writes];
   };
-  return { cluster, reconcile, events };
+  return { cluster, reconcile, events, templates };
 }
 
 /** A world whose rollout is Healthy at revision r1, its primary rolled out and the target at 0. */
@@ -442,5 +445,39 @@ describe("the reconciler on the Gateway API router", () => {
       expect(w.events).toContain("WriteRefused");
       expect(w.cluster.at(`${paths.routes}/shop`)?.spec).toMatchObject({ rules });
     }
+  });
+
+  it("a template missing mid-rollout holds the rollout where it is; its creation clears the hold", async () => {
+    const w = await healthy();
+    w.cluster.put(paths.target, {
+      ...target("r2"),
+      spec: { ...(target("r2").spec as object), replicas: 0 },
+    });
+    await w.reconcile();
+    w.cluster.rollOut(paths.target);
+    await w.reconcile();
+    const split = w.cluster.at(`${paths.splits}/podinfo`);
+    const r = w.cluster.at(paths.rollout) as Obj;
+    const analysis = { templates: [{ name: "success", clusterScope: true }] };
+    w.cluster.put(paths.rollout, { ...r, spec: { ...(r.spec as object), analysis } });
+    expect(await w.reconcile()).toEqual(["PUT rollouts/podinfo/status"]);
+    expect(condition(w, "SpecValid")).toMatchObject({
+      status: "False",
+      reason: "TemplateNotFound",
+      message:
+        "ClusterAnalysisTemplate success does not exist (the ClusterAnalysisTemplates: none)",
+    });
+    expect(w.events).toContain("TemplateNotFound");
+    expect(await w.reconcile()).toEqual([]);
+    expect(w.cluster.at(`${paths.splits}/podinfo`)).toEqual(split);
+
+    w.templates.push({
+      kind: "ClusterAnalysisTemplate",
+      metadata: { name: "success", generation: 1 },
+      spec: { metrics: [{ name: "request-success-rate", thresholdRange: { min: 99 } }] },
+    });
+    await w.reconcile();
+    expect(condition(w, "SpecValid")).toMatchObject({ status: "True" });
+    expect(phase(w)).toBe("Paused");
   });
 });

@@ -1,5 +1,14 @@
 import type { z } from "zod";
-import { GROUP, KIND, PLURAL, RolloutSpec, RolloutStatus, VERSION } from "../rollout.ts";
+import { AnalysisTemplateSpec, TEMPLATE_PLURALS } from "../analysis-template.ts";
+import {
+  GROUP,
+  KIND,
+  PLURAL,
+  RolloutSpec,
+  RolloutStatus,
+  type TemplateKind,
+  VERSION,
+} from "../rollout.ts";
 import {
   HTTP_ROUTE_GROUP_VERSIONS,
   HTTPRouteGroupSpec,
@@ -29,6 +38,7 @@ type VersionSpec = {
 
 type CrdSpec = {
   group: string;
+  scope?: "Namespaced" | "Cluster";
   kind: string;
   plural: string;
   shortNames?: string[];
@@ -36,14 +46,22 @@ type CrdSpec = {
   versions: VersionSpec[];
 };
 
-function crd({ group, kind, plural, shortNames, categories, versions }: CrdSpec) {
+function crd({
+  group,
+  scope = "Namespaced",
+  kind,
+  plural,
+  shortNames,
+  categories,
+  versions,
+}: CrdSpec) {
   return {
     apiVersion: "apiextensions.k8s.io/v1",
     kind: "CustomResourceDefinition",
     metadata: { name: `${plural}.${group}` },
     spec: {
       group,
-      scope: "Namespaced",
+      scope,
       names: {
         kind,
         listKind: `${kind}List`,
@@ -110,6 +128,19 @@ export function rolloutCrd() {
         ],
       },
     ],
+  });
+}
+
+/** Shared analysis: the same spec, in a namespace for its Rollouts or cluster-wide for all. */
+export function analysisTemplateCrd(kind: TemplateKind) {
+  return crd({
+    group: GROUP,
+    scope: kind === "ClusterAnalysisTemplate" ? "Cluster" : "Namespaced",
+    kind,
+    plural: TEMPLATE_PLURALS[kind],
+    shortNames: [kind === "ClusterAnalysisTemplate" ? "cat" : "at"],
+    categories: ["fledge"],
+    versions: [{ name: VERSION, spec: AnalysisTemplateSpec, storage: true }],
   });
 }
 

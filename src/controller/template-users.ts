@@ -1,0 +1,49 @@
+import { z } from "zod";
+import { type TemplateObject, templateKindOf } from "../api/analysis-template.ts";
+import type { TemplateKind } from "../api/rollout.ts";
+import type { WatchEventType } from "../kube/informer.ts";
+import type { RolloutObject } from "./rollout-object.ts";
+
+const key = (kind: TemplateKind, namespace: string | undefined, name: string) =>
+  kind === "AnalysisTemplate" ? `${kind}/${namespace ?? ""}/${name}` : `${kind}/${name}`;
+
+const Refs = z.object({
+  analysis: z.object({
+    templates: z.array(z.object({ name: z.string(), clusterScope: z.boolean().optional() })),
+  }),
+});
+
+/** The templates a Rollout's spec names, read before it is parsed (a bad spec names none). */
+function templatesOf(r: RolloutObject): string[] {
+  const refs = Refs.safeParse(r.spec);
+  if (!refs.success) return [];
+  return refs.data.analysis.templates.map((t) =>
+    key(templateKindOf({ clusterScope: t.clusterScope ?? false }), r.metadata.namespace, t.name),
+  );
+}
+
+/**
+ * Which Rollouts name each template, fed by the Rollouts' events: a template's change wakes
+ * just those, so a TemplateNotFound clears on the template's creation, with no periodic look.
+ */
+export class TemplateUsers {
+  private readonly users = new Map<string, Set<string>>();
+  private readonly named = new Map<string, string[]>();
+
+  rolloutChanged(type: WatchEventType, r: RolloutObject): void {
+    const rollout = `${r.metadata.namespace}/${r.metadata.name}`;
+    for (const t of this.named.get(rollout) ?? []) {
+      this.users.get(t)?.delete(rollout);
+      if (this.users.get(t)?.size === 0) this.users.delete(t);
+    }
+    const now = type === "DELETED" ? [] : templatesOf(r);
+    if (now.length) this.named.set(rollout, now);
+    else this.named.delete(rollout);
+    for (const t of now) this.users.set(t, (this.users.get(t) ?? new Set()).add(rollout));
+  }
+
+  /** The keys of the Rollouts that name this template. */
+  of(t: TemplateObject): string[] {
+    return [...(this.users.get(key(t.kind, t.metadata.namespace, t.metadata.name)) ?? [])];
+  }
+}
