@@ -187,6 +187,49 @@ describe("the rollout view", () => {
     );
   });
 
+  it("shows a template's compared metric inside the score, and the check of the weight the mesh served", () => {
+    const template = { kind: "AnalysisTemplate" as const, name: "judge", generation: 2 };
+    const text = renderRollout(
+      rollout({
+        phase: "Progressing",
+        metrics: [
+          {
+            name: "canary-score",
+            outcome: "passed",
+            value: 100,
+            checkedAt: ago(5),
+            compared: [
+              {
+                name: "latency-p50",
+                classification: "Pass",
+                bad: false,
+                p: 0.4,
+                relative: { estimate: 0.02, lower: -0.03, upper: 0.06 },
+                template,
+              },
+            ],
+          },
+          {
+            name: "traffic-weight",
+            outcome: "inconclusive",
+            message: "canary served 0.0% of 412 requests; the route says 40%",
+            checkedAt: ago(5),
+          },
+        ],
+      }),
+      [],
+      PLAIN,
+      NOW,
+    );
+    expect(text).toMatch(
+      / {2}traffic-weight +- +\(the route's weight\) +inconclusive {2}canary served 0\.0% of 412/,
+    );
+    expect(text).toMatch(
+      / {2}latency-p50 +\+2% +\(vs primary, AnalysisTemplate\/judge@2\) +Pass {2}\+2% \(95% CI -3%\.\.\+6%\), p=0\.40/,
+    );
+    expect(text).toMatch(/ {2}canary-score +100 +\(pass >= 95, fail < 75\) +passed/);
+  });
+
   it("colours the phase and outcomes only when asked", () => {
     const text = renderRollout(progressing, [], COLOURS, NOW);
     expect(text).toContain("\u001b[31mfailed\u001b[0m");
