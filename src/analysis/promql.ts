@@ -117,7 +117,8 @@ export function builtinQuery(mesh: Mesh, metric: BuiltinMetric, v: QueryVars): B
   };
 }
 
-const VARIABLE = /\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g;
+// Dotted names too, so that {{args.x}} outside a template is named as what it is, not sent on.
+const VARIABLE = /\{\{\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\}\}/g;
 
 /** The names a query template refers to that are not variables, each once. */
 export function unknownVariables(template: string): string[] {

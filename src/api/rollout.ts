@@ -150,9 +150,24 @@ export const Compare = z.object({
 });
 export type Compare = z.infer<typeof Compare>;
 
+/** The results Fledge adds to a check beside the metrics' and webhooks': no metric or webhook may take their names. */
+export const RESULT_NAMES = { score: "canary-score", weight: "traffic-weight" } as const;
+const RESERVED_NAMES: readonly string[] = Object.values(RESULT_NAMES);
+const reservedMessage = `${RESERVED_NAMES.join(" and ")} name Fledge's own results in a check`;
+
+/** A metric's or webhook's name, which its results in status are found by. */
+const ResultName = DnsLabel.refine((name) => !RESERVED_NAMES.includes(name), {
+  error: reservedMessage,
+}).meta(
+  cel({
+    rule: `!(self in [${RESERVED_NAMES.map((n) => `'${n}'`).join(", ")}])`,
+    message: reservedMessage,
+  }),
+);
+
 export const Metric = z
   .object({
-    name: DnsLabel,
+    name: ResultName,
     thresholdRange: ThresholdRange.optional(),
     compare: Compare.optional(),
     provider: MetricProvider.default({ type: "smi" }),
@@ -185,7 +200,7 @@ export const WEBHOOK_TYPES = [
 ] as const;
 
 export const Webhook = z.object({
-  name: DnsLabel,
+  name: ResultName,
   type: z.enum(WEBHOOK_TYPES).default("rollout").meta({
     description:
       "pre-rollout gates the first traffic, rollout is a check at every interval, confirm-promotion holds promotion until it passes, post-rollout and rollback are told of the outcome, event receives every Event.",

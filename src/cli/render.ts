@@ -1,6 +1,5 @@
 import { describeShift, signedPercent } from "../analysis/compare/score.ts";
-import { WEIGHT_CHECK } from "../analysis/weight/verify.ts";
-import type { RolloutStatus, TemplateSource } from "../api/rollout.ts";
+import { RESULT_NAMES, type RolloutStatus, type TemplateSource } from "../api/rollout.ts";
 
 /** Which template, at which generation, judged a check: "ClusterAnalysisTemplate/latency@3". */
 const templateOf = (t: TemplateSource | undefined) =>
@@ -99,8 +98,6 @@ function threshold(range: { min?: number; max?: number } | undefined): string {
   return range.min !== undefined ? `>= ${range.min}` : `<= ${range.max}`;
 }
 
-const SCORE = "canary-score";
-
 type MetricRow = {
   name: string;
   value: string;
@@ -153,7 +150,7 @@ const checkedRow = (name: string, criterion: string, last: Checked | undefined):
  */
 function metricRows(r: CliRollout): MetricRow[] {
   const status = r.status?.metrics ?? [];
-  const score = status.find((x) => x.name === SCORE);
+  const score = status.find((x) => x.name === RESULT_NAMES.score);
   const specified = r.spec?.analysis?.metrics ?? [];
   const own = new Set(specified.map((m) => m.name));
   const rows = specified.map((m) =>
@@ -170,9 +167,10 @@ function metricRows(r: CliRollout): MetricRow[] {
         ),
   );
   for (const m of status) {
-    if (own.has(m.name) || m.name === SCORE) continue;
+    if (own.has(m.name) || m.name === RESULT_NAMES.score) continue;
     if (m.template) rows.push(checkedRow(m.name, `(${templateOf(m.template)})`, m));
-    else if (m.name === WEIGHT_CHECK) rows.push(checkedRow(m.name, "(the route's weight)", m));
+    else if (m.name === RESULT_NAMES.weight)
+      rows.push(checkedRow(m.name, "(the route's weight)", m));
   }
   for (const c of score?.compared ?? []) {
     if (!own.has(c.name) && c.template)
@@ -182,7 +180,10 @@ function metricRows(r: CliRollout): MetricRow[] {
   const t = r.spec?.analysis?.scoreThresholds ?? { pass: 95, marginal: 75 };
   return [
     ...rows,
-    { ...checkedRow(SCORE, `(pass >= ${t.pass}, fail < ${t.marginal})`, score), detail: undefined },
+    {
+      ...checkedRow(RESULT_NAMES.score, `(pass >= ${t.pass}, fail < ${t.marginal})`, score),
+      detail: undefined,
+    },
   ];
 }
 

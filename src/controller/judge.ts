@@ -1,3 +1,4 @@
+import { unknownVariables, unknownVariablesReason } from "../analysis/promql.ts";
 import { LABELS } from "../api/names.ts";
 import type { RolloutSpec } from "../api/rollout.ts";
 import type { DeploymentView } from "../kube/deployment.ts";
@@ -47,6 +48,25 @@ export function judge(
       message: `service.targetPort ${port} names no TCP port of Deployment ${spec.targetRef.name}'s containers (it has ${target.portNames.join(", ") || "no named ports"})`,
     };
   }
+  const query = unfillableQuery(spec);
+  if (query) return query;
   const self = rolloutRef(rollout);
   return self && findOverlap(self, target, seen.apps);
+}
+
+/**
+ * A query of the Rollout's own naming a variable that does not exist. Each check would error on
+ * it until errorLimit rolled the canary back for a typo in the spec; held, it is mended instead.
+ * A template's queries are judged when the template is resolved.
+ */
+function unfillableQuery(spec: RolloutSpec): Problem | undefined {
+  for (const [i, m] of spec.analysis.metrics.entries()) {
+    const unknown = m.provider.query ? unknownVariables(m.provider.query) : [];
+    if (unknown.length > 0)
+      return {
+        reason: "QueryInvalid",
+        message: `analysis.metrics[${i}] (${m.name}): ${unknownVariablesReason(unknown)}`,
+      };
+  }
+  return undefined;
 }

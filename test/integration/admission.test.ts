@@ -87,6 +87,26 @@ const MALFORMED: [string, Record<string, unknown>, string][] = [
     },
     "apply only to type prometheus",
   ],
+  [
+    "a metric named as Fledge's score",
+    {
+      analysis: {
+        metrics: [
+          {
+            name: "canary-score",
+            thresholdRange: { max: 1 },
+            provider: { type: "prometheus", query: "up" },
+          },
+        ],
+      },
+    },
+    "canary-score and traffic-weight name Fledge's own results in a check",
+  ],
+  [
+    "a webhook named as Fledge's weight check",
+    { analysis: { webhooks: [{ name: "traffic-weight", url: "http://x/" }] } },
+    "canary-score and traffic-weight name Fledge's own results in a check",
+  ],
   ["failureLimit 0", { analysis: { failureLimit: 0 } }, "spec.analysis.failureLimit"],
   ["bad interval", { analysis: { interval: "often" } }, "spec.analysis.interval"],
   [

@@ -36,6 +36,12 @@ describe("PromQL", () => {
     const typo = renderQuery("x{app='{{targt}}'}", vars);
     expect(typo.ok).toBe(false);
     if (!typo.ok) expect(typo.reason).toContain("{{targt}}");
+    // A template's args are filled before a query gets here; one left over is named, not sent.
+    expect(renderQuery("x{app='{{ args.app }}'}", vars)).toEqual({
+      ok: false,
+      reason:
+        "the query uses {{args.app}}; the variables are {{namespace}}, {{target}}, {{canary}}, {{interval}}",
+    });
   });
 
   it("writes windows as Prometheus durations and reads its configuration's", () => {

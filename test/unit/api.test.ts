@@ -22,6 +22,25 @@ const rollout = (spec: Record<string, unknown>) => ({
 });
 
 describe("the Rollout schema", () => {
+  it("refuses a metric or webhook named as one of Fledge's own results, whose status it would share", () => {
+    for (const analysis of [
+      {
+        metrics: [
+          {
+            name: "canary-score",
+            thresholdRange: { max: 1 },
+            provider: { type: "prometheus", query: "up" },
+          },
+        ],
+      },
+      { webhooks: [{ name: "traffic-weight", url: "http://x/" }] },
+    ]) {
+      const parsed = parseAs(Rollout, rollout({ analysis }), "Rollout shop/podinfo");
+      expect(parsed.ok).toBe(false);
+      if (!parsed.ok) expect(parsed.error).toContain("name Fledge's own results in a check");
+    }
+  });
+
   it("accepts the design's example and fills the defaults the CRD also applies", () => {
     const parsed = parseAs(Rollout, rollout({}), "Rollout shop/podinfo");
     if (!parsed.ok) throw new Error(parsed.error);

@@ -300,6 +300,31 @@ describe("the reconciler's writes for a given cluster and status", () => {
       message: expect.stringContaining("step 1 mirrors requests"),
     });
   });
+
+  it("a query of the Rollout's own naming no variable: held with QueryInvalid, not errored check by check into a rollback", async () => {
+    const w = await healthy();
+    const r = w.cluster.at(paths.rollout) as Obj;
+    const metric = {
+      name: "errors",
+      thresholdRange: { max: 1 },
+      provider: {
+        type: "prometheus",
+        query: 'sum(rate(errors{app="{{args.app}}"}[{{interval}}]))',
+      },
+    };
+    w.cluster.put(paths.rollout, {
+      ...r,
+      spec: { ...(r.spec as object), analysis: { metrics: [metric] } },
+    });
+    w.cluster.put(paths.target, target("r2"));
+    expect(await w.reconcile()).toEqual(["PUT rollouts/podinfo/status"]);
+    expect(condition(w, "SpecValid")).toMatchObject({
+      status: "False",
+      reason: "QueryInvalid",
+      message:
+        "analysis.metrics[0] (errors): the query uses {{args.app}}; the variables are {{namespace}}, {{target}}, {{canary}}, {{interval}}",
+    });
+  });
 });
 
 const condition = (w: ReturnType<typeof world>, type: string) =>

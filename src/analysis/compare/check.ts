@@ -1,12 +1,12 @@
 import { primaryName } from "../../api/names.ts";
-import type { Metric } from "../../api/rollout.ts";
+import { type Metric, RESULT_NAMES } from "../../api/rollout.ts";
 import type { CheckResult } from "../../machine/context.ts";
 import type { AnalysisSubject } from "../analyst.ts";
 import type { Sides } from "../prometheus.ts";
 import { type Compared, describeJudgement, judgeComparison } from "./score.ts";
 
 /** The result every compared metric of a rollout is judged under together. */
-export const SCORE = "canary-score";
+export const SCORE = RESULT_NAMES.score;
 
 type SideReader = {
   sides(subject: AnalysisSubject, metric: Metric, primary: string): Promise<Sides>;

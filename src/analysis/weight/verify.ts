@@ -1,6 +1,6 @@
 import { durationMs } from "../../api/common.ts";
 import { primaryName } from "../../api/names.ts";
-import { type Metric, type RolloutSpec, routingMatches } from "../../api/rollout.ts";
+import { type Metric, RESULT_NAMES, type RolloutSpec, routingMatches } from "../../api/rollout.ts";
 import type { CheckResult } from "../../machine/context.ts";
 import type { AnalysisSubject } from "../analyst.ts";
 import { formatNumber } from "../judge.ts";
@@ -8,7 +8,7 @@ import type { RequestCounts } from "../reading.ts";
 import { judgeShare } from "./bound.ts";
 
 /** The check result the weight's verification is reported under. */
-export const WEIGHT_CHECK = "traffic-weight";
+export const WEIGHT_CHECK = RESULT_NAMES.weight;
 
 /** Where the requests each Deployment served can be counted: the first of a rollout's metrics that can. */
 export type RequestSource = { kind: "smi" } | { kind: "prometheus"; metric: Metric };
