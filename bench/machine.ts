@@ -9,6 +9,7 @@ import { persist, type RolloutSnapshot, restore, send, start } from "../src/mach
 import { desiredOf } from "../src/machine/view.ts";
 
 const plan: Plan = {
+  strategy: { kind: "canary" },
   steps: [
     { kind: "setWeight", weight: 20 },
     { kind: "pause", durationMs: 10_000 },

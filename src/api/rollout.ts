@@ -397,11 +397,62 @@ export type TrafficRouting = z.infer<typeof TrafficRouting>;
 export const routingMatches = (routing: TrafficRouting): HeaderMatch[] | undefined =>
   (routing.smi ?? routing.gatewayAPI)?.matches;
 
+const STRATEGY_MESSAGES = {
+  noSteps: "a canary rollout needs at least one step",
+  blueGreenSteps:
+    "a blueGreen rollout takes no steps: its preview, switch and retirement are set by blueGreen",
+  settingsWithoutStrategy: "blueGreen settings need strategy: blueGreen",
+};
+
+/** The strategy's rules, the CEL's own, for a cluster whose CRD is older than them. */
+function strategyProblem(spec: {
+  strategy: (typeof STRATEGIES)[number];
+  steps: unknown[];
+  blueGreen?: unknown;
+}): { field: string; message: string } | undefined {
+  if (spec.strategy === "canary" && spec.steps.length === 0)
+    return { field: "steps", message: STRATEGY_MESSAGES.noSteps };
+  if (spec.strategy === "blueGreen" && spec.steps.length > 0)
+    return { field: "steps", message: STRATEGY_MESSAGES.blueGreenSteps };
+  if (spec.blueGreen !== undefined && spec.strategy !== "blueGreen")
+    return { field: "blueGreen", message: STRATEGY_MESSAGES.settingsWithoutStrategy };
+  return undefined;
+}
+
+export const STRATEGIES = ["canary", "blueGreen"] as const;
+
+export const BlueGreen = z.object({
+  autoPromotion: z.boolean().default(true).meta({
+    description:
+      "Switch once the preview's checks pass; false holds the preview until a person promotes (or resumes) it.",
+  }),
+  previewChecks: z.int().min(1).max(1000).default(1).meta({
+    description:
+      "Passing checks, on the preview's own traffic, before the switch: needs analysis metrics or rollout webhooks, else none are asked.",
+  }),
+  scaleDownDelaySeconds: z.int().min(0).max(86400).default(30).meta({
+    description:
+      "How long after the switch the old version keeps running, its pods ready to take all traffic back in one write should a check fail or a person abort; then the primary takes the new revision.",
+  }),
+});
+export type BlueGreen = z.infer<typeof BlueGreen>;
+
 export const RolloutSpec = z
   .object({
     targetRef: TargetRef,
     service: ServiceSpec,
-    steps: z.array(Step).min(1).max(100),
+    strategy: z.enum(STRATEGIES).default("canary").meta({
+      description:
+        "canary: traffic moves to the new revision by the steps. blueGreen: the new revision runs beside the old one at the primary's scale, is judged through the canary Service (the preview) while the apex sends it nothing, then takes all traffic in one write.",
+    }),
+    steps: z
+      .array(Step)
+      .max(100)
+      .default([])
+      .meta({ description: "The canary's plan, in order; a blueGreen rollout has none." }),
+    blueGreen: BlueGreen.optional().meta({
+      description: "The blueGreen strategy's settings; its defaults when omitted.",
+    }),
     analysis: Analysis.default({
       interval: "1m",
       failureLimit: 3,
@@ -423,14 +474,36 @@ export const RolloutSpec = z
         "How traffic reaches the canary: exactly one of smi or gatewayAPI; SMI when omitted.",
     }),
   })
+  .superRefine((spec, ctx) => {
+    const problem = strategyProblem(spec);
+    if (problem) ctx.addIssue({ code: "custom", message: problem.message, path: [problem.field] });
+  })
   .meta(
-    // The controller judges this again against the router it finds (a Gateway API version whose
-    // schema cannot mirror a share), and for a cluster whose CRD is older than the rule.
-    cel({
-      rule: "!has(self.trafficRouting.smi) || !self.steps.exists(s, has(s.setMirror))",
-      message: "setMirror steps need trafficRouting.gatewayAPI: an SMI TrafficSplit cannot mirror",
-      fieldPath: ".steps",
-    }),
+    cel(
+      // The controller judges this again against the router it finds (a Gateway API version whose
+      // schema cannot mirror a share), and for a cluster whose CRD is older than the rule.
+      {
+        rule: "!has(self.trafficRouting.smi) || !self.steps.exists(s, has(s.setMirror))",
+        message:
+          "setMirror steps need trafficRouting.gatewayAPI: an SMI TrafficSplit cannot mirror",
+        fieldPath: ".steps",
+      },
+      {
+        rule: "self.strategy != 'canary' || size(self.steps) > 0",
+        message: STRATEGY_MESSAGES.noSteps,
+        fieldPath: ".steps",
+      },
+      {
+        rule: "self.strategy != 'blueGreen' || size(self.steps) == 0",
+        message: STRATEGY_MESSAGES.blueGreenSteps,
+        fieldPath: ".steps",
+      },
+      {
+        rule: "!has(self.blueGreen) || self.strategy == 'blueGreen'",
+        message: STRATEGY_MESSAGES.settingsWithoutStrategy,
+        fieldPath: ".blueGreen",
+      },
+    ),
   );
 export type RolloutSpec = z.infer<typeof RolloutSpec>;
 export type Step = z.infer<typeof Step>;

@@ -25,6 +25,8 @@ const currentStep = (c: Context): PlanStep | undefined => c.plan.steps[c.stepInd
 const isNewRevision = (c: Context, revision: string) =>
   revision !== c.canaryRevision && revision !== c.stableRevision;
 const analysisOf = (event: RolloutEvent) => (event as Ev<"ANALYSIS">).results;
+const scaleDownDelayS = (c: Context) =>
+  c.plan.strategy.kind === "blueGreen" ? c.plan.strategy.scaleDownDelayMs / 1000 : 0;
 const stepLabel = (c: Context) => `step ${c.stepIndex + 1}/${c.plan.steps.length}`;
 
 function describeStep(step: PlanStep): string {
@@ -160,6 +162,13 @@ export const rolloutMachine = setup({
       };
     }),
     advance: assign({ stepIndex: ({ context }) => context.stepIndex + 1 }),
+    switchAll: assign(({ context }) => ({
+      stepStartedAt: context.now,
+      passes: 0,
+      canaryWeight: 100,
+      mirrorPercent: 0,
+      nextCheckAt: context.plan.checks ? context.now + context.plan.intervalMs : undefined,
+    })),
     addStepPause: assign({
       pauses: ({ context }) => {
         const step = currentStep(context);
@@ -236,6 +245,13 @@ export const rolloutMachine = setup({
     stepIsPause: ({ context }) => currentStep(context)?.kind === "pause",
     weightHeld: ({ context }) => !context.plan.checks || context.passes >= 1,
     trafficInEffect: ({ context }) => trafficInEffect(context),
+    blueGreen: ({ context }) => context.plan.strategy.kind === "blueGreen",
+    // The old version retires once the switch has been in effect for the strategy's delay.
+    retirementDue: ({ context }) =>
+      context.plan.strategy.kind === "blueGreen" &&
+      trafficInEffect(context) &&
+      context.trafficSince !== undefined &&
+      context.now - context.trafficSince >= context.plan.strategy.scaleDownDelayMs,
     enoughPasses: ({ context }) => {
       const step = currentStep(context);
       return context.passes >= (step?.kind === "analysis" ? step.passes : 1);
@@ -639,13 +655,13 @@ export const rolloutMachine = setup({
         },
         confirming: {
           entry: "scheduleGate",
-          always: { guard: not("confirmGate"), target: "#rollout.promoting" },
+          always: { guard: not("confirmGate"), target: "confirmed" },
           on: {
             GATE: [
               gateErrored("confirm-promotion"),
               {
                 guard: { type: "gatePassed", params: "confirm-promotion" },
-                target: "#rollout.promoting",
+                target: "confirmed",
                 actions: [
                   "observe",
                   notice("Normal", "GatePassed", () => "confirm-promotion webhooks passed"),
@@ -665,6 +681,43 @@ export const rolloutMachine = setup({
                 ],
               },
             ],
+          },
+        },
+        // The strategies part here: a canary's primary takes the revision at the weight it
+        // reached; a blue/green one first takes all traffic.
+        confirmed: {
+          always: [{ guard: "blueGreen", target: "switched" }, { target: "#rollout.promoting" }],
+        },
+        // Blue/green: all traffic on the new revision in one write, the old one still running
+        // beside it, so that a failed check or an abort can send everything back in one write.
+        switched: {
+          entry: [
+            "switchAll",
+            notice(
+              "Normal",
+              "Switched",
+              ({ context }) =>
+                `all traffic to revision ${context.canaryRevision}; revision ${context.stableRevision} keeps running for ${scaleDownDelayS(context)}s`,
+            ),
+          ],
+          always: {
+            guard: and(["mayProceed", "weightHeld", "retirementDue"]),
+            target: "#rollout.promoting",
+          },
+          on: {
+            PROMOTE: {
+              target: "#rollout.promoting",
+              actions: [
+                "observe",
+                "byPerson",
+                notice(
+                  "Normal",
+                  "PromotionRequested",
+                  ({ context }) =>
+                    `promote: retiring revision ${context.stableRevision} without waiting out the delay`,
+                ),
+              ],
+            },
           },
         },
       },

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { durationMs } from "../api/common.ts";
 import { type Parsed, parseAs } from "../api/parse.ts";
-import type { RolloutSpec } from "../api/rollout.ts";
+import { BlueGreen, type RolloutSpec } from "../api/rollout.ts";
 
 export const PlanStep = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("setWeight"), weight: z.int().min(0).max(100) }),
@@ -12,10 +12,22 @@ export const PlanStep = z.discriminatedUnion("kind", [
 export type PlanStep = z.infer<typeof PlanStep>;
 
 /**
+ * How the new revision takes traffic: by the steps, or all at once after its preview, the old
+ * version kept running for scaleDownDelayMs after the switch.
+ */
+export const Strategy = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("canary") }),
+  z.object({ kind: z.literal("blueGreen"), scaleDownDelayMs: z.int().min(0) }),
+]);
+export type Strategy = z.infer<typeof Strategy>;
+
+/**
  * What the machine needs of a Rollout's spec, in the units it computes with. It travels in the
  * machine's context so a snapshot restored from status is complete on its own.
  */
 export const Plan = z.object({
+  /** A plan from status written before blue/green is a canary's. */
+  strategy: Strategy.default({ kind: "canary" }),
   steps: z.array(PlanStep),
   intervalMs: z.int().min(1),
   failureLimit: z.int().min(1),
@@ -51,17 +63,34 @@ export function planFromSpec(spec: RolloutSpec): Parsed<Plan> {
   return parseAs(Plan, planOf(spec), "plan");
 }
 
+/**
+ * A blue/green preview is the steps' own states at weight 0: a hold for its passing checks, and
+ * without autoPromotion a pause that a person's promote (or resume) ends.
+ */
+function previewSteps(settings: BlueGreen, checks: boolean): PlanStep[] {
+  return [
+    ...(checks ? [{ kind: "analysis" as const, passes: settings.previewChecks }] : []),
+    ...(settings.autoPromotion ? [] : [{ kind: "pause" as const }]),
+  ];
+}
+
 function planOf(spec: RolloutSpec): Plan {
   const { analysis } = spec;
   const webhookTypes = new Set(analysis.webhooks.map((w) => w.type));
+  const checks = analysis.metrics.length > 0 || webhookTypes.has("rollout");
+  const blueGreen =
+    spec.strategy === "blueGreen" ? BlueGreen.parse(spec.blueGreen ?? {}) : undefined;
   return {
-    steps: spec.steps.map(planStep),
+    strategy: blueGreen
+      ? { kind: "blueGreen", scaleDownDelayMs: blueGreen.scaleDownDelaySeconds * 1000 }
+      : { kind: "canary" },
+    steps: blueGreen ? previewSteps(blueGreen, checks) : spec.steps.map(planStep),
     intervalMs: durationMs(analysis.interval),
     failureLimit: analysis.failureLimit,
     errorLimit: analysis.errorLimit,
     inconclusiveLimit: analysis.inconclusiveLimit,
     deadlineMs: spec.progressDeadlineSeconds * 1000,
-    checks: analysis.metrics.length > 0 || webhookTypes.has("rollout"),
+    checks,
     preRolloutGate: webhookTypes.has("pre-rollout"),
     confirmPromotionGate: webhookTypes.has("confirm-promotion"),
   };

@@ -84,6 +84,7 @@ export function dueWork(snapshot: RolloutSnapshot, now: number): Due | undefined
     case "weighting":
     case "pausing":
     case "analysing":
+    case "switched":
       // A check judges the weight in effect: one decided but not yet written waits for its route.
       return c.plan.checks && trafficInEffect(c) ? { kind: "analysis" } : undefined;
     default:
@@ -103,10 +104,20 @@ export function wakeAt(snapshot: RolloutSnapshot): number | undefined {
   for (const p of c.pauses) if (p.until !== undefined) times.push(p.until);
   if (stage === "progressing" && c.nextCheckAt !== undefined && dueWorkKinds(snapshot))
     times.push(c.nextCheckAt);
+  const retiresAt = retirementAt(snapshot);
+  if (retiresAt !== undefined) times.push(retiresAt);
   const waitsForReady = stage === "promoting" || (stage === "progressing" && !c.canaryReady);
   if (waitsForReady && c.waitingSince !== undefined)
     times.push(c.waitingSince + c.plan.deadlineMs + 1);
   return times.length ? Math.min(...times) : undefined;
+}
+
+/** When a blue/green switch in effect has kept the old version running for the strategy's delay. */
+function retirementAt(snapshot: RolloutSnapshot): number | undefined {
+  const c = snapshot.context;
+  if (SUBSTATE(snapshot) !== "switched" || c.plan.strategy.kind !== "blueGreen") return undefined;
+  if (!trafficInEffect(c) || c.trafficSince === undefined) return undefined;
+  return c.trafficSince + c.plan.strategy.scaleDownDelayMs;
 }
 
 const dueWorkKinds = (snapshot: RolloutSnapshot) =>
@@ -172,7 +183,17 @@ function readyCondition(stage: Stage, c: Context): Cond {
   }
 }
 
-function progressingCondition(stage: Stage, c: Context, paused: boolean): Cond {
+function switchedMessage(snapshot: RolloutSnapshot): string {
+  const c = snapshot.context;
+  const at = retirementAt(snapshot);
+  return at === undefined
+    ? `switching all traffic to revision ${c.canaryRevision}`
+    : `revision ${c.canaryRevision} serves all traffic; revision ${c.stableRevision} keeps running until ${new Date(at).toISOString()}`;
+}
+
+function progressingCondition(snapshot: RolloutSnapshot, paused: boolean): Cond {
+  const stage = stageOf(snapshot);
+  const c = snapshot.context;
   switch (stage) {
     case "initializing":
       return {
@@ -182,6 +203,20 @@ function progressingCondition(stage: Stage, c: Context, paused: boolean): Cond {
         message: "creating the primary from the target",
       };
     case "progressing":
+      if (SUBSTATE(snapshot) === "switched" && !paused)
+        return {
+          type: "Progressing",
+          status: "True",
+          reason: "Switched",
+          message: switchedMessage(snapshot),
+        };
+      if (c.plan.strategy.kind === "blueGreen" && !paused)
+        return {
+          type: "Progressing",
+          status: "True",
+          reason: "Previewing",
+          message: `revision ${c.canaryRevision} runs beside revision ${c.stableRevision} and takes no traffic from the apex; ${c.passes} preview check${c.passes === 1 ? "" : "s"} passed`,
+        };
       return paused
         ? {
             type: "Progressing",
@@ -240,7 +275,7 @@ export function conditionsOf(snapshot: RolloutSnapshot): Cond[] {
         message: c.pauses.map(pauseMessage).join("; "),
       }
     : { type: "Paused", status: "False", reason: "NotPaused", message: "" };
-  return [readyCondition(stage, c), progressingCondition(stage, c, first !== undefined), paused];
+  return [readyCondition(stage, c), progressingCondition(snapshot, first !== undefined), paused];
 }
 
 const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());

@@ -68,7 +68,11 @@ describe("the Rollout schema", () => {
     ],
     [{ service: { port: 0 } }, "spec.service.port: Too small"],
     [{ targetRef: {} }, "spec.targetRef.name: Invalid input"],
-    [{ steps: [] }, "spec.steps: Too small"],
+    [{ steps: [] }, "spec.steps: a canary rollout needs at least one step"],
+    [
+      { strategy: "blueGreen", steps: [{ setWeight: 10 }] },
+      "spec.steps: a blueGreen rollout takes no steps",
+    ],
   ])("names the field and the rule: %j", (spec, message) => {
     const parsed = parseAs(Rollout, rollout(spec), "Rollout shop/podinfo");
     expect(parsed.ok).toBe(false);

@@ -103,6 +103,8 @@ function walk({ plan, seed, choices }: Walk, check: (t: Transition) => void) {
 const ALL_WEIGHTS = new Set([
   0,
   ...PLANS.flatMap((p) => p.steps.flatMap((s) => (s.kind === "setWeight" ? [s.weight] : []))),
+  // A blue/green switch sends all traffic at once.
+  ...(PLANS.some((p) => p.strategy.kind === "blueGreen") ? [100] : []),
 ]);
 const inRollout = (s: RolloutSnapshot) => ["progressing", "promoting"].includes(stageOf(s));
 const RESTARTS = new Set(["RolloutStarted", "RolloutRestarted", "RetryStarted"]);

@@ -55,7 +55,8 @@ const describeSource = (source: RequestSource) =>
  * window, against the weight the route has shown for at least that window. Outside the bound it
  * is inconclusive, which holds the step without blaming the canary: the mesh moved no traffic, or
  * not as asked. A window not yet all at this weight holds it too, so no step passes unverified.
- * Undefined when there is nothing to verify: turned off, no source, an A/B rollout.
+ * Undefined when there is nothing to verify: turned off, no source, an A/B rollout, a blue/green
+ * preview.
  */
 export async function weightCheck(
   subject: AnalysisSubject,
@@ -69,6 +70,9 @@ export async function weightCheck(
     message,
   });
   const weight = subject.canaryWeight;
+  // A blue/green preview serves what is sent to it through the canary Service, no share of the
+  // apex's: until the switch there is no weight to verify.
+  if (subject.spec.strategy === "blueGreen" && weight === 0) return undefined;
   const mirrored = subject.mirrorPercent ?? 0;
   if (mirrored > 0)
     return result(

@@ -12,6 +12,7 @@ export const T0 = Date.parse("2026-01-01T00:00:00Z");
 
 export function plan(overrides: Partial<Plan> = {}): Plan {
   return {
+    strategy: { kind: "canary" },
     steps: [
       { kind: "setWeight", weight: 20 },
       { kind: "pause", durationMs: 10_000 },

@@ -25,6 +25,13 @@ export const PLANS: Plan[] = [
       { kind: "pause", durationMs: 5_000 },
     ],
   }),
+  // Blue/green, as planFromSpec makes it without autoPromotion: a preview, a pause, the switch.
+  plan({
+    strategy: { kind: "blueGreen", scaleDownDelayMs: 5_000 },
+    steps: [{ kind: "analysis", passes: 1 }, { kind: "pause" }],
+    checks: true,
+    confirmPromotionGate: true,
+  }),
 ];
 
 const result = (outcome: CheckResult["outcome"]): CheckResult[] => [
