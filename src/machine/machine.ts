@@ -78,6 +78,13 @@ const gateErrored = (gate: Ev<"GATE">["gate"]) =>
     ],
   }) as const;
 
+/** A person's promote, recorded as theirs, and where it takes the rollout. */
+const promotionRequested = <T extends string>(target: T, message: (a: Args) => string) =>
+  ({
+    target,
+    actions: ["observe", "byPerson", notice("Normal", "PromotionRequested", message)],
+  }) as const;
+
 /** A new revision on the target starts a rollout from step 1 against the stable revision. */
 const startOnNewRevision = {
   guard: "targetIsNew",
@@ -494,31 +501,15 @@ export const rolloutMachine = setup({
             { type: "rollbackTo", params: "aborted" },
           ],
         },
-        PROMOTE: {
-          target: ".confirming",
-          actions: [
-            "observe",
-            "byPerson",
-            notice(
-              "Normal",
-              "PromotionRequested",
-              ({ context }) =>
-                `promote: skipping steps ${context.stepIndex + 1}..${context.plan.steps.length}`,
-            ),
-          ],
-        },
-        PROMOTE_FULL: {
-          target: "promoting",
-          actions: [
-            "observe",
-            "byPerson",
-            notice(
-              "Normal",
-              "PromotionRequested",
-              () => "promote-full: skipping the remaining steps and gates",
-            ),
-          ],
-        },
+        PROMOTE: promotionRequested(
+          ".confirming",
+          ({ context }) =>
+            `promote: skipping steps ${context.stepIndex + 1}..${context.plan.steps.length}`,
+        ),
+        PROMOTE_FULL: promotionRequested(
+          "#rollout.promoting",
+          () => "promote-full: skipping the remaining steps and gates",
+        ),
         RESUME: {
           actions: [
             "observe",
@@ -705,19 +696,11 @@ export const rolloutMachine = setup({
             target: "#rollout.promoting",
           },
           on: {
-            PROMOTE: {
-              target: "#rollout.promoting",
-              actions: [
-                "observe",
-                "byPerson",
-                notice(
-                  "Normal",
-                  "PromotionRequested",
-                  ({ context }) =>
-                    `promote: retiring revision ${context.stableRevision} without waiting out the delay`,
-                ),
-              ],
-            },
+            PROMOTE: promotionRequested(
+              "#rollout.promoting",
+              ({ context }) =>
+                `promote: retiring revision ${context.stableRevision} without waiting out the delay`,
+            ),
           },
         },
       },

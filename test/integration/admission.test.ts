@@ -157,6 +157,23 @@ const MALFORMED: [string, Record<string, unknown>, string][] = [
     { trafficRouting: { gatewayAPI: {} }, steps: [{ setMirror: 50, setWeight: 10 }] },
     "a step has exactly one of setWeight, setMirror, pause or analysis",
   ],
+  ["a canary with no steps", { steps: [] }, "a canary rollout needs at least one step"],
+  [
+    "a blue/green rollout with steps",
+    { strategy: "blueGreen", steps: [{ setWeight: 10 }] },
+    "a blueGreen rollout takes no steps",
+  ],
+  [
+    "blue/green settings on a canary",
+    { blueGreen: { previewChecks: 2 } },
+    "blueGreen settings need strategy: blueGreen",
+  ],
+  ["an unknown strategy", { strategy: "rainbow" }, "spec.strategy"],
+  [
+    "a blue/green preview of no checks",
+    { strategy: "blueGreen", steps: undefined, blueGreen: { previewChecks: 0 } },
+    "spec.blueGreen.previewChecks",
+  ],
   [
     "parentRefs for a route of the user's",
     { trafficRouting: { gatewayAPI: { httpRoute: "shop", parentRefs: [{ name: "edge" }] } } },

@@ -49,6 +49,7 @@ describe("every example under examples/", () => {
     expect(examples).toEqual(
       expect.arrayContaining([
         "ab-header",
+        "blue-green",
         "canary-judge",
         "canary-prometheus",
         "gateway-ab-header",

@@ -60,6 +60,18 @@ const NO_SUMMARY = {
   p99Ms: undefined,
 };
 
+/**
+ * `POST /load/NAMESPACE/SERVICE?seconds=N` (default 60): what a load-testing webhook does, the
+ * Service called for N seconds more at the clients' rate.
+ */
+function loadRequest(method: string | undefined, url: string | undefined) {
+  const parsed = new URL(url ?? "/", "http://simulator");
+  const [, verb, namespace, service] = parsed.pathname.split("/");
+  if (method !== "POST" || verb !== "load" || !namespace || !service) return undefined;
+  const seconds = Number(parsed.searchParams.get("seconds") ?? 60);
+  return { namespace, service, seconds: Number.isFinite(seconds) ? seconds : 60 };
+}
+
 function listen(server: Server, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once("error", reject);
@@ -92,6 +104,14 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
   };
 
   const metricsServer = createServer(async (req, res) => {
+    const load = loadRequest(req.method, req.url);
+    if (load) {
+      traffic.load(load.namespace, load.service, Date.now() + load.seconds * 1000);
+      logger.info(load, "load test started");
+      req.resume();
+      res.writeHead(200, { "content-type": "text/plain" }).end(`loading ${load.service}\n`);
+      return;
+    }
     if (req.url !== "/metrics") {
       res.writeHead(404).end();
       return;

@@ -37,6 +37,11 @@ export interface TrafficOptions {
 export interface Traffic {
   /** Every request each Deployment served, by "namespace/name", for TrafficMetrics. */
   log(namespace: string, deployment: string): RequestLog | undefined;
+  /**
+   * A load test: the Service is called at the clients' rate until `untilMs` as well, as a
+   * load-testing webhook calls a blue/green preview that no route sends traffic to.
+   */
+  load(namespace: string, service: string, untilMs: number): void;
   stop(): void;
 }
 
@@ -44,6 +49,7 @@ export function startTraffic(options: TrafficOptions): Traffic {
   const { watch, metrics, rps, matchShare, random, logger } = options;
   const logs = new Map<string, RequestLog>();
   const owed = new Map<string, number>();
+  const loads = new Map<string, { namespace: string; apex: string; untilMs: number }>();
   const warned = new Set<string>();
   let last = Date.now();
 
@@ -98,7 +104,10 @@ export function startTraffic(options: TrafficOptions): Traffic {
     const elapsedS = Math.min((now - last) / 1000, MAX_CATCH_UP_S);
     last = now;
     const cluster = watch.snapshot();
-    for (const { namespace, apex } of watch.apexes()) {
+    for (const [key, { untilMs }] of loads) if (untilMs <= now) loads.delete(key);
+    const called = new Map(watch.apexes().map((a) => [`${a.namespace}/${a.apex}`, a]));
+    for (const [key, target] of loads) called.set(key, target);
+    for (const { namespace, apex } of called.values()) {
       const key = `${namespace}/${apex}`;
       const due = (owed.get(key) ?? 0) + rps * elapsedS;
       const count = Math.floor(due);
@@ -131,6 +140,11 @@ export function startTraffic(options: TrafficOptions): Traffic {
   timer.unref();
   return {
     log: (namespace, deployment) => logs.get(`${namespace}/${deployment}`),
+    load: (namespace, service, untilMs) => {
+      const key = `${namespace}/${service}`;
+      const until = Math.max(untilMs, loads.get(key)?.untilMs ?? 0);
+      loads.set(key, { namespace, apex: service, untilMs: until });
+    },
     stop: () => clearInterval(timer),
   };
 }
