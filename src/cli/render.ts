@@ -21,6 +21,7 @@ export type CliRollout = {
     annotations?: Record<string, string>;
   };
   spec?: {
+    strategy?: string;
     steps?: unknown[];
     analysis?: {
       metrics?: SpecMetric[];
@@ -199,7 +200,9 @@ export function renderRollout(
   const lines = [
     `${paint.bold("Name:")}       ${r.metadata.namespace}/${r.metadata.name}`,
     `${paint.bold("Phase:")}      ${phaseColour(s.phase, paint)}${s.message ? `  ${paint.dim(s.message)}` : ""}`,
-    `${paint.bold("Step:")}       ${stepOf(r)}`,
+    r.spec?.strategy === "blueGreen"
+      ? `${paint.bold("Strategy:")}   blue/green (step ${stepOf(r)} of the preview)`
+      : `${paint.bold("Step:")}       ${stepOf(r)}`,
     `${paint.bold("Weight:")}     ${weightBar(weight)} ${weight}% canary${s.mirrorPercent ? `, ${s.mirrorPercent}% of requests mirrored to it` : ""}`,
     `${paint.bold("Stable:")}     ${s.stableRevision ?? "-"}`,
     `${paint.bold("Canary:")}     ${s.canaryRevision ?? "-"}`,

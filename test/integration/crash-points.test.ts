@@ -51,13 +51,15 @@ type Deployment = {
 type Split = { metadata: Meta };
 
 type Path = {
-  name: "promotion" | "rollback";
+  name: "promotion" | "rollback" | "blue-green";
   spec: () => Record<string, unknown>;
   /** The canary weights in order, each distinct value once. */
   weights: number[];
   /** Where it ends: phase, and the revision the primary then serves. */
   phase: "Healthy" | "Failed";
   revisions: (old: string, next: string) => string[];
+  /** Blue/green: the primary may leave the old revision only while the split sends it nothing. */
+  retiresSwitched?: true;
 };
 
 type Run = {
@@ -193,6 +195,14 @@ const PATHS: Path[] = [
     phase: "Failed",
     revisions: (old) => [old],
   },
+  {
+    name: "blue-green",
+    spec: () => ({ strategy: "blueGreen", steps: [], blueGreen: { scaleDownDelaySeconds: 1 } }),
+    weights: [0, 100, 0],
+    phase: "Healthy",
+    revisions: (old, next) => [old, next],
+    retiresSwitched: true,
+  },
 ];
 
 /** Each value once per stretch of equal values. */
@@ -206,28 +216,49 @@ const templateRevision = (d: Deployment) =>
   d.spec.template.metadata?.annotations?.[REVISION_ANNOTATION];
 const readyPods = (d: Deployment) => d.status?.readyReplicas ?? 0;
 
-/**
- * Versions of the split and the target in the order etcd stored them (resourceVersions of one
- * etcd are one sequence), each with the latest of the other: the moments the canary had weight
- * while the target had no ready pod. Two watches deliver in their own time, so ordering by
- * arrival could pair a version with a stale one of the other.
- */
+/** The moments the canary had weight while the target had no ready pod. */
 function weightWithoutPods(splits: Version<Split>[], targets: Version<Deployment>[]): string[] {
-  const merged: { rv: number; split?: Split; target?: Deployment }[] = [
+  return merged(splits, targets).flatMap(({ rv, split, deployment: target }) => {
+    const weight = split ? weightOf(split) : undefined;
+    return target && weight !== undefined && weight > 0 && readyPods(target) === 0
+      ? [`rv ${rv}: weight ${weight} with 0 ready target pods`]
+      : [];
+  });
+}
+
+/**
+ * Versions of the split and a Deployment in the order etcd stored them (resourceVersions of one
+ * etcd are one sequence), each with the latest of the other. Two watches deliver in their own
+ * time, so ordering by arrival could pair a version with a stale one of the other.
+ */
+function merged(splits: Version<Split>[], deployments: Version<Deployment>[]) {
+  const versions: { rv: number; split?: Split; deployment?: Deployment }[] = [
     ...splits.map((v) => ({ rv: v.rv, split: v.object })),
-    ...targets.map((v) => ({ rv: v.rv, target: v.object })),
+    ...deployments.map((v) => ({ rv: v.rv, deployment: v.object })),
   ].sort((a, b) => a.rv - b.rv);
   let split: Split | undefined;
-  let target: Deployment | undefined;
-  const found: string[] = [];
-  for (const m of merged) {
+  let deployment: Deployment | undefined;
+  return versions.map((m) => {
     split = m.split ?? split;
-    target = m.target ?? target;
-    const weight = split ? weightOf(split) : undefined;
-    if (target && weight !== undefined && weight > 0 && readyPods(target) === 0)
-      found.push(`rv ${m.rv}: weight ${weight} with 0 ready target pods`);
-  }
-  return found;
+    deployment = m.deployment ?? deployment;
+    return { rv: m.rv, split, deployment };
+  });
+}
+
+/** Whether the primary's template left the old revision while the split sent the primary traffic. */
+function retiredUnderTraffic(
+  splits: Version<Split>[],
+  primary: Version<Deployment>[],
+  old: string,
+): string[] {
+  const left = merged(splits, primary).find(({ deployment }) => {
+    const revision = deployment && templateRevision(deployment);
+    return revision !== undefined && revision !== old;
+  });
+  const weight = left?.split ? weightOf(left.split) : undefined;
+  return left && weight !== 100
+    ? [`rv ${left.rv}: the primary left ${old} while the canary had ${weight ?? "no"} weight`]
+    : [];
 }
 
 /** The writes a controller logged ("n METHOD path"), for failure messages. */
@@ -410,6 +441,8 @@ async function runOnce(
         `primary template ${revisions.join(" -> ")}, expected ${expectedRevisions.join(" -> ")}`,
       );
     failures.push(...weightWithoutPods(splits.versions, target.versions));
+    if (path.retiresSwitched)
+      failures.push(...retiredUnderTraffic(splits.versions, primary.versions, old));
     if (final) {
       const revision = expectedRevisions[expectedRevisions.length - 1];
       if (final.status?.phase !== path.phase || final.status.stableRevision !== revision)

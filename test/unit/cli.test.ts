@@ -105,6 +105,20 @@ describe("the rollout view", () => {
     );
   });
 
+  it("says a blue/green rollout is one, its steps the preview's", () => {
+    const blueGreen = rollout({
+      phase: "Progressing",
+      message: "revision 7f6d5c4b3 runs beside revision 5d8f7c9b6",
+      currentStepIndex: 0,
+      stepCount: 1,
+      canaryWeight: 0,
+    });
+    blueGreen.spec = { ...blueGreen.spec, strategy: "blueGreen", steps: [] };
+    const text = renderRollout(blueGreen, [], PLAIN, NOW);
+    expect(text).toContain("Strategy:   blue/green (step 1/1 of the preview)\n");
+    expect(text).not.toContain("Step:");
+  });
+
   it("says a metric has not been checked yet, and shows no step outside a rollout", () => {
     const text = renderRollout(
       rollout({ phase: "Healthy", stableRevision: "5d8f7c9b6", canaryWeight: 0, stepCount: 4 }),
