@@ -675,9 +675,13 @@ export const rolloutMachine = setup({
           },
         },
         // The strategies part here: a canary's primary takes the revision at the weight it
-        // reached; a blue/green one first takes all traffic.
+        // reached; a blue/green one first takes all traffic, which a pause holds off even
+        // after a promote.
         confirmed: {
-          always: [{ guard: "blueGreen", target: "switched" }, { target: "#rollout.promoting" }],
+          always: [
+            { guard: and(["blueGreen", "mayProceed"]), target: "switched" },
+            { guard: not("blueGreen"), target: "#rollout.promoting" },
+          ],
         },
         // Blue/green: all traffic on the new revision in one write, the old one still running
         // beside it, so that a failed check or an abort can send everything back in one write.

@@ -172,6 +172,16 @@ describe("blue/green", () => {
     expect(d.weights).toEqual([0, 100, 0]);
   });
 
+  it("a person's pause holds the switch even after a promote", () => {
+    const d = previewed(blueGreen({ autoPromotion: false }));
+    d.send({ type: "PAUSE", paused: true }).send({ type: "PROMOTE", id: "p1" });
+    expect(d.state).toBe("progressing.confirmed");
+    expect(d.phase).toBe("Paused");
+    expect(d.desired.canaryWeight).toBe(0);
+    d.send({ type: "PAUSE", paused: false });
+    expect(d.state).toBe("progressing.switched");
+  });
+
   it("promote after the switch retires the old version without waiting out the delay", () => {
     const d = previewed();
     d.send({ type: "TICK" }).send({ type: "PROMOTE", id: "p1" });
