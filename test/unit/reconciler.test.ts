@@ -10,6 +10,7 @@ import type { TemplateObject } from "../../src/api/analysis-template.ts";
 import { Apps } from "../../src/controller/apps.ts";
 import { Reconciler } from "../../src/controller/reconciler.ts";
 import { rolloutObject } from "../../src/controller/rollout-object.ts";
+import { autoscalerView } from "../../src/kube/autoscaler.ts";
 import { KubeClient, type KubeResult } from "../../src/kube/client.ts";
 import { deploymentView } from "../../src/kube/deployment.ts";
 import { serviceView } from "../../src/kube/service.ts";
@@ -128,6 +129,7 @@ const paths = {
   primary: `/apis/apps/v1/namespaces/${NS}/deployments/podinfo-primary`,
   deployments: `/apis/apps/v1/namespaces/${NS}/deployments`,
   services: `/api/v1/namespaces/${NS}/services`,
+  autoscalers: `/apis/autoscaling/v2/namespaces/${NS}/horizontalpodautoscalers`,
   splits: `/apis/split.smi-spec.io/v1alpha4/namespaces/${NS}/trafficsplits`,
   routes: `/apis/gateway.networking.k8s.io/v1/namespaces/${NS}/httproutes`,
 };
@@ -182,6 +184,7 @@ function world() {
     rollouts,
     deployments,
     services: get(serviceView, paths.services),
+    autoscalers: { ...get(autoscalerView, paths.autoscalers), list: () => [] },
     apps: new Apps({ deployment: deployments.get, rollout: rollouts.get }),
     routers: routersFor(
       smiRouters(client, get(splitView, paths.splits), () => ["v1alpha4"]),
