@@ -1,6 +1,11 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, test } from "vitest";
+import type { RolloutSpec } from "../../src/api/rollout.ts";
+import { Workload } from "../../src/controller/workload.ts";
+import { Conflict } from "../../src/controller/writes.ts";
 import type { KubeClient } from "../../src/kube/client.ts";
+import { type DeploymentView, deploymentView } from "../../src/kube/deployment.ts";
+import { silentLogger } from "../../src/observability/logger.ts";
 import { setCpu } from "../harness/metrics-api.ts";
 import { eventually, ok, paths } from "./support/cluster.ts";
 import { Problems } from "./support/problems.ts";
@@ -92,6 +97,47 @@ const replicaOwners = (d: DeploymentJson) =>
     .filter((m) => m.fieldsV1?.["f:spec"]?.["f:replicas"] !== undefined)
     .map((m) => `${m.manager}${m.subresource ? `/${m.subresource}` : ""}`);
 
+/**
+ * Fledge's apply of the primary from a copy older than the HPA's write (here the canary's
+ * revision, from the copy at 2 replicas) is refused by the apiserver as a Conflict, and the cache
+ * is told the primary as it is: the race the controller's caches could lose, made certain.
+ */
+async function staleApplyIsRefused(
+  client: KubeClient,
+  ns: string,
+  stale: DeploymentView | undefined,
+) {
+  const get = async (name: string) =>
+    ok(await client.get<DeploymentJson>(`${paths.deployments(ns)}/${name}`), name);
+  const target = deploymentView(await get("podinfo"), true);
+  const rollout = ok(
+    await client.get<{ metadata: { uid: string }; spec: RolloutSpec }>(
+      `${paths.rollouts(ns)}/podinfo`,
+    ),
+    "rollout",
+  );
+  const remembered: unknown[] = [];
+  const workload = new Workload(client, {
+    get: () => undefined,
+    remember: (raw) => remembered.push(raw),
+  });
+  expect(stale?.replicas).toBe(2);
+  if (!stale || !target) throw new Error("no primary or target to apply from");
+  const applied = workload.applyPrimary(
+    rollout.spec,
+    target.templateHash,
+    stale,
+    target,
+    { name: "podinfo", namespace: ns, uid: rollout.metadata.uid },
+    silentLogger,
+  );
+  await expect(applied).rejects.toBeInstanceOf(Conflict);
+  expect(remembered.map((r) => (r as DeploymentJson).spec.replicas)).toEqual([5]);
+  const primary = await get("podinfo-primary");
+  expect(primary.spec.replicas).toBe(5);
+  expect(deploymentView(primary)?.templateHash).toBe(stale.templateHash);
+}
+
 describe("an autoscaled app", () => {
   test("the primary gets an autoscaler equal to the user's, kept equal both ways", async () => {
     const started = performance.now();
@@ -156,6 +202,9 @@ describe("an autoscaled app", () => {
 
     await p.newRevision("2");
     await p.phase("Paused");
+    const stale = deploymentView(
+      ok(await world.client.get(`${paths.deployments(p.ns)}/podinfo-primary`), "primary"),
+    );
     // 300m a pod against 100m: the HPA wants 6, bounded by maxReplicas 5.
     await setCpu(world.client, p.ns, "podinfo-primary", "300m");
     await eventually(
@@ -164,6 +213,7 @@ describe("an autoscaled app", () => {
       60_000,
     );
     expect((await p.rollout()).status?.phase).toBe("Paused");
+    await staleApplyIsRefused(world.client, p.ns, stale);
 
     await p.annotate({ "fledge.dev/resume": "1" });
     const done = await eventually(
