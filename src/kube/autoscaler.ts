@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { ObjectMeta } from "../api/common.ts";
+import { ObjectMeta, type SlimMeta, slimMeta } from "../api/common.ts";
 import { canonical } from "./deployment.ts";
 
 const RawAutoscaler = z.looseObject({
@@ -30,12 +30,7 @@ export type ScalingPolicy = {
  * status (which its controller rewrites at every sync), no managedFields.
  */
 export type AutoscalerView = {
-  metadata: {
-    name: string;
-    namespace: string;
-    resourceVersion: string;
-    labels: Record<string, string>;
-  };
+  metadata: SlimMeta;
   scaleTargetRef: { apiVersion?: string; kind: string; name: string };
   policy: ScalingPolicy;
 };
@@ -46,12 +41,7 @@ export function autoscalerView(raw: unknown): AutoscalerView | undefined {
   const { metadata, spec } = parsed.data;
   const { apiVersion, kind, name } = spec.scaleTargetRef;
   return {
-    metadata: {
-      name: metadata.name,
-      namespace: metadata.namespace ?? "",
-      resourceVersion: metadata.resourceVersion ?? "",
-      labels: metadata.labels ?? {},
-    },
+    metadata: slimMeta(metadata),
     scaleTargetRef: { apiVersion, kind, name },
     policy: {
       minReplicas: spec.minReplicas,

@@ -216,17 +216,7 @@ describe("an autoscaled app", () => {
     await staleApplyIsRefused(world.client, p.ns, stale);
 
     await p.annotate({ "fledge.dev/resume": "1" });
-    const done = await eventually(
-      "promotion",
-      async () => {
-        const r = await p.rollout();
-        return r.status?.phase === "Healthy" &&
-          r.status.stableRevision !== initial.status?.stableRevision
-          ? r
-          : undefined;
-      },
-      60_000,
-    );
+    const done = await p.promoted(initial);
     await eventually("the canary scaled down", async () =>
       (await p.replicas("podinfo")) === 0 ? true : undefined,
     );
