@@ -139,7 +139,7 @@ async function staleApplyIsRefused(
 }
 
 describe("an autoscaled app", () => {
-  test("the primary gets an autoscaler equal to the user's, kept equal both ways", async () => {
+  test("the primary gets an autoscaler equal to the user's, kept equal both ways, and goes with the Rollout", async () => {
     const started = performance.now();
     const { p } = await Podinfo.healthy(
       world.client,
@@ -182,10 +182,26 @@ describe("an autoscaled app", () => {
     const repaired = await primaryEqualsUsers(world.client, p.ns);
     expect(repaired.spec.minReplicas).toBe(2);
     expect(repaired.spec.behavior).toBeDefined();
+
+    // The Rollout's deletion hands the app back: the target scaled up to the primary's count (the
+    // HPA may have scaled it while the copy was edited), under the user's HPA alone.
+    const primaryReplicas = await p.replicas("podinfo-primary");
+    ok(await world.client.delete(`${paths.rollouts(p.ns)}/podinfo`), "delete the rollout");
+    await eventually("the target scaled back up", async () =>
+      (await p.replicas("podinfo")) === primaryReplicas ? true : undefined,
+    );
+    // The garbage collector learns a kind's REST mapping at its 30 s resync: on a control plane
+    // just started, the Rollout kind may be that new.
+    await eventually(
+      "the primary's autoscaler collected",
+      async () => ((await getHpa(world.client, p.ns, "podinfo-primary")) ? undefined : true),
+      90_000,
+    );
+    expect((await getHpa(world.client, p.ns, "podinfo"))?.spec.maxReplicas).toBe(7);
     console.info(
       `primary autoscaler made, followed and repaired in ${Math.round(performance.now() - started)} ms`,
     );
-  });
+  }, 150_000);
 
   test("the HPA scales the primary during a rollout; Fledge never sets its replicas back, through the promotion", async () => {
     const started = performance.now();
