@@ -87,3 +87,18 @@ export const ObjectMeta = z.looseObject({
   ownerReferences: z.array(z.looseObject({})).optional(),
 });
 export type ObjectMeta = z.infer<typeof ObjectMeta>;
+
+/** What a cache keeps of the metadata of an object Fledge makes or reads by its labels. */
+export type SlimMeta = {
+  name: string;
+  namespace: string;
+  resourceVersion: string;
+  labels: Record<string, string>;
+};
+
+export const slimMeta = (m: ObjectMeta): SlimMeta => ({
+  name: m.name,
+  namespace: m.namespace ?? "",
+  resourceVersion: m.resourceVersion ?? "",
+  labels: m.labels ?? {},
+});

@@ -31,6 +31,16 @@ export const TargetRef = z.object({
   name: DnsSubdomain.meta({ description: "The Deployment whose new revisions Fledge rolls out." }),
 });
 
+export const AutoscalerRef = z.object({
+  apiVersion: z.literal("autoscaling/v2").default("autoscaling/v2"),
+  kind: z.literal("HorizontalPodAutoscaler").default("HorizontalPodAutoscaler"),
+  name: DnsSubdomain.meta({
+    description:
+      "The HorizontalPodAutoscaler of the target Deployment; Fledge gives the primary one like it, named <name>-primary.",
+  }),
+});
+export type AutoscalerRef = z.infer<typeof AutoscalerRef>;
+
 export const ServiceSpec = z.object({
   port: Port.meta({ description: "The port the apex, primary and canary Services expose." }),
   targetPort: IntOrString.optional().meta({
@@ -441,6 +451,10 @@ export const RolloutSpec = z
   .object({
     targetRef: TargetRef,
     service: ServiceSpec,
+    autoscalerRef: AutoscalerRef.optional().meta({
+      description:
+        "The HorizontalPodAutoscaler (autoscaling/v2) that scales the target. Fledge keeps an equal one on the primary and leaves both Deployments' replicas to the autoscalers, writing only the canary's scale to and from 0.",
+    }),
     strategy: z.enum(STRATEGIES).default("canary").meta({
       description:
         "canary: traffic moves to the new revision by the steps. blueGreen: the new revision runs beside the old one at the primary's scale, is judged through the canary Service (the preview) while the apex sends it nothing, then takes all traffic in one write.",

@@ -3,6 +3,7 @@ import type { Analyst } from "../analysis/analyst.ts";
 import { createAnalyst } from "../analysis/index.ts";
 import { LABELS, MANAGED_SELECTOR } from "../api/names.ts";
 import { GROUP, PLURAL, VERSION } from "../api/rollout.ts";
+import { type AutoscalerView, autoscalerView } from "../kube/autoscaler.ts";
 import { KubeClient, writeCounter } from "../kube/client.ts";
 import { type DeploymentView, deploymentView } from "../kube/deployment.ts";
 import { createInformer, type Informer, scoped } from "../kube/informer.ts";
@@ -16,7 +17,12 @@ import { Apps } from "./apps.ts";
 import { startLeaderElection } from "./leader.ts";
 import { WorkQueue } from "./queue.ts";
 import { Reconciler } from "./reconciler.ts";
-import { type RolloutObject, rolloutObject, specValidProblem } from "./rollout-object.ts";
+import {
+  autoscalerOf,
+  type RolloutObject,
+  rolloutObject,
+  specValidProblem,
+} from "./rollout-object.ts";
 import { TemplateUsers } from "./template-users.ts";
 import { templateCaches } from "./templates.ts";
 
@@ -93,6 +99,15 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     logger: logger.child({ informer: "services" }),
   });
 
+  // The user's autoscalers carry no label of Fledge's, so all are watched; the view leaves out
+  // the status their controller rewrites at each sync, and so the events that carry only it.
+  const autoscalers = createInformer<AutoscalerView>({
+    kubeConfig,
+    path: scoped(namespace, "/apis/autoscaling/v2", "horizontalpodautoscalers"),
+    transform: autoscalerView,
+    logger: logger.child({ informer: "horizontalpodautoscalers" }),
+  });
+
   const events = new EventRecorder(client, logger, options.identity);
   // The hooks run once the informers start, when the queue below exists. A change of a router's
   // API is rare and can end only RoutingUnavailable: the Rollouts that report it are found in
@@ -131,6 +146,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     rollouts,
     deployments,
     services,
+    autoscalers,
     apps,
     routers: traffic.routers,
     templates: templates.catalog,
@@ -186,22 +202,31 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     for (const key of apps.deploymentChanged(type, d, old)) queue.add(key);
   });
   services.onEvent((_type, s) => wakeOwner(s));
+  // A user's autoscaler wakes the Rollouts naming it (its policy is copied, its target judged);
+  // the primary's wakes its owner, which repairs a hand edit.
+  autoscalers.onEvent((_type, a) => {
+    wakeOwner(a);
+    for (const r of rollouts.list())
+      if (r.metadata.namespace === a.metadata.namespace && autoscalerOf(r) === a.metadata.name)
+        queue.add(keyOf(r.metadata.namespace, r.metadata.name));
+  });
 
   let leading = false;
   const caches = (): Informer<{ metadata: { name: string } }>[] => [
     deployments,
     services,
     rollouts,
+    autoscalers,
     ...traffic.informers(),
     ...templates.informers(),
   ];
   // Watches resumed after an outage bring no event when nothing changed, and a reconcile that
   // failed meanwhile would wait out a backoff grown to many seconds: a watch open again says the
   // apiserver answers, so those are retried now.
-  for (const cache of [deployments, services, rollouts])
+  for (const cache of [deployments, services, rollouts, autoscalers])
     cache.onReconnect(() => queue.retryFailed());
   const lead = async () => {
-    await Promise.all([deployments, services, rollouts].map((c) => c.start()));
+    await Promise.all([deployments, services, rollouts, autoscalers].map((c) => c.start()));
     await Promise.all([traffic.start(), templates.start()]);
     queue.start();
     leading = true;

@@ -18,6 +18,8 @@ export function primaryManifest(
   revision: string,
   replicas: number,
   owner: OwnerRollout,
+  /** Set once the primary exists: the apply is refused if anyone wrote it since. */
+  resourceVersion?: string,
 ) {
   const matchLabels = target.spec.selector.matchLabels ?? {};
   const ownLabels = primaryLabels(matchLabels);
@@ -34,6 +36,7 @@ export function primaryManifest(
       labels: managedLabels(owner),
       annotations: { [REVISION_ANNOTATION]: revision },
       ownerReferences: [ownerReference(owner)],
+      ...(resourceVersion ? { resourceVersion } : {}),
     },
     spec: {
       replicas,

@@ -1,13 +1,14 @@
 import type { Analyst } from "../analysis/analyst.ts";
 import { resolveTemplates, type Sources, type TemplateCatalog } from "../analysis/templates.ts";
 import { WEIGHT_CONDITION, weightCondition } from "../analysis/weight/condition.ts";
-import { type OwnerRollout, primaryName, REVISION_ANNOTATION } from "../api/names.ts";
+import { LABELS, type OwnerRollout, primaryName, REVISION_ANNOTATION } from "../api/names.ts";
 import { parseAs } from "../api/parse.ts";
 import {
   type RolloutSpec,
   RolloutSpec as RolloutSpecSchema,
   type RolloutStatus,
 } from "../api/rollout.ts";
+import type { AutoscalerView } from "../kube/autoscaler.ts";
 import type { KubeClient } from "../kube/client.ts";
 import type { DeploymentView } from "../kube/deployment.ts";
 
@@ -28,8 +29,9 @@ import {
 } from "../traffic/router.ts";
 import { AnalysisStep } from "./analysis-step.ts";
 import type { Apps } from "./apps.ts";
+import { Autoscalers } from "./autoscalers.ts";
 import { Finalizer } from "./finalize.ts";
-import { judge } from "./judge.ts";
+import { type AutoscalersSeen, judge } from "./judge.ts";
 import { observations } from "./observations.ts";
 import type { ReconcileResult } from "./queue.ts";
 import {
@@ -52,6 +54,7 @@ export type ReconcilerDeps = {
   rollouts: Store<RolloutObject>;
   deployments: Store<DeploymentView>;
   services: Store<ServiceView>;
+  autoscalers: Store<AutoscalerView> & { list(): AutoscalerView[] };
   apps: Pick<Apps, "view">;
   routers: Routers;
   templates: TemplateCatalog;
@@ -100,12 +103,14 @@ export class Reconciler {
   private readonly finalizer: Finalizer;
   private readonly analysis: AnalysisStep;
   private readonly services: Services;
+  private readonly autoscalers: Autoscalers;
 
   constructor(deps: ReconcilerDeps) {
     this.deps = deps;
     this.workload = new Workload(deps.client, deps.deployments);
     this.recorder = new Recorder(deps);
     this.services = new Services(deps.client, deps.services);
+    this.autoscalers = new Autoscalers(deps.client, deps.autoscalers);
     this.finalizer = new Finalizer(deps, this.workload, this.services);
     this.analysis = new AnalysisStep(deps.analyst, deps.metrics);
   }
@@ -272,6 +277,7 @@ export class Reconciler {
       target,
       primary: this.deps.deployments.get(namespace, primaryName(own.targetRef.name)),
       apps: this.deps.apps.view(namespace),
+      autoscalers: this.autoscalersOf(namespace),
     });
     if (problem || !target)
       return { ok: false, problem: problem ?? { reason: "TargetNotFound", message: "" } };
@@ -301,6 +307,19 @@ export class Reconciler {
     };
   }
 
+  private autoscalersOf(namespace: string): AutoscalersSeen {
+    const { autoscalers } = this.deps;
+    return {
+      get: (name) => autoscalers.get(namespace, name),
+      names: () =>
+        autoscalers
+          .list()
+          .filter((a) => a.metadata.namespace === namespace && !a.metadata.labels[LABELS.rollout])
+          .map((a) => a.metadata.name)
+          .sort(),
+    };
+  }
+
   /**
    * The writes that would make the cluster what the snapshot wants, judged from the caches and
    * not yet made: a round that has none needs no record ahead of it.
@@ -317,6 +336,12 @@ export class Reconciler {
         write: () => this.workload.applyPrimary(spec, revision, primary, target, owner, log),
       });
     actions.push(...this.services.actions(route, matchLabels, spec.service, owner));
+    // The primary's autoscaler scales a Deployment that exists: made before it, it would only
+    // report that it finds nothing to scale.
+    if (primary)
+      actions.push(
+        ...this.autoscalers.actions(spec.autoscalerRef, spec.targetRef.name, owner, log),
+      );
 
     const traffic = { canaryWeight: d.canaryWeight, mirrorPercent: d.mirrorPercent };
     if (d.routed && !router.isWritten(route, traffic)) {

@@ -62,3 +62,9 @@ export function specValidProblem(r: RolloutObject): string | undefined {
   );
   return c?.status === "False" ? c.reason : undefined;
 }
+
+/** The autoscaler a Rollout's spec names, read before the spec is parsed (a bad one names none). */
+export function autoscalerOf(r: RolloutObject): string | undefined {
+  const name = (r.spec as { autoscalerRef?: { name?: unknown } } | undefined)?.autoscalerRef?.name;
+  return typeof name === "string" ? name : undefined;
+}

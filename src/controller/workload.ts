@@ -5,7 +5,7 @@ import { type DeploymentView, parseDeployment, templateHash } from "../kube/depl
 import type { Logger } from "../observability/logger.ts";
 import { primaryManifest } from "./primary-manifest.ts";
 import type { Store } from "./store.ts";
-import { deploymentPath, must, written } from "./writes.ts";
+import { deploymentPath, freshOnConflict, must, written } from "./writes.ts";
 
 /**
  * The workload: the primary Fledge makes from the target, and the target's replicas, the one
@@ -65,13 +65,26 @@ export class Workload {
       }
       full.spec.template = earlier;
     }
+    // The primary's replicas are its autoscaler's (or a person's) once it exists: the apply
+    // repeats the count the cache saw, on the condition that nobody wrote since (its
+    // resourceVersion), so a count raised meanwhile is never set back but refused as a Conflict,
+    // and the reconcile starts over from the primary as it is now. Leaving replicas out instead
+    // would hand the field back to its default of 1, as this manager set it when creating.
     const replicas = primary?.replicas ?? (target.replicas > 0 ? target.replicas : 1);
-    const manifest = primaryManifest(full, revision, replicas, owner);
+    const manifest = primaryManifest(
+      full,
+      revision,
+      replicas,
+      owner,
+      primary?.metadata.resourceVersion,
+    );
+    const path = deploymentPath(owner.namespace, manifest.metadata.name);
     const applied = written(
-      await this.client.patch(
-        deploymentPath(owner.namespace, manifest.metadata.name),
-        manifest,
-        "apply",
+      await freshOnConflict(
+        await this.client.patch(path, manifest, "apply"),
+        this.client,
+        this.deployments,
+        path,
       ),
       `Deployment ${owner.namespace}/${manifest.metadata.name}`,
     );

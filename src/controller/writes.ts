@@ -1,6 +1,7 @@
 import { GROUP, PLURAL, VERSION } from "../api/rollout.ts";
-import type { KubeError, KubeResult } from "../kube/client.ts";
+import type { KubeClient, KubeError, KubeResult } from "../kube/client.ts";
 import type { RouteWrite } from "../traffic/router.ts";
+import type { Store } from "./store.ts";
 
 /** Raised when a write lost an optimistic-concurrency race; the reconcile starts over from a fresh read. */
 export class Conflict {
@@ -57,3 +58,20 @@ export function routeWritten(result: RouteWrite, what: string): void {
 
 /** One write to the cluster; after the route's, what the route does is read back. */
 export type Action = { write: () => Promise<void>; routes?: true };
+
+/**
+ * A write refused for a stale resourceVersion: the cache learns the object as it is now, so the
+ * reconcile that starts over works from it rather than from the copy that lost the race.
+ */
+export async function freshOnConflict<T>(
+  result: KubeResult<T>,
+  client: KubeClient,
+  store: Store<unknown>,
+  path: string,
+): Promise<KubeResult<T>> {
+  if (!result.ok && result.error.status === 409) {
+    const fresh = await client.get(path);
+    if (fresh.ok) store.remember(fresh.value);
+  }
+  return result;
+}

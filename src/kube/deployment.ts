@@ -4,7 +4,7 @@ import { ObjectMeta } from "../api/common.ts";
 import { REVISION_ANNOTATION } from "../api/names.ts";
 
 /** Stable JSON: keys sorted, so equal templates hash equally whatever order they were written in. */
-function canonical(value: unknown): string {
+export function canonical(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
   if (value && typeof value === "object") {
     const entries = Object.entries(value as Record<string, unknown>)

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { ObjectMeta } from "../api/common.ts";
+import { ObjectMeta, type SlimMeta, slimMeta } from "../api/common.ts";
 import { managedLabels, type OwnerRollout, ownerReference } from "../api/names.ts";
 
 const RawService = z.looseObject({
@@ -19,12 +19,7 @@ const RawService = z.looseObject({
 });
 
 export type ServiceView = {
-  metadata: {
-    name: string;
-    namespace: string;
-    resourceVersion: string;
-    labels: Record<string, string>;
-  };
+  metadata: SlimMeta;
   selector: Record<string, string>;
   ports: { name?: string; port: number; targetPort?: number | string }[];
 };
@@ -34,12 +29,7 @@ export function serviceView(raw: unknown): ServiceView | undefined {
   if (!parsed.success) return undefined;
   const { metadata, spec } = parsed.data;
   return {
-    metadata: {
-      name: metadata.name,
-      namespace: metadata.namespace ?? "",
-      resourceVersion: metadata.resourceVersion ?? "",
-      labels: metadata.labels ?? {},
-    },
+    metadata: slimMeta(metadata),
     selector: spec.selector ?? {},
     ports: (spec.ports ?? []).map((p) => ({
       name: p.name,

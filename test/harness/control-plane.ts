@@ -73,6 +73,9 @@ const CONTROLLERS = [
   "clusterrole-aggregation-controller",
   "garbage-collector-controller",
   "endpointslice-controller",
+  // Scales autoscaled Deployments from the resource metrics API, when a tier serves one
+  // (test/harness/metrics-api.ts); with no HorizontalPodAutoscaler it has nothing to do.
+  "horizontal-pod-autoscaler-controller",
 ];
 const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
 kind: Policy
@@ -435,6 +438,8 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
         "--leader-elect=false",
         "--secure-port=0",
         `--controllers=${CONTROLLERS.join(",")}`,
+        // Every second rather than every 15: a test sees a scale-up within seconds.
+        "--horizontal-pod-autoscaler-sync-period=1s",
         `--service-account-private-key-file=${saKey}`,
         `--root-ca-file=${join(certDir, "apiserver.crt")}`,
         ...(options.controllerManagerFlags ?? []),

@@ -21,7 +21,10 @@ const COLLECTION: Record<string, (ns: string) => string> = {
   Service: paths.services,
   ConfigMap: (ns) => `/api/v1/namespaces/${ns}/configmaps`,
   AnalysisTemplate: (ns) => `/apis/fledge.dev/v1alpha1/namespaces/${ns}/analysistemplates`,
+  HorizontalPodAutoscaler: (ns) => `/apis/autoscaling/v2/namespaces/${ns}/horizontalpodautoscalers`,
 };
+
+type Autoscaler = { status?: { conditions?: { type: string; status: string }[] } };
 
 /** The cluster-scoped kinds an example may hold: created as they are, and removed after it. */
 const CLUSTER_COLLECTION: Record<string, string> = {
@@ -49,6 +52,7 @@ describe("every example under examples/", () => {
     expect(examples).toEqual(
       expect.arrayContaining([
         "ab-header",
+        "autoscaled",
         "blue-green",
         "canary-judge",
         "canary-prometheus",
@@ -103,6 +107,17 @@ describe("every example under examples/", () => {
       );
       expect(healthy.status?.conditions?.find((c) => c.type === "SpecValid")).toMatchObject({
         status: "True",
+      });
+    }
+    // An autoscaler's copy on the primary, reading the primary pods' metrics.
+    for (const a of manifests.filter((m) => m.kind === "HorizontalPodAutoscaler")) {
+      const path = `${COLLECTION.HorizontalPodAutoscaler?.(ns)}/${a.metadata.name}-primary`;
+      await eventually(`examples/${example}: ${a.metadata.name}-primary scaling`, async () => {
+        const got = await world.client.get<Autoscaler>(path);
+        const active = got.ok
+          ? got.value.status?.conditions?.find((c) => c.type === "ScalingActive")
+          : undefined;
+        return active?.status === "True" ? true : undefined;
       });
     }
   });

@@ -24,17 +24,7 @@ describe("a Rollout on the real control plane", () => {
     await eventually("the rollout to start", async () =>
       (await p.rollout()).status?.phase !== "Healthy" ? true : undefined,
     );
-    const done = await eventually(
-      "promotion",
-      async () => {
-        const r = await p.rollout();
-        return r.status?.phase === "Healthy" &&
-          r.status.stableRevision !== initial.status?.stableRevision
-          ? r
-          : undefined;
-      },
-      60_000,
-    );
+    const done = await p.promoted(initial);
     await eventually("the canary scaled down", async () =>
       (await p.replicas("podinfo")) === 0 ? true : undefined,
     );

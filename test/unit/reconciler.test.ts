@@ -10,6 +10,7 @@ import type { TemplateObject } from "../../src/api/analysis-template.ts";
 import { Apps } from "../../src/controller/apps.ts";
 import { Reconciler } from "../../src/controller/reconciler.ts";
 import { rolloutObject } from "../../src/controller/rollout-object.ts";
+import { autoscalerView } from "../../src/kube/autoscaler.ts";
 import { KubeClient, type KubeResult } from "../../src/kube/client.ts";
 import { deploymentView } from "../../src/kube/deployment.ts";
 import { serviceView } from "../../src/kube/service.ts";
@@ -84,7 +85,7 @@ class Cluster {
     const name = objectPath.split("/").pop();
     if (method === "POST") {
       const obj = body as Obj;
-      this.writes.push(`POST ${kindOf(path)}/${obj.metadata.name}`);
+      this.writes.push(`POST ${path.split("/").pop()}/${obj.metadata.name}`);
       return { ok: true, value: this.put(`${path}/${obj.metadata.name}`, obj) };
     }
     const current = this.objects.get(objectPath);
@@ -128,6 +129,7 @@ const paths = {
   primary: `/apis/apps/v1/namespaces/${NS}/deployments/podinfo-primary`,
   deployments: `/apis/apps/v1/namespaces/${NS}/deployments`,
   services: `/api/v1/namespaces/${NS}/services`,
+  autoscalers: `/apis/autoscaling/v2/namespaces/${NS}/horizontalpodautoscalers`,
   splits: `/apis/split.smi-spec.io/v1alpha4/namespaces/${NS}/trafficsplits`,
   routes: `/apis/gateway.networking.k8s.io/v1/namespaces/${NS}/httproutes`,
 };
@@ -182,6 +184,7 @@ function world() {
     rollouts,
     deployments,
     services: get(serviceView, paths.services),
+    autoscalers: { ...get(autoscalerView, paths.autoscalers), list: () => [] },
     apps: new Apps({ deployment: deployments.get, rollout: rollouts.get }),
     routers: routersFor(
       smiRouters(client, get(splitView, paths.splits), () => ["v1alpha4"]),
@@ -504,5 +507,46 @@ describe("the reconciler on the Gateway API router", () => {
     await w.reconcile();
     expect(condition(w, "SpecValid")).toMatchObject({ status: "True" });
     expect(phase(w)).toBe("Paused");
+  });
+});
+
+describe("the reconciler's writes for an autoscaled app", () => {
+  const userHpa: Obj = {
+    apiVersion: "autoscaling/v2",
+    kind: "HorizontalPodAutoscaler",
+    metadata: { name: "podinfo", namespace: NS },
+    spec: {
+      scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name: "podinfo" },
+      minReplicas: 2,
+      maxReplicas: 6,
+      metrics: [{ type: "Resource", resource: { name: "cpu", target: { type: "Utilization" } } }],
+    },
+  };
+  const primaryHpa = `${paths.autoscalers}/podinfo-primary`;
+
+  it("the primary's HPA is made once the primary exists, replaced when it differs, and left alone when equal", async () => {
+    const w = world();
+    w.cluster.put(paths.target, target("r1"));
+    w.cluster.put(`${paths.autoscalers}/podinfo`, userHpa);
+    w.cluster.put(paths.rollout, {
+      ...rollout,
+      spec: { ...(rollout.spec as object), autoscalerRef: { name: "podinfo" } },
+    });
+    // Woken by the primary's creation, the next reconcile gives it its HPA.
+    const first = await w.reconcile();
+    expect(first).toContain("PATCH deployments/podinfo-primary");
+    expect(first).not.toContain("POST horizontalpodautoscalers/podinfo-primary");
+    expect(await w.reconcile()).toEqual(["POST horizontalpodautoscalers/podinfo-primary"]);
+    expect(w.cluster.at(primaryHpa)?.spec).toEqual({
+      ...(userHpa.spec as object),
+      scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name: "podinfo-primary" },
+    });
+    expect(await w.reconcile()).toEqual([]);
+
+    const made = w.cluster.at(primaryHpa) as Obj;
+    w.cluster.put(primaryHpa, { ...made, spec: { ...(made.spec as object), minReplicas: 4 } });
+    expect(await w.reconcile()).toEqual(["PUT horizontalpodautoscalers/podinfo-primary"]);
+    expect(w.cluster.at(primaryHpa)?.spec).toMatchObject({ minReplicas: 2 });
+    expect(await w.reconcile()).toEqual([]);
   });
 });

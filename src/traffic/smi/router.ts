@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { ObjectMeta } from "../../api/common.ts";
+import { ObjectMeta, type SlimMeta, slimMeta } from "../../api/common.ts";
 import { managedLabels, ownerReference } from "../../api/names.ts";
 import { formatQuantity, parseQuantity } from "../../api/quantity.ts";
 import { SPLIT_GROUP, type SplitVersion } from "../../api/smi.ts";
@@ -19,12 +19,7 @@ import { MATCHING_VERSIONS } from "./versions.ts";
 
 /** What the cache keeps of a TrafficSplit, in any version: weights read as quantities. */
 export type SplitView = {
-  metadata: {
-    name: string;
-    namespace: string;
-    resourceVersion: string;
-    labels: Record<string, string>;
-  };
+  metadata: SlimMeta;
   service: string;
   backends: { service: string; weight: number }[];
   /** The HTTPRouteGroups the split is restricted to; empty when it takes all requests. */
@@ -51,12 +46,7 @@ export function splitView(raw: unknown): SplitView | undefined {
   }));
   if (backends.some((b) => b.weight === undefined)) return undefined;
   return {
-    metadata: {
-      name: parsed.data.metadata.name,
-      namespace: parsed.data.metadata.namespace ?? "",
-      resourceVersion: parsed.data.metadata.resourceVersion ?? "",
-      labels: parsed.data.metadata.labels ?? {},
-    },
+    metadata: slimMeta(parsed.data.metadata),
     service: parsed.data.spec.service,
     backends: backends as SplitView["backends"],
     routeGroups: (parsed.data.spec.matches ?? []).map((m) => m.name),

@@ -108,22 +108,32 @@ export interface AggregatedApi {
   close(): Promise<void>;
 }
 
-/** Listens on `host` (a Service's loopback ClusterIP) on a free port. */
-export async function serveTrafficMetrics(
+type Answer = { code: number; body: unknown };
+
+/**
+ * An extension apiserver's HTTPS front: GETs go to `answer`, other methods are refused. Listens
+ * on `host` (a Service's loopback ClusterIP) on a free port.
+ */
+export async function serveAggregatedApi(
   host: string,
   tls: { cert: string; key: string },
-  source: MetricsSource,
+  answer: (path: string, query: URLSearchParams) => Answer | Promise<Answer>,
   logger: Logger,
 ): Promise<AggregatedApi> {
-  const server: Server = createServer(tls, (req, res) => {
-    const url = new URL(req.url ?? "/", "https://simulator");
+  const server: Server = createServer(tls, async (req, res) => {
+    const url = new URL(req.url ?? "/", "https://aggregated");
     // The aggregator strips no slash; smi-metrics' router drops a trailing one too.
     const path = url.pathname.replace(/\/+$/, "") || "/";
     const { code, body } =
       req.method === "GET"
-        ? answer(path, url.searchParams, source)
+        ? await Promise.resolve()
+            .then(() => answer(path, url.searchParams))
+            .catch((e: Error) => ({
+              code: 500,
+              body: status(500, "InternalError", e.message),
+            }))
         : { code: 405, body: status(405, "MethodNotAllowed", `${req.method} is not supported`) };
-    logger.debug({ path, query: url.search, code }, "TrafficMetrics request");
+    logger.debug({ path, query: url.search, code }, "aggregated API request");
     const text = typeof body === "string" ? body : JSON.stringify(body);
     res.writeHead(code, {
       "content-type": typeof body === "string" ? "text/plain" : "application/json",
@@ -142,4 +152,14 @@ export async function serveTrafficMetrics(
         server.closeAllConnections();
       }),
   };
+}
+
+/** The TrafficMetrics API of `source`. */
+export function serveTrafficMetrics(
+  host: string,
+  tls: { cert: string; key: string },
+  source: MetricsSource,
+  logger: Logger,
+): Promise<AggregatedApi> {
+  return serveAggregatedApi(host, tls, (path, query) => answer(path, query, source), logger);
 }

@@ -1,8 +1,8 @@
-// Registers the simulator's TrafficMetrics server with kube-apiserver's aggregator the way
-// smi-metrics is installed: an APIService pointing at a Service. What makes it work without a
-// cluster network (measured on kube-apiserver 1.37):
+// Registers a harness server with kube-apiserver's aggregator the way an extension apiserver
+// (smi-metrics, metrics-server) is installed: an APIService pointing at a Service. What makes it
+// work without a cluster network (measured on kube-apiserver 1.37):
 // - the aggregator dials the Service's ClusterIP and port, and the harness's Service CIDR is on
-//   loopback, so the Service gets a fixed loopback ClusterIP the simulator listens on;
+//   loopback, so the Service gets a fixed loopback ClusterIP the server listens on;
 // - its availability check wants an EndpointSlice with a ready endpoint, and EndpointSlices refuse
 //   loopback addresses, so the slice carries a documentation address that is never dialled.
 
@@ -11,13 +11,26 @@ import { METRICS_GROUP } from "../../../src/api/smi.ts";
 import type { KubeClient } from "../../../src/kube/client.ts";
 import { METRICS_VERSION } from "./traffic-metrics.ts";
 
-const TRAFFIC_METRICS_NAMESPACE = "fledge-system";
-const TRAFFIC_METRICS_SERVICE = "smi-metrics";
-/** In the harness's Service CIDR (127.100.0.0/16), so the simulator can bind it. */
-export const TRAFFIC_METRICS_CLUSTER_IP = "127.100.0.10";
+/** An aggregated API group version and the Service in fledge-system the aggregator reaches it by. */
+export type AggregatedApiService = {
+  group: string;
+  version: string;
+  service: string;
+  /** In the harness's Service CIDR (127.100.0.0/16), so the server can bind it. */
+  clusterIP: string;
+};
+
+export const TRAFFIC_METRICS: AggregatedApiService = {
+  group: METRICS_GROUP,
+  version: METRICS_VERSION,
+  service: "smi-metrics",
+  clusterIP: "127.100.0.10",
+};
+
+const NAMESPACE = "fledge-system";
 const NEVER_DIALLED = "192.0.2.10";
-const API_SERVICE = `${METRICS_VERSION}.${METRICS_GROUP}`;
-const API_SERVICE_PATH = `/apis/apiregistration.k8s.io/v1/apiservices/${API_SERVICE}`;
+const apiServicePath = (api: AggregatedApiService) =>
+  `/apis/apiregistration.k8s.io/v1/apiservices/${api.version}.${api.group}`;
 
 type Result = { ok: true } | { ok: false; reason: string };
 
@@ -29,9 +42,13 @@ async function apply(client: KubeClient, path: string, body: unknown): Promise<R
 }
 
 /** Creates or updates the Service, EndpointSlice and APIService for a server on `port`. */
-export async function registerTrafficMetrics(client: KubeClient, port: number): Promise<Result> {
-  const namespace = TRAFFIC_METRICS_NAMESPACE;
-  const name = TRAFFIC_METRICS_SERVICE;
+export async function registerApiService(
+  client: KubeClient,
+  api: AggregatedApiService,
+  port: number,
+): Promise<Result> {
+  const namespace = NAMESPACE;
+  const name = api.service;
   // Created rather than applied: deploy/namespace.yaml applies the same Namespace, and an apply
   // here would take away the fields it set.
   const created = await client.create("/api/v1/namespaces", {
@@ -50,7 +67,7 @@ export async function registerTrafficMetrics(client: KubeClient, port: number): 
         kind: "Service",
         metadata: { name, namespace },
         spec: {
-          clusterIP: TRAFFIC_METRICS_CLUSTER_IP,
+          clusterIP: api.clusterIP,
           ports: [{ name: "https", port, targetPort: port, protocol: "TCP" }],
         },
       },
@@ -67,14 +84,14 @@ export async function registerTrafficMetrics(client: KubeClient, port: number): 
       },
     ],
     [
-      API_SERVICE_PATH,
+      apiServicePath(api),
       {
         apiVersion: "apiregistration.k8s.io/v1",
         kind: "APIService",
-        metadata: { name: API_SERVICE },
+        metadata: { name: `${api.version}.${api.group}` },
         spec: {
-          group: METRICS_GROUP,
-          version: METRICS_VERSION,
+          group: api.group,
+          version: api.version,
           service: { namespace, name, port },
           insecureSkipTLSVerify: true,
           groupPriorityMinimum: 100,
@@ -95,11 +112,15 @@ type ApiServiceStatus = {
 };
 
 /** Waits for the aggregator to call the APIService Available; the reason it gives if not. */
-export async function awaitAvailable(client: KubeClient, timeoutMs: number): Promise<Result> {
+export async function awaitAvailable(
+  client: KubeClient,
+  api: AggregatedApiService,
+  timeoutMs: number,
+): Promise<Result> {
   const deadline = Date.now() + timeoutMs;
   let last = "no status yet";
   while (Date.now() < deadline) {
-    const got = await client.get<ApiServiceStatus>(API_SERVICE_PATH);
+    const got = await client.get<ApiServiceStatus>(apiServicePath(api));
     const available = got.ok
       ? got.value.status?.conditions?.find((c) => c.type === "Available")
       : undefined;
@@ -110,11 +131,14 @@ export async function awaitAvailable(client: KubeClient, timeoutMs: number): Pro
   }
   return {
     ok: false,
-    reason: `APIService ${API_SERVICE} not Available after ${timeoutMs} ms: ${last}`,
+    reason: `APIService ${api.version}.${api.group} not Available after ${timeoutMs} ms: ${last}`,
   };
 }
 
 /** Takes the APIService away, so that discovery does not report a group nobody serves. */
-export async function unregisterTrafficMetrics(client: KubeClient): Promise<void> {
-  await client.delete(API_SERVICE_PATH);
+export async function unregisterApiService(
+  client: KubeClient,
+  api: AggregatedApiService,
+): Promise<void> {
+  await client.delete(apiServicePath(api));
 }

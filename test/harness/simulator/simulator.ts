@@ -12,9 +12,9 @@ import { createMeshMetrics } from "./mesh-metrics.ts";
 import { seededRandom } from "./model.ts";
 import {
   awaitAvailable,
-  registerTrafficMetrics,
-  TRAFFIC_METRICS_CLUSTER_IP,
-  unregisterTrafficMetrics,
+  registerApiService,
+  TRAFFIC_METRICS,
+  unregisterApiService,
 } from "./registration.ts";
 import { startTraffic } from "./traffic.ts";
 
@@ -126,8 +126,8 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
 
     if (options.trafficMetrics ?? true) {
       const api = await serveTrafficMetrics(
-        TRAFFIC_METRICS_CLUSTER_IP,
-        options.tls ?? selfSignedCertificate(TRAFFIC_METRICS_CLUSTER_IP),
+        TRAFFIC_METRICS.clusterIP,
+        options.tls ?? selfSignedCertificate(TRAFFIC_METRICS.clusterIP),
         {
           summary: (ns, name, now, windowMs) =>
             traffic.log(ns, name)?.summarise(now, windowMs) ?? NO_SUMMARY,
@@ -142,7 +142,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
       );
       stops.push(() => api.close());
       const client = new KubeClient(options.kubeConfig);
-      const registered = await registerTrafficMetrics(client, api.port);
+      const registered = await registerApiService(client, TRAFFIC_METRICS, api.port);
       if (!registered.ok) {
         await stop();
         return registered;
@@ -150,11 +150,11 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
       // Bounded: the apiserver may already be gone when a test run ends.
       stops.push(() =>
         Promise.race([
-          unregisterTrafficMetrics(client),
+          unregisterApiService(client, TRAFFIC_METRICS),
           new Promise<void>((r) => setTimeout(r, 3000).unref()),
         ]),
       );
-      const available = await awaitAvailable(client, 30_000);
+      const available = await awaitAvailable(client, TRAFFIC_METRICS, 30_000);
       if (!available.ok) {
         await stop();
         return available;

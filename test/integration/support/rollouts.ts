@@ -144,6 +144,21 @@ export class Podinfo {
     );
   }
 
+  /** Waits for Healthy at a stable revision other than `before`'s: the promotion done. */
+  promoted(before: RolloutJson, timeoutMs = 60_000): Promise<RolloutJson> {
+    return eventually(
+      `${this.ns}/podinfo promoted`,
+      async () => {
+        const r = await this.rollout();
+        return r.status?.phase === "Healthy" &&
+          r.status.stableRevision !== before.status?.stableRevision
+          ? r
+          : undefined;
+      },
+      timeoutMs,
+    );
+  }
+
   /**
    * A new pod template; null takes the template back to the one it was created with. `behaviour`
    * adds annotations to it, such as the simulator's fledge.dev/sim-success-rate.
