@@ -78,47 +78,56 @@ function stepInspected(
   return after;
 }
 
-// Exploring every state with every event takes seconds, more on a machine busy with other tiers:
-// the unit tier's limit is for hangs.
+// Exploring every state with every event takes about 25 s alone, and minutes on a 2-core machine
+// busy with the other tiers' control planes: the limit here is for hangs.
+const EXPLORATION_MS = 600_000;
 describe("model-based: paths generated from the statechart itself", () => {
-  it("has a path to every state, and each path replays to where the model says it ends", () => {
-    const paths = getShortestPaths(rolloutMachine, traversal as never);
-    const visited = new Set<string>();
-    for (const path of paths) {
-      let snapshot = path.steps[0]?.state as RolloutSnapshot;
-      for (const step of path.steps.slice(1)) {
-        // A state passed through within one event (a choice such as confirmed) counts as reached.
-        snapshot = stepInspected(snapshot, step.event, (t) => {
-          for (const n of t.target ?? []) visited.add(n.id);
-        });
-        for (const n of snapshot._nodes) visited.add(n.id);
+  it(
+    "has a path to every state, and each path replays to where the model says it ends",
+    () => {
+      const paths = getShortestPaths(rolloutMachine, traversal as never);
+      const visited = new Set<string>();
+      for (const path of paths) {
+        let snapshot = path.steps[0]?.state as RolloutSnapshot;
+        for (const step of path.steps.slice(1)) {
+          // A state passed through within one event (a choice such as confirmed) counts as reached.
+          snapshot = stepInspected(snapshot, step.event, (t) => {
+            for (const n of t.target ?? []) visited.add(n.id);
+          });
+          for (const n of snapshot._nodes) visited.add(n.id);
+        }
+        expect(abstractState(snapshot)).toBe(abstractState(path.state as RolloutSnapshot));
       }
-      expect(abstractState(snapshot)).toBe(abstractState(path.state as RolloutSnapshot));
-    }
-    const missing = allNodes()
-      .map((n) => n.id)
-      .filter((id) => id !== "rollout" && !visited.has(id));
-    expect(missing).toEqual([]);
-  });
+      const missing = allNodes()
+        .map((n) => n.id)
+        .filter((id) => id !== "rollout" && !visited.has(id));
+      expect(missing).toEqual([]);
+    },
+    EXPLORATION_MS,
+  );
 
-  it("takes every transition of the statechart from some reachable state", () => {
-    const adjacency = getAdjacencyMap(
-      rolloutMachine as never,
-      traversal as never,
-    ) as unknown as Record<
-      string,
-      { state: RolloutSnapshot; transitions: Record<string, { event: unknown }> }
-    >;
-    const taken = new Set<AnyTransitionDefinition>();
-    for (const { state, transitions } of Object.values(adjacency)) {
-      for (const { event } of Object.values(transitions))
-        stepInspected(state as RolloutSnapshot, event, (t) => taken.add(t));
-    }
-    const all = allNodes().flatMap((n) => [
-      ...[...n.transitions.values()].flat(),
-      ...(n.always ?? []),
-    ]);
-    expect(all.length).toBeGreaterThan(40);
-    expect(all.filter((t) => !taken.has(t)).map(describeTransition)).toEqual([]);
-  });
+  it(
+    "takes every transition of the statechart from some reachable state",
+    () => {
+      const adjacency = getAdjacencyMap(
+        rolloutMachine as never,
+        traversal as never,
+      ) as unknown as Record<
+        string,
+        { state: RolloutSnapshot; transitions: Record<string, { event: unknown }> }
+      >;
+      const taken = new Set<AnyTransitionDefinition>();
+      for (const { state, transitions } of Object.values(adjacency)) {
+        for (const { event } of Object.values(transitions))
+          stepInspected(state as RolloutSnapshot, event, (t) => taken.add(t));
+      }
+      const all = allNodes().flatMap((n) => [
+        ...[...n.transitions.values()].flat(),
+        ...(n.always ?? []),
+      ]);
+      expect(all.length).toBeGreaterThan(40);
+      expect(all.filter((t) => !taken.has(t)).map(describeTransition)).toEqual([]);
+    },
+    EXPLORATION_MS,
+  );
 });
