@@ -40,12 +40,21 @@ describe("resilience", () => {
     const weights = p.recordWeights();
     await p.newRevision("2");
     await eventually("weight 40", () => (weights.seen.includes(40) ? true : undefined));
-    const before = await p.rollout();
-    expect(await world.controller.kill("SIGKILL")).toBe(null);
-    await sleep(500);
-    const frozen = await p.rollout();
-    expect(frozen.status?.currentStepIndex).toBe(before.status?.currentStepIndex);
-    world.controller = startController(world.kubeconfig, world.dir);
+    // The split is written before status, so wait for status to record the 4 s pause at 40:
+    // killed earlier, a status write already on the wire would still land after the kill.
+    const before = await eventually("status at the pause after 40", async () => {
+      const r = await p.rollout();
+      return r.status?.currentStepIndex === 3 ? r : undefined;
+    });
+    try {
+      expect(await world.controller.kill("SIGKILL")).toBe(null);
+      await sleep(500);
+      const frozen = await p.rollout();
+      expect(frozen.status?.currentStepIndex).toBe(before.status?.currentStepIndex);
+    } finally {
+      // A failure here must not leave the file's later tests without a controller.
+      world.controller = startController(world.kubeconfig, world.dir);
+    }
     await p.phase("Healthy", 60_000);
     await weights.stop();
     // Nothing went backward, nothing repeated, nothing skipped.
