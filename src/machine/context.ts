@@ -173,6 +173,13 @@ export function describeResults(
 export const trafficInEffect = (c: Context) =>
   c.trafficWeight === c.canaryWeight && (c.trafficMirror ?? 0) === c.mirrorPercent;
 
+/** When a switched blue/green rollout's old version retires: the switch in effect plus the delay. */
+export function retirementAt(c: Context): number | undefined {
+  if (c.plan.strategy.kind !== "blueGreen") return undefined;
+  if (!trafficInEffect(c) || c.trafficSince === undefined) return undefined;
+  return c.trafficSince + c.plan.strategy.scaleDownDelayMs;
+}
+
 export const withoutPause = (pauses: Pause[], reason: Pause["reason"]) =>
   pauses.filter((p) => p.reason !== reason);
 

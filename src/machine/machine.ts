@@ -11,6 +11,7 @@ import {
   type ROLLBACK_ENDS,
   type RolloutEvent,
   recordCheck,
+  retirementAt,
   trafficInEffect,
   withoutPause,
 } from "./context.ts";
@@ -254,11 +255,10 @@ export const rolloutMachine = setup({
     trafficInEffect: ({ context }) => trafficInEffect(context),
     blueGreen: ({ context }) => context.plan.strategy.kind === "blueGreen",
     // The old version retires once the switch has been in effect for the strategy's delay.
-    retirementDue: ({ context }) =>
-      context.plan.strategy.kind === "blueGreen" &&
-      trafficInEffect(context) &&
-      context.trafficSince !== undefined &&
-      context.now - context.trafficSince >= context.plan.strategy.scaleDownDelayMs,
+    retirementDue: ({ context }) => {
+      const at = retirementAt(context);
+      return at !== undefined && context.now >= at;
+    },
     enoughPasses: ({ context }) => {
       const step = currentStep(context);
       return context.passes >= (step?.kind === "analysis" ? step.passes : 1);

@@ -1,6 +1,12 @@
 import type { Condition } from "../api/common.ts";
 import type { Phase, RolloutStatus } from "../api/rollout.ts";
-import { type Context, type GateName, type Pause, trafficInEffect } from "./context.ts";
+import {
+  type Context,
+  type GateName,
+  type Pause,
+  retirementAt,
+  trafficInEffect,
+} from "./context.ts";
 import type { RolloutSnapshot } from "./snapshot.ts";
 
 /** Where the machine rests, in the statechart's own top-level names. */
@@ -104,7 +110,7 @@ export function wakeAt(snapshot: RolloutSnapshot): number | undefined {
   for (const p of c.pauses) if (p.until !== undefined) times.push(p.until);
   if (stage === "progressing" && c.nextCheckAt !== undefined && dueWorkKinds(snapshot))
     times.push(c.nextCheckAt);
-  const retiresAt = retirementAt(snapshot);
+  const retiresAt = SUBSTATE(snapshot) === "switched" ? retirementAt(snapshot.context) : undefined;
   if (retiresAt !== undefined) times.push(retiresAt);
   const waitsForReady = stage === "promoting" || (stage === "progressing" && !c.canaryReady);
   if (waitsForReady && c.waitingSince !== undefined)
@@ -113,13 +119,6 @@ export function wakeAt(snapshot: RolloutSnapshot): number | undefined {
 }
 
 /** When a blue/green switch in effect has kept the old version running for the strategy's delay. */
-function retirementAt(snapshot: RolloutSnapshot): number | undefined {
-  const c = snapshot.context;
-  if (SUBSTATE(snapshot) !== "switched" || c.plan.strategy.kind !== "blueGreen") return undefined;
-  if (!trafficInEffect(c) || c.trafficSince === undefined) return undefined;
-  return c.trafficSince + c.plan.strategy.scaleDownDelayMs;
-}
-
 const dueWorkKinds = (snapshot: RolloutSnapshot) =>
   dueWork(snapshot, Number.POSITIVE_INFINITY) !== undefined;
 
@@ -185,7 +184,7 @@ function readyCondition(stage: Stage, c: Context): Cond {
 
 function switchedMessage(snapshot: RolloutSnapshot): string {
   const c = snapshot.context;
-  const at = retirementAt(snapshot);
+  const at = retirementAt(c);
   return at === undefined
     ? `switching all traffic to revision ${c.canaryRevision}`
     : `revision ${c.canaryRevision} serves all traffic; revision ${c.stableRevision} keeps running until ${new Date(at).toISOString()}`;
