@@ -13,6 +13,17 @@ local function condition(kind)
   return nil
 end
 
+-- Status from before the latest spec change says nothing about the new spec yet: a refused spec
+-- the user has fixed must not read Degraded until the controller catches up, or a sync with
+-- waves or hooks fails on it. Checked first, as Argo CD's own Rollout check does.
+local status = obj.status or {}
+if obj.metadata.generation ~= nil and status.observedGeneration ~= nil
+    and status.observedGeneration < obj.metadata.generation then
+  hs.status = "Progressing"
+  hs.message = "waiting for the controller to observe the latest spec"
+  return hs
+end
+
 -- A spec the controller refuses never moves, so it must not look like progress; such a
 -- Rollout has conditions but no phase.
 local specValid = condition("SpecValid")
@@ -35,14 +46,6 @@ end
 if obj.status == nil or obj.status.phase == nil then
   hs.status = "Progressing"
   hs.message = "waiting for the Fledge controller to report status"
-  return hs
-end
-
--- Status from before the latest spec change says nothing about the new spec yet.
-if obj.metadata.generation ~= nil and obj.status.observedGeneration ~= nil
-    and obj.status.observedGeneration < obj.metadata.generation then
-  hs.status = "Progressing"
-  hs.message = "waiting for the controller to observe the latest spec"
   return hs
 end
 

@@ -592,8 +592,13 @@ export const RolloutStatus = z.object({
   conditions: z.array(Condition).optional(),
   stableRevision: z.string().optional(),
   canaryRevision: z.string().optional(),
-  currentStepIndex: z.int().optional(),
-  stepCount: z.int().optional(),
+  currentStepIndex: z.int().optional().meta({
+    description: "The step in progress, 0-based into spec.steps; absent at rest.",
+  }),
+  stepCount: z.int().optional().meta({ description: "How many steps the plan has." }),
+  step: z.string().optional().meta({
+    description: 'The step in progress as people count it, "2/4" (1-based), or "-" at rest.',
+  }),
   canaryWeight: z.int().min(0).max(100).optional(),
   mirrorPercent: z.int().min(0).max(100).optional().meta({
     description: "The share of requests copied to the canary, whose answers are dropped.",

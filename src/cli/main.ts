@@ -58,7 +58,7 @@ program
   .option("-w, --watch", "redraw as the rollout moves; exit when it rests (0 Healthy, 1 otherwise)")
   .action(
     run<{ watch?: boolean }, [string, string]>(async (c, flags, kind, name) => {
-      if (!["rollout", "rollouts", "ro"].includes(kind)) {
+      if (!["rollout", "rollouts", "fro"].includes(kind)) {
         io.err(`error: kubectl fledge gets rollouts only, not "${kind}"\n`);
         return 1;
       }

@@ -1,5 +1,6 @@
 import { describeShift, signedPercent } from "../analysis/compare/score.ts";
 import { RESULT_NAMES, type RolloutStatus, type TemplateSource } from "../api/rollout.ts";
+import { stepText } from "../machine/plan.ts";
 
 /** Which template, at which generation, judged a check: "ClusterAnalysisTemplate/latency@3". */
 const templateOf = (t: TemplateSource | undefined) =>
@@ -87,11 +88,10 @@ export function age(since: string | undefined, now: number): string {
   return `${Math.floor(s / 86_400)}d`;
 }
 
-const stepOf = (r: CliRollout) => {
-  const count = r.status?.stepCount ?? r.spec?.steps?.length ?? 0;
-  const index = r.status?.currentStepIndex;
-  return index === undefined ? "-" : `${Math.min(index + 1, count)}/${count}`;
-};
+// A status written before status.step existed still shows its step the same way.
+const stepOf = (r: CliRollout) =>
+  r.status?.step ??
+  stepText(r.status?.currentStepIndex, r.status?.stepCount ?? r.spec?.steps?.length ?? 0);
 
 function threshold(range: { min?: number; max?: number } | undefined): string {
   if (!range) return "";

@@ -15,7 +15,7 @@ import {
   trafficInEffect,
   withoutPause,
 } from "./context.ts";
-import type { Plan, PlanStep } from "./plan.ts";
+import { type Plan, type PlanStep, stepText } from "./plan.ts";
 
 export type MachineInput = { plan: Plan; now: number };
 
@@ -28,7 +28,7 @@ const isNewRevision = (c: Context, revision: string) =>
 const analysisOf = (event: RolloutEvent) => (event as Ev<"ANALYSIS">).results;
 const scaleDownDelayS = (c: Context) =>
   c.plan.strategy.kind === "blueGreen" ? c.plan.strategy.scaleDownDelayMs / 1000 : 0;
-const stepLabel = (c: Context) => `step ${c.stepIndex + 1}/${c.plan.steps.length}`;
+const stepLabel = (c: Context) => `step ${stepText(c.stepIndex, c.plan.steps.length)}`;
 
 function describeStep(step: PlanStep): string {
   switch (step.kind) {

@@ -41,6 +41,11 @@ export const Plan = z.object({
 });
 export type Plan = z.infer<typeof Plan>;
 
+/** A step as people count it, "2/4", 1-based; "-" at rest. Events, status and the plugin all say this. */
+export function stepText(index: number | undefined, count: number): string {
+  return index === undefined ? "-" : `${Math.min(index + 1, count)}/${count}`;
+}
+
 function planStep(step: RolloutSpec["steps"][number]): PlanStep {
   if (step.setWeight !== undefined) return { kind: "setWeight", weight: step.setWeight };
   if (step.setMirror !== undefined) return { kind: "setMirror", percent: step.setMirror };

@@ -7,6 +7,7 @@ import {
   retirementAt,
   trafficInEffect,
 } from "./context.ts";
+import { stepText } from "./plan.ts";
 import type { RolloutSnapshot } from "./snapshot.ts";
 
 /** Where the machine rests, in the statechart's own top-level names. */
@@ -221,13 +222,13 @@ function progressingCondition(snapshot: RolloutSnapshot, paused: boolean): Cond 
             type: "Progressing",
             status: "Unknown",
             reason: "Paused",
-            message: `paused at step ${c.stepIndex + 1}/${c.plan.steps.length}`,
+            message: `paused at step ${stepText(c.stepIndex, c.plan.steps.length)}`,
           }
         : {
             type: "Progressing",
             status: "True",
             reason: "RolloutInProgress",
-            message: `step ${Math.min(c.stepIndex + 1, c.plan.steps.length)}/${c.plan.steps.length}, canary weight ${c.canaryWeight}%${mirrored(c)}`,
+            message: `step ${stepText(c.stepIndex, c.plan.steps.length)}, canary weight ${c.canaryWeight}%${mirrored(c)}`,
           };
     case "promoting":
       return {
@@ -286,13 +287,15 @@ export function statusOf(snapshot: RolloutSnapshot): RolloutStatus {
   const phase = phaseOf(snapshot);
   const [ready, progressing] = conditionsOf(snapshot);
   const inRollout = stage === "progressing" || stage === "promoting" || stage === "rollingBack";
+  const stepIndex = inRollout ? Math.min(c.stepIndex, c.plan.steps.length) : undefined;
   return {
     phase,
     message: stage === "healthy" ? ready?.message : progressing?.message,
     stableRevision: c.stableRevision,
     canaryRevision: c.canaryRevision,
-    currentStepIndex: inRollout ? Math.min(c.stepIndex, c.plan.steps.length) : undefined,
+    currentStepIndex: stepIndex,
     stepCount: c.plan.steps.length,
+    step: stepText(stepIndex, c.plan.steps.length),
     canaryWeight: c.canaryWeight,
     mirrorPercent: c.mirrorPercent > 0 ? c.mirrorPercent : undefined,
     failedChecks: c.failed,

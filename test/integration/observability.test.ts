@@ -74,6 +74,21 @@ describe("the Argo CD health check on live Rollouts", () => {
       status: "Degraded",
       message: expect.stringMatching(/^TargetNotFound: /),
     });
+    // The user mends the spec; until the controller observes it, the refusal is old news and
+    // must not fail a sync: the object as the apiserver returns it from the edit reads Progressing.
+    const mended = ok(
+      await world.client.patch<RolloutJson>(`${paths.rollouts(ns)}/ghost`, {
+        spec: { targetRef: { name: "ghost-fixed" } },
+      }),
+      "patch",
+    );
+    expect(
+      mended.status?.conditions?.some((c) => c.type === "SpecValid" && c.status === "False"),
+    ).toBe(true);
+    expect(await health(mended)).toEqual({
+      status: "Progressing",
+      message: "waiting for the controller to observe the latest spec",
+    });
   });
 });
 

@@ -99,7 +99,7 @@ export function rolloutCrd() {
     group: GROUP,
     kind: KIND,
     plural: PLURAL,
-    shortNames: ["ro", "fro"],
+    shortNames: ["fro"],
     categories: ["fledge"],
     versions: [
       {
@@ -115,7 +115,12 @@ export function rolloutCrd() {
             jsonPath: ".status.canaryWeight",
             description: "Canary traffic %",
           },
-          { name: "Step", type: "integer", jsonPath: ".status.currentStepIndex" },
+          {
+            name: "Step",
+            type: "string",
+            jsonPath: ".status.step",
+            description: "Step in progress, 1-based",
+          },
           {
             name: "Revision",
             type: "string",
@@ -138,7 +143,7 @@ export function analysisTemplateCrd(kind: TemplateKind) {
     scope: kind === "ClusterAnalysisTemplate" ? "Cluster" : "Namespaced",
     kind,
     plural: TEMPLATE_PLURALS[kind],
-    shortNames: [kind === "ClusterAnalysisTemplate" ? "cat" : "at"],
+    shortNames: [kind === "ClusterAnalysisTemplate" ? "fcat" : "fat"],
     categories: ["fledge"],
     versions: [{ name: VERSION, spec: AnalysisTemplateSpec, storage: true }],
   });
