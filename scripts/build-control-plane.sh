@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the control-plane binaries the test harness runs (etcd, kube-apiserver,
-# kube-controller-manager) from their Go modules and caches them, so no prebuilt binary has
-# to be downloaded. Called by test/harness/binaries.ts; usable by hand too:
+# kube-controller-manager, and kubectl for the tests of what a person sees) from their Go
+# modules and caches them, so no prebuilt binary has to be downloaded. Called by test/harness/binaries.ts; usable by hand too:
 #
 #   scripts/build-control-plane.sh kubernetes v1.37.2   -> $CACHE/kubernetes-v1.37.2/
 #   scripts/build-control-plane.sh etcd v3.6.16         -> $CACHE/etcd-v3.6.16/
@@ -16,7 +16,7 @@ cache=${FLEDGE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/fledge}
 final="$cache/$name-$version"
 
 case "$name" in
-kubernetes) binaries=(kube-apiserver kube-controller-manager) ;;
+kubernetes) binaries=(kube-apiserver kube-controller-manager kubectl) ;;
 etcd) binaries=(etcd) ;;
 *)
   echo "unknown component: $name" >&2
@@ -53,7 +53,7 @@ staging_version() { echo "v0.${version#v1.}"; }
 case "$name" in
 kubernetes)
   module=k8s.io/kubernetes
-  packages=(k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager)
+  packages=(k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubectl)
   log "fetching $module go.mod"
   gomod=$(go mod download -json "$module@$version" | sed -n 's/^\t"GoMod": "\(.*\)",$/\1/p')
   [[ -f "$gomod" ]] || {

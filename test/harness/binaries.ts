@@ -11,6 +11,8 @@ export interface ControlPlaneBinaries {
   etcd: string;
   kubeApiserver: string;
   kubeControllerManager: string;
+  /** The real kubectl of the same release, for tests of what a person sees (explain, get). */
+  kubectl: string;
 }
 
 const buildScript = fileURLToPath(new URL("../../scripts/build-control-plane.sh", import.meta.url));
@@ -47,7 +49,7 @@ function runBuild(name: string, version: string, cache: string): Promise<void> {
 }
 
 /**
- * Paths to etcd, kube-apiserver and kube-controller-manager: from KUBEBUILDER_ASSETS when set
+ * Paths to etcd, kube-apiserver, kube-controller-manager and kubectl: from KUBEBUILDER_ASSETS when set
  * (the envtest convention), else from the cache, built from the Go modules when missing.
  */
 export async function ensureBinaries(): Promise<ControlPlaneBinaries> {
@@ -57,6 +59,7 @@ export async function ensureBinaries(): Promise<ControlPlaneBinaries> {
       etcd: join(assets, "etcd"),
       kubeApiserver: join(assets, "kube-apiserver"),
       kubeControllerManager: join(assets, "kube-controller-manager"),
+      kubectl: join(assets, "kubectl"),
     };
     for (const path of Object.values(found)) {
       if (!(await isExecutable(path))) {
@@ -73,13 +76,12 @@ export async function ensureBinaries(): Promise<ControlPlaneBinaries> {
     etcd: join(etcdDir, "etcd"),
     kubeApiserver: join(kubernetesDir, "kube-apiserver"),
     kubeControllerManager: join(kubernetesDir, "kube-controller-manager"),
+    kubectl: join(kubernetesDir, "kubectl"),
   };
   // The script checks again under its lock; checking here keeps the warm path free of a shell.
   if (!(await isExecutable(found.etcd))) await runBuild("etcd", ETCD_VERSION, cache);
-  if (
-    !(await isExecutable(found.kubeApiserver)) ||
-    !(await isExecutable(found.kubeControllerManager))
-  ) {
+  const kubernetes = [found.kubeApiserver, found.kubeControllerManager, found.kubectl];
+  if (!(await Promise.all(kubernetes.map(isExecutable))).every(Boolean)) {
     process.stderr.write(
       `[fledge-harness] building Kubernetes ${KUBERNETES_VERSION} into ${kubernetesDir}; ` +
         "about 5 minutes on 2 cores the first time\n",
