@@ -16,8 +16,9 @@ import {
 } from "../integration/support/controller.ts";
 import { Podinfo } from "../integration/support/rollouts.ts";
 
+type Target = { expr: string; instant?: boolean; range?: boolean; format?: string };
 type Dashboard = {
-  panels: { title: string; targets: { expr: string }[] }[];
+  panels: { title: string; type: string; datasource: { uid: string }; targets: Target[] }[];
   templating: { list: { name: string; type: string; query?: { query: string } }[] };
 };
 type Answer = { status: string; error?: string; data?: { result?: unknown[] } | string[] };
@@ -90,6 +91,21 @@ describe("the Grafana dashboard on a real Prometheus", () => {
       );
       expect(answers.length).toBe(panel.targets.length);
     }
+
+    // Grafana draws a table from an instant query in table format: one row per series, its
+    // labels as columns; a range query would stack every sample of the window instead.
+    for (const panel of dashboard.panels.filter((x) => x.type === "table"))
+      for (const t of panel.targets)
+        expect(t, `panel "${panel.title}"`).toMatchObject({
+          instant: true,
+          range: false,
+          format: "table",
+        });
+    // Every panel reads the data source the importer picks in the one variable named for it.
+    const [source] = dashboard.templating.list.filter((v) => v.type === "datasource");
+    expect(source?.name).toBe("datasource");
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's variable syntax
+    for (const panel of dashboard.panels) expect(panel.datasource.uid).toBe("${datasource}");
 
     const namespaces = (await (
       await fetch(`${prometheus.url}/api/v1/label/namespace/values?match[]=fledge_rollout_phase`)

@@ -31,9 +31,14 @@ switch (positionals[0]) {
     await mkdir(dirname(kubeconfig), { recursive: true });
     await copyFile(controlPlane.kubeconfigPath, kubeconfig);
     console.log(`export KUBECONFIG=${kubeconfig}`);
-    // The control plane's signal handlers stop everything and then end the process; this timer
-    // only keeps the event loop alive until then.
-    setInterval(() => {}, 1 << 30);
+    // The control plane's signal handlers stop everything and then end the process. A parent
+    // that dies without passing a signal on (npm killed outright, a closed terminal's shell)
+    // leaves this process to init: that counts as a SIGTERM, so nothing outlives its owner. The
+    // same timer keeps the event loop alive until then.
+    const parent = process.ppid;
+    setInterval(() => {
+      if (process.ppid !== parent) process.kill(process.pid, "SIGTERM");
+    }, 500);
     break;
   }
   default:

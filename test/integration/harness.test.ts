@@ -1,4 +1,6 @@
+import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
 import { readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -23,7 +25,7 @@ import {
   startControlPlane,
 } from "../harness/control-plane.ts";
 import { UNREADY_ANNOTATION } from "../harness/fake-kubelet.ts";
-import { eventually } from "./support/cluster.ts";
+import { eventually, repoRoot } from "./support/cluster.ts";
 
 const admin = new KubeConfig();
 admin.loadFromFile(inject("kubeconfig"));
@@ -342,3 +344,43 @@ async function configMapWatcher(controlPlane: ControlPlane) {
     ownCore.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name } } });
   return { watcher, ns, create };
 }
+
+describe("npm run cluster", () => {
+  /** Starts `npm run cluster` and waits for its control plane; returns npm's process and the log dir. */
+  async function cluster(): Promise<{ npm: ChildProcess; dir: string; output: () => string }> {
+    const kubeconfig = join(tmpdir(), `fledge-cluster-${randomBytes(3).toString("hex")}`);
+    const npm = spawn("npm", ["run", "cluster", "--", "--kubeconfig", kubeconfig], {
+      cwd: repoRoot,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    npm.stdout?.on("data", (b) => (output += b));
+    npm.stderr?.on("data", (b) => (output += b));
+    const dir = await eventually(
+      "the control plane up",
+      () => (output.includes("export KUBECONFIG=") ? /logs in (\S+)/.exec(output)?.[1] : undefined),
+      120_000,
+    );
+    return { npm, dir, output: () => output };
+  }
+
+  // The control plane removes its directory last, once every component has stopped.
+  const gone = (dir: string) =>
+    eventually(`${dir} removed`, () => (existsSync(dir) ? undefined : true), 30_000);
+
+  test.each(["SIGINT", "SIGTERM"] as const)(
+    "%s to npm stops the control plane it started",
+    async (signal) => {
+      const { npm, dir } = await cluster();
+      npm.kill(signal);
+      await gone(dir);
+    },
+    180_000,
+  );
+
+  test("npm killed outright still stops the control plane", async () => {
+    const { npm, dir } = await cluster();
+    npm.kill("SIGKILL");
+    await gone(dir);
+  }, 180_000);
+});
