@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 import { Command, InvalidArgumentError, Option } from "commander";
 import { CHECKS, type CheckName } from "./check.ts";
 import { checkCommand, getCommand, listCommand, steerCommand } from "./commands.ts";

@@ -1,11 +1,18 @@
 import { execFile, spawn } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, inject, test } from "vitest";
 import { parse } from "yaml";
 import { kubeconfigYaml, serviceAccountToken } from "../harness/control-plane.ts";
 import { CLI_MAIN, type CliRun, cli } from "./support/cli.ts";
-import { adminKubeConfig, eventually, newNamespace, ok, paths } from "./support/cluster.ts";
+import {
+  adminKubeConfig,
+  eventually,
+  newNamespace,
+  ok,
+  paths,
+  repoRoot,
+} from "./support/cluster.ts";
 import { Podinfo, withController } from "./support/rollouts.ts";
 
 const world = withController();
@@ -358,5 +365,42 @@ describe("kubectl-fledge check", () => {
     expect(missing.stdout).toMatch(
       new RegExp(`^fail {2}rbac +ServiceAccount ${ns}/ghost does not exist`, "m"),
     );
+  });
+});
+
+describe("the installed bin", () => {
+  const bin = join(
+    repoRoot,
+    JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")).bin["kubectl-fledge"],
+  );
+  const run = (node: string, args: string[]) =>
+    new Promise<CliRun>((resolve) =>
+      execFile(node, [bin, ...args], { timeout: 60_000 }, (error, stdout, stderr) =>
+        resolve({ code: error ? ((error.code as number | undefined) ?? 1) : 0, stdout, stderr }),
+      ),
+    );
+
+  test("runs on the Node it needs, and on the system's Node says in one line which it needs", async () => {
+    expect(await run(process.execPath, ["--help"])).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(/^Usage: kubectl fledge/),
+    });
+    // The machines' own Node (/usr/bin/node, 20.x here) is what `kubectl fledge` finds after
+    // `npm link`; below 22 the Kubernetes client cannot even be imported.
+    const system = "/usr/bin/node";
+    const version = await new Promise<string>((resolve) =>
+      execFile(system, ["--version"], (_e, stdout) => resolve(stdout.trim())),
+    );
+    const old = await run(system, ["--help"]);
+    if (Number(/^v(\d+)/.exec(version)?.[1]) < 22) {
+      expect(old.code).toBe(1);
+      expect(old.stdout).toBe("");
+      expect(old.stderr).toBe(
+        `error: kubectl fledge needs Node 22 or later; this is Node ${version.slice(1)} (${system}). ` +
+          "Install a newer Node (for example `npm install -g node@24`) or put one first on PATH.\n",
+      );
+    } else {
+      expect(old).toMatchObject({ code: 0, stdout: expect.stringMatching(/^Usage: /) });
+    }
   });
 });
