@@ -14,12 +14,14 @@ export const TEMPLATE_PLURALS: Record<TemplateKind, string> = {
   ClusterAnalysisTemplate: "clusteranalysistemplates",
 };
 
-export const TemplateArg = z.object({
-  name: ArgName,
-  value: z.string().optional().meta({
-    description: "The default, used when a Rollout gives none; without it a Rollout must.",
-  }),
-});
+export const TemplateArg = z
+  .object({
+    name: ArgName.meta({ description: "The argument's name, as {{args.name}} refers to it." }),
+    value: z.string().optional().meta({
+      description: "The default, used when a Rollout gives none; without it a Rollout must.",
+    }),
+  })
+  .meta({ description: "An argument the template's queries, URLs and metadata refer to." });
 
 /**
  * A template's webhook is the Rollout's but for its URL, which may hold `{{args.x}}` where no
@@ -30,15 +32,22 @@ export const TemplateWebhook = Webhook.extend({
   url: z.string().min(1).meta({
     description: "An http(s) URL once its {{args.x}} are filled.",
   }),
-});
+  // extend makes a new schema, without the Webhook's description.
+}).meta({ description: Webhook.description });
 
 export const AnalysisTemplateSpec = z.object({
   args: z.array(TemplateArg).max(32).default([]).meta({
     description:
       "The arguments the metrics' queries and the webhooks' URLs and metadata refer to as {{args.name}}.",
   }),
-  metrics: z.array(Metric).max(20).default([]),
-  webhooks: z.array(TemplateWebhook).max(20).default([]),
+  metrics: z.array(Metric).max(20).default([]).meta({
+    description:
+      "Metrics, of a Rollout's analysis.metrics shape, added to those of each Rollout that names the template (at most 20).",
+  }),
+  webhooks: z.array(TemplateWebhook).max(20).default([]).meta({
+    description:
+      "Webhooks, of a Rollout's analysis.webhooks shape, added to those of each Rollout that names the template (at most 20).",
+  }),
 });
 export type AnalysisTemplateSpec = z.infer<typeof AnalysisTemplateSpec>;
 

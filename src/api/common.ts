@@ -60,16 +60,25 @@ export const Port = z.int().min(1).max(65535);
 export const ConditionStatus = z.enum(["True", "False", "Unknown"]);
 
 /** metav1.Condition: the Kubernetes API conventions' shape for status conditions. */
-export const Condition = z.object({
-  type: z.string().min(1),
-  status: ConditionStatus,
-  reason: z.string().regex(/^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/, {
-    error: "must be CamelCase",
-  }),
-  message: z.string(),
-  lastTransitionTime: z.string(),
-  observedGeneration: z.int().min(0).optional(),
-});
+export const Condition = z
+  .object({
+    type: z.string().min(1).meta({ description: "The condition's type, in CamelCase." }),
+    status: ConditionStatus.meta({ description: "True, False or Unknown." }),
+    reason: z
+      .string()
+      .regex(/^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/, {
+        error: "must be CamelCase",
+      })
+      .meta({ description: "A CamelCase word saying why the condition is as it is." }),
+    message: z.string().meta({ description: "What happened, for a person to read." }),
+    lastTransitionTime: z.string().meta({
+      description: "When status last changed (RFC 3339).",
+    }),
+    observedGeneration: z.int().min(0).optional().meta({
+      description: "The metadata.generation of the spec the condition was judged on.",
+    }),
+  })
+  .meta({ description: "One aspect of the object's state, as metav1.Condition." });
 export type Condition = z.infer<typeof Condition>;
 
 /** The part of ObjectMeta Fledge reads; everything else on the object is kept as it is. */

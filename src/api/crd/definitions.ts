@@ -46,6 +46,29 @@ type CrdSpec = {
   versions: VersionSpec[];
 };
 
+const CONVENTIONS =
+  "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md";
+
+/**
+ * The fields every object has, in the words of the Kubernetes API conventions (and of the CRDs
+ * controller-gen writes), so that kubectl explain reads here as it does for any other kind. A
+ * spec or status schema with a description of its own keeps it.
+ */
+const TOP_LEVEL = {
+  apiVersion: `APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: ${CONVENTIONS}#resources`,
+  kind: `Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: ${CONVENTIONS}#types-kinds`,
+  metadata: `Standard object's metadata. More info: ${CONVENTIONS}#metadata`,
+  spec: (kind: string) =>
+    `Spec defines the desired state of the ${kind}. More info: ${CONVENTIONS}#spec-and-status`,
+  status: (kind: string) =>
+    `Status is the most recently observed state of the ${kind}, written by the controller. Read-only. More info: ${CONVENTIONS}#spec-and-status`,
+};
+
+const described = (
+  description: string,
+  schema: Record<string, unknown>,
+): Record<string, unknown> => ({ description, ...schema });
+
 function crd({
   group,
   scope = "Namespaced",
@@ -81,11 +104,15 @@ function crd({
             type: "object",
             required: ["spec"],
             properties: {
-              apiVersion: { type: "string" },
-              kind: { type: "string" },
-              metadata: { type: "object" },
-              spec: openApiSchema(v.spec, "spec"),
-              ...(v.status ? { status: openApiSchema(v.status, "status") } : {}),
+              apiVersion: { type: "string", description: TOP_LEVEL.apiVersion },
+              kind: { type: "string", description: TOP_LEVEL.kind },
+              metadata: { type: "object", description: TOP_LEVEL.metadata },
+              spec: described(TOP_LEVEL.spec(kind), openApiSchema(v.spec, "spec")),
+              ...(v.status
+                ? {
+                    status: described(TOP_LEVEL.status(kind), openApiSchema(v.status, "status")),
+                  }
+                : {}),
             },
           },
         },
