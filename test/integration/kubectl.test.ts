@@ -129,6 +129,9 @@ describe("kubectl", () => {
 
   test("explain describes every field it is asked about", async () => {
     for (const field of [
+      "rollouts",
+      "analysistemplates",
+      "clusteranalysistemplates",
       "rollouts.spec.steps",
       "rollouts.spec.analysis.metrics",
       "rollouts.status",

@@ -43,6 +43,8 @@ type CrdSpec = {
   plural: string;
   shortNames?: string[];
   categories?: string[];
+  /** What the kind is, for `kubectl explain KIND`. */
+  description?: string;
   versions: VersionSpec[];
 };
 
@@ -57,7 +59,6 @@ const CONVENTIONS =
 const TOP_LEVEL = {
   apiVersion: `APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: ${CONVENTIONS}#resources`,
   kind: `Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: ${CONVENTIONS}#types-kinds`,
-  metadata: `Standard object's metadata. More info: ${CONVENTIONS}#metadata`,
   spec: (kind: string) =>
     `Spec defines the desired state of the ${kind}. More info: ${CONVENTIONS}#spec-and-status`,
   status: (kind: string) =>
@@ -76,6 +77,7 @@ function crd({
   plural,
   shortNames,
   categories,
+  description,
   versions,
 }: CrdSpec) {
   return {
@@ -101,12 +103,14 @@ function crd({
         ...(v.printerColumns ? { additionalPrinterColumns: v.printerColumns } : {}),
         schema: {
           openAPIV3Schema: {
+            ...(description ? { description } : {}),
             type: "object",
             required: ["spec"],
             properties: {
               apiVersion: { type: "string", description: TOP_LEVEL.apiVersion },
               kind: { type: "string", description: TOP_LEVEL.kind },
-              metadata: { type: "object", description: TOP_LEVEL.metadata },
+              // The apiserver refuses anything but the type here; explain describes it as ObjectMeta.
+              metadata: { type: "object" },
               spec: described(TOP_LEVEL.spec(kind), openApiSchema(v.spec, "spec")),
               ...(v.status
                 ? {
@@ -128,6 +132,8 @@ export function rolloutCrd() {
     plural: PLURAL,
     shortNames: ["fro"],
     categories: ["fledge"],
+    description:
+      "A Rollout delivers each new revision of a Deployment progressively: <name>-primary keeps serving the last good revision while the new one takes traffic step by step (or all at once after a preview, for blueGreen), every step gated on the analysis; it is promoted when the analysis passes and rolled back when it fails.",
     versions: [
       {
         name: VERSION,
@@ -172,6 +178,10 @@ export function analysisTemplateCrd(kind: TemplateKind) {
     plural: TEMPLATE_PLURALS[kind],
     shortNames: [kind === "ClusterAnalysisTemplate" ? "fcat" : "fat"],
     categories: ["fledge"],
+    description:
+      kind === "ClusterAnalysisTemplate"
+        ? "Metrics and webhooks of a Rollout's analysis, written once for every namespace: a Rollout names it in analysis.templates with clusterScope: true, and its args."
+        : "Metrics and webhooks of a Rollout's analysis, written once for the Rollouts of its namespace: each names it in analysis.templates, with its args.",
     versions: [{ name: VERSION, spec: AnalysisTemplateSpec, storage: true }],
   });
 }
