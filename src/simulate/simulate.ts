@@ -27,8 +27,9 @@ export type Timeline = {
   reconciles: number;
 };
 
-const STABLE = "stable";
-const NEW = "new";
+/** The revisions' names in the timeline's messages: the primary's, and the one rolled out. */
+const STABLE = "r1";
+const NEW = "r2";
 
 /** The simulated cluster: what the reconciler's writes made of it, with each Deployment's readiness time. */
 type World = {
@@ -39,7 +40,7 @@ type World = {
   annotations: Record<string, string>;
 };
 
-/** Enough reconciles for any plan a person writes; more means a loop, reported rather than hung. */
+/** Enough reconciles for any plan a person writes; past them the timeline ends where it is (held) rather than hang. */
 const MAX_RECONCILES = 100_000;
 
 const ONE_SHOTS: OneShotAction[] = ["resume", "promote", "promoteFull", "abort", "retry"];
@@ -89,7 +90,9 @@ export function simulate(spec: RolloutSpec, plan: Plan, scenario: Scenario): Tim
 
   // One reconcile, in the reconciler's order: observations, the work due, then writes until the
   // cluster shows what the machine wants (each route write observed at once, as there).
+  let reconciles = 0;
   const reconcile = (now: number): number[] => {
+    reconciles++;
     const rolled: number[] = [];
     const seen = {
       plan,
@@ -151,9 +154,8 @@ export function simulate(spec: RolloutSpec, plan: Plan, scenario: Scenario): Tim
   world.canaryReadyAt = readyAfter;
 
   let now = 0;
-  let reconciles = 0;
   let next = 0;
-  for (; reconciles < MAX_RECONCILES; reconciles++) {
+  while (reconciles < MAX_RECONCILES) {
     now = next;
     for (const x of actions.filter((x) => x.at === now))
       note({ at: now, kind: "action", action: applyAction(world, x.a, x.id) });
