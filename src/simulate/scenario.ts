@@ -20,20 +20,20 @@ export const Reading = z
   .strict();
 export type Reading = z.infer<typeof Reading>;
 
-const ONE_SHOTS = ["resume", "promote", "promoteFull", "abort", "retry"] as const;
-
 /** A person's annotation at a time: the pause level set or lifted, or one one-shot action. */
 export const Action = z
   .object({
     at: Duration,
     pause: z.boolean().optional(),
-    ...Object.fromEntries(ONE_SHOTS.map((a) => [a, z.literal(true).optional()])),
+    resume: z.literal(true).optional(),
+    promote: z.literal(true).optional(),
+    promoteFull: z.literal(true).optional(),
+    abort: z.literal(true).optional(),
+    retry: z.literal(true).optional(),
   })
   .strict()
   .refine((a) => Object.keys(a).length === 2, { error: "an action does exactly one thing" });
-export type Action = { at: string; pause?: boolean } & Partial<
-  Record<(typeof ONE_SHOTS)[number], true>
->;
+export type Action = z.infer<typeof Action>;
 
 /** Times are from the moment the new revision appears on the target. */
 export const Scenario = z

@@ -1,6 +1,11 @@
 import { durationMs } from "../api/common.ts";
 import type { Phase } from "../api/rollout.ts";
-import { ANNOTATIONS, type OneShotAction, type RolloutSpec } from "../api/rollout.ts";
+import {
+  ANNOTATIONS,
+  ONE_SHOT_ACTIONS,
+  type OneShotAction,
+  type RolloutSpec,
+} from "../api/rollout.ts";
 import type { CheckResult, Notice, Outcome, RolloutEvent } from "../machine/context.ts";
 import { clusterEvents } from "../machine/observed.ts";
 import type { Plan } from "../machine/plan.ts";
@@ -43,15 +48,13 @@ type World = {
 /** Enough reconciles for any plan a person writes; past them the timeline ends where it is (held) rather than hang. */
 const MAX_RECONCILES = 100_000;
 
-const ONE_SHOTS: OneShotAction[] = ["resume", "promote", "promoteFull", "abort", "retry"];
-
 function applyAction(world: World, a: Action, id: string): string {
   if (a.pause !== undefined) {
     if (a.pause) world.annotations[ANNOTATIONS.pause] = "true";
     else delete world.annotations[ANNOTATIONS.pause];
     return a.pause ? "pause" : "unpause";
   }
-  const action = ONE_SHOTS.find((o) => a[o]) as OneShotAction;
+  const action = ONE_SHOT_ACTIONS.find((o) => a[o]) as OneShotAction;
   world.annotations[ANNOTATIONS[action]] = id;
   return action;
 }

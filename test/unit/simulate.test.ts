@@ -1,4 +1,9 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { PLAIN } from "../../src/cli/render.ts";
+import { simulateCommand } from "../../src/cli/simulate.ts";
 import { rolloutFromText, scenarioFromText } from "../../src/simulate/input.ts";
 import { renderTimeline } from "../../src/simulate/render.ts";
 import { type Entry, simulate, type Timeline } from "../../src/simulate/simulate.ts";
@@ -205,5 +210,30 @@ spec:
     expect(t.end.outcome?.message).toContain("webhook smoke answered 500");
     expect(scenarioFromText("actions: [{ at: 1m, pause: true, abort: true }]").ok).toBe(false);
     expect(scenarioFromText("readyAfter: soon").ok).toBe(false);
+  });
+
+  it("runs from files on the command line: text, -o json, exit codes and errors", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "fledge-simulate-"));
+    const file = (name: string, text: string) => {
+      writeFileSync(join(dir, name), text);
+      return join(dir, name);
+    };
+    const rollout = file("rollout.yaml", CANARY);
+    const bad = file("bad.yaml", "metrics: { request-success-rate: [{ from: 0s, value: 50 }] }");
+    const out: string[] = [];
+    const err: string[] = [];
+    const io = {
+      out: (t: string) => out.push(t),
+      err: (t: string) => err.push(t),
+      tty: false,
+      paint: PLAIN,
+    };
+    expect(await simulateCommand(io, rollout, {})).toBe(0);
+    expect(out.join("")).toMatch(/promoted after 7m\n$/);
+    out.length = 0;
+    expect(await simulateCommand(io, rollout, { metrics: bad, output: "json" })).toBe(1);
+    expect(JSON.parse(out.join("")).end).toMatchObject({ phase: "Failed", held: false });
+    expect(await simulateCommand(io, join(dir, "missing.yaml"), {})).toBe(1);
+    expect(err.join("")).toMatch(/^error: cannot read .*missing\.yaml/);
   });
 });
