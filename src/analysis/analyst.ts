@@ -1,6 +1,6 @@
 import type { Condition } from "../api/common.ts";
 import type { RolloutSpec, WEBHOOK_TYPES } from "../api/rollout.ts";
-import type { CheckResult, GateName, Notice } from "../machine/context.ts";
+import type { CheckResult, GateName, Notice, RolloutEvent } from "../machine/context.ts";
 
 /** What a check or a gate is about: enough for providers to build queries and webhook payloads. */
 export type AnalysisSubject = {
@@ -36,3 +36,13 @@ export interface Analyst {
   readiness(subject: AnalysisSubject): Promise<Readiness | undefined>;
   notify(subject: AnalysisSubject, notification: Notification): Promise<void>;
 }
+
+/** A gate's outcome as the machine hears it: an unreachable webhook holds the gate without failing it. */
+export const gateEvent = (gate: GateName, o: GateOutcome, now: number): RolloutEvent => ({
+  type: "GATE",
+  gate,
+  passed: o.outcome === "passed",
+  errored: o.outcome === "errored",
+  message: o.message,
+  now,
+});

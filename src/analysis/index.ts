@@ -4,7 +4,7 @@ import type { CheckResult } from "../machine/context.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { AnalysisSubject, Analyst } from "./analyst.ts";
 import { compareCheck } from "./compare/check.ts";
-import { judge } from "./judge.ts";
+import { judgeRead } from "./judge.ts";
 import { PrometheusProvider } from "./prometheus.ts";
 import type { ReadResult } from "./reading.ts";
 import { type SecretReader, secretReader } from "./secrets.ts";
@@ -65,9 +65,7 @@ export function createAnalyst(options: AnalystOptions): Analyst {
         const r = readings.get(m);
         // Every provider answers for each metric it is given; a missing reading is a bug.
         if (!r) throw new Error(`no reading for metric ${m.name}`);
-        return r.ok
-          ? judge(m.name, r.reading, m.thresholdRange, minRequestCount)
-          : { name: m.name, outcome: "errored", message: r.reason };
+        return judgeRead(m.name, r, m.thresholdRange, minRequestCount);
       });
       return [...judged, ...(score ? [score] : []), ...(weight ? [weight] : []), ...hooks];
     },

@@ -1,5 +1,5 @@
 import type { CheckResult } from "../machine/context.ts";
-import type { Reading } from "./reading.ts";
+import type { Reading, ReadResult } from "./reading.ts";
 
 export type Threshold = { min?: number | undefined; max?: number | undefined };
 
@@ -49,4 +49,16 @@ export function judge(
     };
   }
   return { ...base, outcome: "passed", value };
+}
+
+/** A provider's answer for one metric as its check result: a reading judged, or an error with the provider's reason. */
+export function judgeRead(
+  name: string,
+  result: ReadResult,
+  threshold: Threshold,
+  minRequestCount: number,
+): CheckResult {
+  return result.ok
+    ? judge(name, result.reading, threshold, minRequestCount)
+    : { name, outcome: "errored", message: result.reason };
 }

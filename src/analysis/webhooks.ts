@@ -65,6 +65,11 @@ const SEVERITY: Record<GateOutcome["outcome"], number> = { passed: 0, errored: 1
 export async function gate(subject: AnalysisSubject, type: Webhook["type"]): Promise<GateOutcome> {
   const hooks = subject.spec.analysis.webhooks.filter((h) => h.type === type);
   const outcomes = await Promise.all(hooks.map((h) => callWebhook(h, payloadOf(subject, h))));
+  return gateOf(outcomes);
+}
+
+/** The gate that several webhooks' answers make together. */
+export function gateOf(outcomes: readonly GateOutcome[]): GateOutcome {
   let worst: GateOutcome["outcome"] = "passed";
   for (const o of outcomes) if (SEVERITY[o.outcome] > SEVERITY[worst]) worst = o.outcome;
   if (worst === "passed") return { outcome: "passed" };

@@ -3,6 +3,7 @@ import { CHECKS, type CheckName } from "./check.ts";
 import { checkCommand, getCommand, listCommand, steerCommand } from "./commands.ts";
 import { type ConnectFlags, type Connection, connect } from "./connect.ts";
 import { FORMATS, type Format, processIo } from "./output.ts";
+import { simulateCommand } from "./simulate.ts";
 import type { Command as SteerCommand } from "./steer.ts";
 
 const io = processIo();
@@ -146,5 +147,22 @@ program
       }),
     ),
   );
+
+// No cluster: simulate reads only its files, so it runs without the connecting wrapper.
+program
+  .command("simulate")
+  .description("run a Rollout's plan in virtual time against a scenario, with no cluster")
+  .argument(
+    "<file>",
+    "the Rollout (YAML), with any analysis templates it names as further documents",
+  )
+  .option(
+    "--metrics <scenario>",
+    "readings, people's actions and readiness delay (default: all pass)",
+  )
+  .action(async (file: string, _flags: unknown, command: Command) => {
+    const flags = command.optsWithGlobals<{ metrics?: string; output?: Format }>();
+    process.exitCode = await simulateCommand(io, file, flags);
+  });
 
 await program.parseAsync();

@@ -1,4 +1,4 @@
-import type { AnalysisSubject, Analyst } from "../analysis/analyst.ts";
+import { type AnalysisSubject, type Analyst, gateEvent } from "../analysis/analyst.ts";
 import { attributed, type Sources } from "../analysis/templates.ts";
 import type { RolloutEvent } from "../machine/context.ts";
 import type { Due } from "../machine/view.ts";
@@ -24,15 +24,7 @@ export class AnalysisStep {
     log: Logger,
   ): Promise<RolloutEvent> {
     if (due.kind === "gate") {
-      const outcome = await this.analyst.gate(subject, due.gate);
-      return {
-        type: "GATE",
-        gate: due.gate,
-        passed: outcome.outcome === "passed",
-        errored: outcome.outcome === "errored",
-        message: outcome.message,
-        now,
-      };
+      return gateEvent(due.gate, await this.analyst.gate(subject, due.gate), now);
     }
     const results = attributed(await this.analyst.check(subject), sources);
     const { namespace, name } = subject;

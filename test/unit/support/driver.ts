@@ -1,12 +1,8 @@
-import {
-  type Notice,
-  type RolloutEvent,
-  trafficInEffect,
-  type UntimedEvent,
-} from "../../../src/machine/context.ts";
+import type { Notice, RolloutEvent, UntimedEvent } from "../../../src/machine/context.ts";
 import type { Plan } from "../../../src/machine/plan.ts";
 import { type RolloutSnapshot, send, start, statePath } from "../../../src/machine/snapshot.ts";
 import { desiredOf, phaseOf } from "../../../src/machine/view.ts";
+import { routeWrite } from "../../../src/simulate/route.ts";
 
 export const T0 = Date.parse("2026-01-01T00:00:00Z");
 
@@ -54,9 +50,8 @@ export class Driver {
   }
 
   private routeCatchesUp(): void {
-    if (trafficInEffect(this.snapshot.context)) return;
-    const { canaryWeight, mirrorPercent } = desiredOf(this.snapshot);
-    this.deliver({ type: "TRAFFIC", canaryWeight, mirrorPercent });
+    const write = routeWrite(this.snapshot);
+    if (write) this.deliver(write);
   }
 
   private deliver(event: UntimedEvent): this {
