@@ -1,30 +1,20 @@
 // Simulate against the controller: the same Rollout and scenario run on the real control plane
 // and by `kubectl fledge simulate`, and the route's moves and the outcome agree.
 
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { rolloutFromText, scenarioFromText } from "../../src/simulate/input.ts";
 import { simulate } from "../../src/simulate/simulate.ts";
 import { rolloutManifest } from "./support/cluster.ts";
+import { loopbackServer } from "./support/loopback.ts";
 import { Podinfo, withController } from "./support/rollouts.ts";
 
 const world = withController();
 
 /** The scenario's webhook on the loopback: 200, or 500 for the paths a test marks failing. */
-const hook = { port: 0, failing: new Set<string>(), server: undefined as Server | undefined };
-beforeAll(async () => {
-  const server = createServer((req, res) => {
-    req.resume();
-    res.writeHead(hook.failing.has(req.url ?? "") ? 500 : 200).end();
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  hook.port = (server.address() as AddressInfo).port;
-  hook.server = server;
-});
-afterAll(async () => {
-  hook.server?.closeAllConnections();
-  await new Promise((resolve) => hook.server?.close(resolve));
+const failing = new Set<string>();
+const hook = loopbackServer((req, res) => {
+  req.resume();
+  res.writeHead(failing.has(req.url ?? "") ? 500 : 200).end();
 });
 
 const STEPS = [{ setWeight: 20 }, { pause: { duration: "4s" } }, { setWeight: 60 }];
@@ -87,7 +77,7 @@ describe("simulate agrees with the controller", () => {
 
   it("a failing check: rolled back after failureLimit checks, on both", async () => {
     const path = "/fail";
-    hook.failing.add(path);
+    failing.add(path);
     const { p } = await Podinfo.healthy(world.client, "sim-fail", STEPS, {
       analysis: analysis(path),
     });

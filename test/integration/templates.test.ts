@@ -2,10 +2,9 @@
 // controller under deploy/'s ClusterRole, their checks run through a loopback webhook.
 
 import { randomBytes } from "node:crypto";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { eventually, eventWith, ok } from "./support/cluster.ts";
+import { loopbackServer } from "./support/loopback.ts";
 import { Podinfo, type RolloutJson, withController } from "./support/rollouts.ts";
 
 const world = withController();
@@ -14,20 +13,11 @@ const clusterTemplates = `${TEMPLATES}/clusteranalysistemplates`;
 const analysisTemplates = (ns: string) => `${TEMPLATES}/namespaces/${ns}/analysistemplates`;
 
 /** A loopback check every webhook passes, keeping the path each was called at. */
-const hook = { port: 0, paths: [] as string[], server: undefined as Server | undefined };
-beforeAll(async () => {
-  const server = createServer((req, res) => {
-    hook.paths.push(req.url ?? "");
-    req.resume();
-    req.on("end", () => res.writeHead(200).end());
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  hook.port = (server.address() as AddressInfo).port;
-  hook.server = server;
-});
-afterAll(async () => {
-  hook.server?.closeAllConnections();
-  await new Promise((resolve) => hook.server?.close(resolve));
+const calledAt: string[] = [];
+const hook = loopbackServer((req, res) => {
+  calledAt.push(req.url ?? "");
+  req.resume();
+  req.on("end", () => res.writeHead(200).end());
 });
 
 type Checked = {
@@ -128,7 +118,7 @@ describe("shared analysis templates", () => {
           outcome: "passed",
           template: { kind: "ClusterAnalysisTemplate", name, generation: 1 },
         });
-      expect(hook.paths).toEqual(expect.arrayContaining(["/cart", "/shop"]));
+      expect(calledAt).toEqual(expect.arrayContaining(["/cart", "/shop"]));
 
       const path = `${clusterTemplates}/${name}`;
       const current = ok(await world.client.get<{ metadata: object }>(path), "get the template");
@@ -137,7 +127,7 @@ describe("shared analysis templates", () => {
         "edit the template",
       );
       for (const p of [a, b]) expect(await checkedAt(p, 2)).toMatchObject({ outcome: "passed" });
-      expect(hook.paths).toEqual(expect.arrayContaining(["/v2/cart", "/v2/shop"]));
+      expect(calledAt).toEqual(expect.arrayContaining(["/v2/cart", "/v2/shop"]));
       expect(current.metadata).toMatchObject({ generation: 1 });
       for (const p of [a, b]) expect((await p.rollout()).status?.phase).toBe("Progressing");
       expect(await a.weight()).toBe(20);
