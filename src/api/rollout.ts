@@ -77,6 +77,13 @@ export const Step = z
       })
       .optional(),
   })
+  // Each CEL rule has a zod twin beside it: the controller judges a cluster whose CRD is older
+  // than the rule, and `kubectl fledge lint` judges offline, with this one schema.
+  .refine(
+    (s) =>
+      [s.setWeight, s.setMirror, s.pause, s.analysis].filter((x) => x !== undefined).length === 1,
+    { error: "a step has exactly one of setWeight, setMirror, pause or analysis" },
+  )
   .meta(
     cel({
       rule: "[has(self.setWeight), has(self.setMirror), has(self.pause), has(self.analysis)].filter(x, x).size() == 1",
@@ -116,6 +123,12 @@ export const MetricProvider = z
     }),
     prometheus: PrometheusSettings.optional(),
   })
+  .refine(
+    (p) =>
+      p.type === "prometheus" ||
+      (p.query === undefined && p.prometheus === undefined && p.mesh === undefined),
+    { error: "query, mesh and prometheus apply only to type prometheus" },
+  )
   .meta(
     cel({
       rule: "self.type == 'prometheus' || (!has(self.query) && !has(self.prometheus) && !has(self.mesh))",
@@ -125,6 +138,10 @@ export const MetricProvider = z
 
 export const ThresholdRange = z
   .object({ min: z.number().optional(), max: z.number().optional() })
+  .refine((r) => r.min !== undefined || r.max !== undefined, { error: "set min, max or both" })
+  .refine((r) => r.min === undefined || r.max === undefined || r.min <= r.max, {
+    error: "min must not be greater than max",
+  })
   .meta(
     cel(
       { rule: "has(self.min) || has(self.max)", message: "set min, max or both" },
@@ -181,6 +198,17 @@ export const Metric = z
     thresholdRange: ThresholdRange.optional(),
     compare: Compare.optional(),
     provider: MetricProvider.default({ type: "smi" }),
+  })
+  .refine(
+    (m) =>
+      (BUILTIN_METRICS as readonly string[]).includes(m.name) || m.provider.query !== undefined,
+    { error: `a metric other than ${BUILTIN_METRICS.join(", ")} needs provider.query` },
+  )
+  .refine((m) => (m.thresholdRange === undefined) !== (m.compare === undefined), {
+    error: "a metric has exactly one of thresholdRange or compare",
+  })
+  .refine((m) => m.compare === undefined || m.provider.type === "prometheus", {
+    error: "compare reads samples over time from Prometheus: it needs provider.type prometheus",
   })
   .meta(
     cel(
@@ -277,6 +305,7 @@ export const Analysis = z.object({
       pass: z.number().min(0).max(100).default(95),
       marginal: z.number().min(0).max(100).default(75),
     })
+    .refine((t) => t.marginal <= t.pass, { error: "marginal must not be above pass" })
     .default({ pass: 95, marginal: 75 })
     .meta({
       description:
@@ -326,6 +355,12 @@ export const SmiRouting = z
         "A/B routing: only requests matching these HTTPRouteGroup matches go to the canary.",
     }),
   })
+  .refine(
+    (r) =>
+      r.matches === undefined ||
+      !["split.smi-spec.io/v1alpha1", "split.smi-spec.io/v1alpha2"].includes(r.apiVersion),
+    { error: "matches need TrafficSplit v1alpha3 or v1alpha4" },
+  )
   .meta(
     cel({
       rule: "!has(self.matches) || self.apiVersion in ['auto', 'split.smi-spec.io/v1alpha3', 'split.smi-spec.io/v1alpha4']",
@@ -377,6 +412,9 @@ export const GatewayRouting = z
         "A/B routing: only requests matching one of these go by the steps' weights; all others stay on the primary.",
     }),
   })
+  .refine((r) => r.httpRoute === undefined || r.parentRefs === undefined, {
+    error: "parentRefs apply to the route Fledge makes; an existing httpRoute keeps its own",
+  })
   .meta(
     cel({
       rule: "!has(self.httpRoute) || !has(self.parentRefs)",
@@ -413,6 +451,9 @@ const STRATEGY_MESSAGES = {
     "a blueGreen rollout takes no steps: its preview, switch and retirement are set by blueGreen",
   settingsWithoutStrategy: "blueGreen settings need strategy: blueGreen",
 };
+
+const MIRROR_ON_SMI =
+  "setMirror steps need trafficRouting.gatewayAPI: an SMI TrafficSplit cannot mirror";
 
 /** The strategy's rules, the CEL's own, for a cluster whose CRD is older than them. */
 function strategyProblem(spec: {
@@ -491,6 +532,8 @@ export const RolloutSpec = z
   .superRefine((spec, ctx) => {
     const problem = strategyProblem(spec);
     if (problem) ctx.addIssue({ code: "custom", message: problem.message, path: [problem.field] });
+    if (spec.trafficRouting.smi && spec.steps.some((s) => s.setMirror !== undefined))
+      ctx.addIssue({ code: "custom", message: MIRROR_ON_SMI, path: ["steps"] });
   })
   .meta(
     cel(
@@ -498,8 +541,7 @@ export const RolloutSpec = z
       // schema cannot mirror a share), and for a cluster whose CRD is older than the rule.
       {
         rule: "!has(self.trafficRouting.smi) || !self.steps.exists(s, has(s.setMirror))",
-        message:
-          "setMirror steps need trafficRouting.gatewayAPI: an SMI TrafficSplit cannot mirror",
+        message: MIRROR_ON_SMI,
         fieldPath: ".steps",
       },
       {

@@ -1,7 +1,16 @@
 #!/usr/bin/env node
+import { readFileSync } from "node:fs";
 import { Command, InvalidArgumentError, Option } from "commander";
+import { Duration, durationMs } from "../api/common.ts";
 import { CHECKS, type CheckName } from "./check.ts";
-import { checkCommand, getCommand, listCommand, steerCommand } from "./commands.ts";
+import {
+  checkCommand,
+  getCommand,
+  lintCommand,
+  listCommand,
+  type ReadSource,
+  steerCommand,
+} from "./commands.ts";
 import { type ConnectFlags, type Connection, connect } from "./connect.ts";
 import { FORMATS, type Format, processIo } from "./output.ts";
 import type { Command as SteerCommand } from "./steer.ts";
@@ -147,5 +156,39 @@ program
       }),
     ),
   );
+
+const duration = (value: string) => {
+  if (!Duration.safeParse(value).success || durationMs(value) <= 0)
+    throw new InvalidArgumentError('must be a duration such as "15s" or "1m"');
+  return durationMs(value);
+};
+
+const readSource: ReadSource = (file) => {
+  try {
+    return { ok: true, text: readFileSync(file === "-" ? 0 : file, "utf8") };
+  } catch (e) {
+    return { ok: false, error: `${file}: ${(e as Error).message}` };
+  }
+};
+
+// Offline: no connection is made, so it is not wrapped in run.
+program
+  .command("lint")
+  .description(
+    "check Rollouts and AnalysisTemplates offline, with the CRD's schema and rules; - reads stdin",
+  )
+  .argument("<file...>", "YAML files, each of any number of documents")
+  .option(
+    "--scrape-interval <duration>",
+    "Prometheus' scrape interval: warn of analysis intervals under two",
+    duration,
+  )
+  .action((files: string[], _options: unknown, command: Command) => {
+    const flags = command.optsWithGlobals<Global & { scrapeInterval?: number }>();
+    process.exitCode = lintCommand(io, files, readSource, {
+      output: flags.output,
+      scrapeIntervalMs: flags.scrapeInterval,
+    });
+  });
 
 await program.parseAsync();
