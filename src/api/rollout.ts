@@ -5,6 +5,7 @@ import {
   DnsLabel,
   DnsSubdomain,
   durationAtLeast,
+  HttpUrl,
   IntOrString,
   ObjectMeta,
   Port,
@@ -94,12 +95,9 @@ export const Step = z
 export const SecretKeyRef = z.object({ name: DnsSubdomain, key: z.string().min(1) });
 
 export const PrometheusSettings = z.object({
-  address: z
-    .url({ protocol: /^https?$/, error: "must be an http(s) URL" })
-    .optional()
-    .meta({
-      description: "Prometheus base URL; defaults to the controller's --prometheus-address.",
-    }),
+  address: HttpUrl.optional().meta({
+    description: "Prometheus base URL; defaults to the controller's --prometheus-address.",
+  }),
   authorization: SecretKeyRef.optional().meta({
     description: "A Secret key whose value is sent as the Authorization header.",
   }),
@@ -243,7 +241,7 @@ export const Webhook = z.object({
     description:
       "pre-rollout gates the first traffic, rollout is a check at every interval, confirm-promotion holds promotion until it passes, post-rollout and rollback are told of the outcome, event receives every Event.",
   }),
-  url: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }),
+  url: HttpUrl,
   timeout: durationAtLeast("100ms").default("10s"),
   metadata: z.record(z.string(), z.string()).optional(),
 });
