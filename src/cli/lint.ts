@@ -49,16 +49,13 @@ function objectName(raw: Raw, kind: string): string {
 }
 
 /** The schema's refusals, each at the field it names; the same schema the controller parses with. */
-function schemaFindings(schema: z.ZodType, spec: unknown, where: Where): Finding[] {
-  const parsed = schema.safeParse(spec);
-  if (parsed.success) return [];
-  return parsed.error.issues.map((issue) => ({
+const schemaFindings = (error: z.ZodError, where: Where): Finding[] =>
+  error.issues.map((issue) => ({
     ...where,
     severity: "error",
     path: `spec${fieldPath(issue.path)}`,
     message: issue.message,
   }));
-}
 
 /** What the schema accepts but a person most likely did not mean. */
 export function rolloutWarnings(
@@ -140,11 +137,14 @@ function lintDocument(
     findings.push({ ...at, severity: "error", path: "spec", message: "is required" });
     return { findings };
   }
-  if (!isRollout)
-    return { findings: [...findings, ...schemaFindings(AnalysisTemplateSpec, raw.spec, at)] };
+  if (!isRollout) {
+    const template = AnalysisTemplateSpec.safeParse(raw.spec);
+    return template.success
+      ? { findings }
+      : { findings: [...findings, ...schemaFindings(template.error, at)] };
+  }
   const parsed = RolloutSpec.safeParse(raw.spec);
-  if (!parsed.success)
-    return { findings: [...findings, ...schemaFindings(RolloutSpec, raw.spec, at)] };
+  if (!parsed.success) return { findings: [...findings, ...schemaFindings(parsed.error, at)] };
   const warnings = rolloutWarnings(parsed.data, options).map(
     (w): Finding => ({ ...at, severity: "warning", ...w }),
   );
