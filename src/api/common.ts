@@ -33,6 +33,17 @@ export function durationAtLeast(min: string) {
   }).meta(cel({ rule: `duration(self) >= duration('${min}')`, message }));
 }
 
+/**
+ * An http(s) URL. zod's URL check is only a format in the CRD, which the apiserver does not hold
+ * to the scheme; the CEL rule does, so admission, the controller and lint refuse the same URLs.
+ */
+export const HttpUrl = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).meta(
+  cel({
+    rule: "self.startsWith('http://') || self.startsWith('https://')",
+    message: "must be an http(s) URL",
+  }),
+);
+
 /** RFC 1123 label: the names Kubernetes accepts for Services and most objects. */
 export const DnsLabel = z
   .string()

@@ -5,6 +5,7 @@ import {
   DnsLabel,
   DnsSubdomain,
   durationAtLeast,
+  HttpUrl,
   IntOrString,
   ObjectMeta,
   Port,
@@ -103,6 +104,13 @@ export const Step = z
         description: "Hold for passes consecutive passing checks.",
       }),
   })
+  // Each CEL rule has a zod twin beside it: the controller judges a cluster whose CRD is older
+  // than the rule, and `kubectl fledge lint` judges offline, with this one schema.
+  .refine(
+    (s) =>
+      [s.setWeight, s.setMirror, s.pause, s.analysis].filter((x) => x !== undefined).length === 1,
+    { error: "a step has exactly one of setWeight, setMirror, pause or analysis" },
+  )
   .meta({
     description:
       "One action of the canary's plan: exactly one of setWeight, setMirror, pause or analysis.",
@@ -121,12 +129,9 @@ export const SecretKeyRef = z.object({
 
 export const PrometheusSettings = z
   .object({
-    address: z
-      .url({ protocol: /^https?$/, error: "must be an http(s) URL" })
-      .optional()
-      .meta({
-        description: "Prometheus base URL; defaults to the controller's --prometheus-address.",
-      }),
+    address: HttpUrl.optional().meta({
+      description: "Prometheus base URL; defaults to the controller's --prometheus-address.",
+    }),
     authorization: SecretKeyRef.optional().meta({
       description: "A Secret key whose value is sent as the Authorization header.",
     }),
@@ -159,6 +164,12 @@ export const MetricProvider = z
     }),
     prometheus: PrometheusSettings.optional(),
   })
+  .refine(
+    (p) =>
+      p.type === "prometheus" ||
+      (p.query === undefined && p.prometheus === undefined && p.mesh === undefined),
+    { error: "query, mesh and prometheus apply only to type prometheus" },
+  )
   .meta({
     description: "Where the metric is read; defaults to { type: smi }.",
     ...cel({
@@ -175,6 +186,10 @@ export const ThresholdRange = z
     max: z.number().optional().meta({
       description: "The highest passing value, in the metric's unit; no upper bound when omitted.",
     }),
+  })
+  .refine((r) => r.min !== undefined || r.max !== undefined, { error: "set min, max or both" })
+  .refine((r) => r.min === undefined || r.max === undefined || r.min <= r.max, {
+    error: "min must not be greater than max",
   })
   .meta({
     description:
@@ -246,6 +261,17 @@ export const Metric = z
     compare: Compare.optional(),
     provider: MetricProvider.default({ type: "smi" }),
   })
+  .refine(
+    (m) =>
+      (BUILTIN_METRICS as readonly string[]).includes(m.name) || m.provider.query !== undefined,
+    { error: `a metric other than ${BUILTIN_METRICS.join(", ")} needs provider.query` },
+  )
+  .refine((m) => (m.thresholdRange === undefined) !== (m.compare === undefined), {
+    error: "a metric has exactly one of thresholdRange or compare",
+  })
+  .refine((m) => m.compare === undefined || m.provider.type === "prometheus", {
+    error: "compare reads samples over time from Prometheus: it needs provider.type prometheus",
+  })
   .meta({
     description:
       "A metric read at every check, judged by exactly one of thresholdRange or compare. Built-in names: request-success-rate, request-duration-p50-ms, request-duration-p90-ms, request-duration-p99-ms; any other needs provider.query.",
@@ -282,9 +308,7 @@ export const Webhook = z
       description:
         "pre-rollout gates the first traffic, rollout is a check at every interval, confirm-promotion holds promotion until it passes, post-rollout and rollback are told of the outcome, event receives every Event. Defaults to rollout.",
     }),
-    url: z
-      .url({ protocol: /^https?$/, error: "must be an http(s) URL" })
-      .meta({ description: "The http(s) URL the JSON POST goes to." }),
+    url: HttpUrl.meta({ description: "The http(s) URL the JSON POST goes to." }),
     timeout: durationAtLeast("100ms").default("10s").meta({
       description:
         "How long to wait for an answer (at least 100ms; 10s when omitted): none within it is an error, never a failure.",
@@ -381,6 +405,7 @@ export const Analysis = z
             "The score (0..100) below which a check fails; between it and pass is inconclusive. Defaults to 75.",
         }),
       })
+      .refine((t) => t.marginal <= t.pass, { error: "marginal must not be above pass" })
       .default({ pass: 95, marginal: 75 })
       .meta({
         description:
@@ -448,6 +473,12 @@ export const SmiRouting = z
         "A/B routing: only requests matching these HTTPRouteGroup matches go to the canary.",
     }),
   })
+  .refine(
+    (r) =>
+      r.matches === undefined ||
+      !["split.smi-spec.io/v1alpha1", "split.smi-spec.io/v1alpha2"].includes(r.apiVersion),
+    { error: "matches need TrafficSplit v1alpha3 or v1alpha4" },
+  )
   .meta({
     description: "Route by an SMI TrafficSplit named after the apex Service (the default router).",
     ...cel({
@@ -511,6 +542,9 @@ export const GatewayRouting = z
         "A/B routing: only requests matching one of these go by the steps' weights; all others stay on the primary.",
     }),
   })
+  .refine((r) => r.httpRoute === undefined || r.parentRefs === undefined, {
+    error: "parentRefs apply to the route Fledge makes; an existing httpRoute keeps its own",
+  })
   .meta({
     description: "Route by a Gateway API HTTPRoute, which can also mirror (setMirror).",
     ...cel({
@@ -548,6 +582,9 @@ const STRATEGY_MESSAGES = {
     "a blueGreen rollout takes no steps: its preview, switch and retirement are set by blueGreen",
   settingsWithoutStrategy: "blueGreen settings need strategy: blueGreen",
 };
+
+const MIRROR_ON_SMI =
+  "setMirror steps need trafficRouting.gatewayAPI: an SMI TrafficSplit cannot mirror";
 
 /** The strategy's rules, the CEL's own, for a cluster whose CRD is older than them. */
 function strategyProblem(spec: {
@@ -626,6 +663,8 @@ export const RolloutSpec = z
   .superRefine((spec, ctx) => {
     const problem = strategyProblem(spec);
     if (problem) ctx.addIssue({ code: "custom", message: problem.message, path: [problem.field] });
+    if (spec.trafficRouting.smi && spec.steps.some((s) => s.setMirror !== undefined))
+      ctx.addIssue({ code: "custom", message: MIRROR_ON_SMI, path: ["steps"] });
   })
   .meta(
     cel(
@@ -633,8 +672,7 @@ export const RolloutSpec = z
       // schema cannot mirror a share), and for a cluster whose CRD is older than the rule.
       {
         rule: "!has(self.trafficRouting.smi) || !self.steps.exists(s, has(s.setMirror))",
-        message:
-          "setMirror steps need trafficRouting.gatewayAPI: an SMI TrafficSplit cannot mirror",
+        message: MIRROR_ON_SMI,
         fieldPath: ".steps",
       },
       {

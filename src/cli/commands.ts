@@ -1,5 +1,7 @@
 import { type CheckName, readDeployRbac, runChecks } from "./check.ts";
 import { type Connection, explain } from "./connect.ts";
+import type { ReadSource } from "./files.ts";
+import { exitCode, type Finding, findingLine, lintText, skippedLine } from "./lint.ts";
 import { type Format, formatted, type Io } from "./output.ts";
 import {
   type CliEvent,
@@ -216,4 +218,29 @@ export async function checkCommand(
   const items = await runChecks(c.client, { ...options, rbacYaml: readDeployRbac() });
   io.out(options.output ? formatted(items, options.output) : renderChecks(items, io.paint));
   return items.some((i) => i.outcome === "fail") ? 1 : 0;
+}
+
+/** `kubectl fledge lint FILE...`: offline, so no connection; exit 1 on any error. */
+export function lintCommand(
+  io: Io,
+  files: readonly string[],
+  read: ReadSource,
+  options: { output?: Format | undefined; scrapeIntervalMs?: number | undefined },
+): number {
+  const findings: Finding[] = [];
+  let unreadable = false;
+  for (const file of files) {
+    const source = read(file);
+    if (!source.ok) {
+      io.err(`error: ${source.error}\n`);
+      unreadable = true;
+      continue;
+    }
+    const result = lintText(source.text, file === "-" ? "(stdin)" : file, options);
+    findings.push(...result.findings);
+    for (const s of result.skipped) io.err(`${skippedLine(s)}\n`);
+  }
+  if (options.output) io.out(formatted(findings, options.output));
+  else for (const f of findings) io.out(`${findingLine(f)}\n`);
+  return unreadable ? 1 : exitCode(findings);
 }

@@ -1,7 +1,9 @@
 import { Command, InvalidArgumentError, Option } from "commander";
+import { Duration, durationMs } from "../api/common.ts";
 import { CHECKS, type CheckName } from "./check.ts";
-import { checkCommand, getCommand, listCommand, steerCommand } from "./commands.ts";
+import { checkCommand, getCommand, lintCommand, listCommand, steerCommand } from "./commands.ts";
 import { type ConnectFlags, type Connection, connect } from "./connect.ts";
+import { readSource } from "./files.ts";
 import { FORMATS, type Format, processIo } from "./output.ts";
 import { simulateCommand } from "./simulate.ts";
 import type { Command as SteerCommand } from "./steer.ts";
@@ -147,6 +149,32 @@ program
       }),
     ),
   );
+
+const duration = (value: string) => {
+  if (!Duration.safeParse(value).success || durationMs(value) <= 0)
+    throw new InvalidArgumentError('must be a duration such as "15s" or "1m"');
+  return durationMs(value);
+};
+
+// Offline: no connection is made, so it is not wrapped in run.
+program
+  .command("lint")
+  .description(
+    "check Rollouts and AnalysisTemplates offline, with the CRD's schema and rules; - reads stdin",
+  )
+  .argument("<file...>", "YAML files, each of any number of documents")
+  .option(
+    "--scrape-interval <duration>",
+    "Prometheus' scrape interval: warn of analysis intervals under two",
+    duration,
+  )
+  .action((files: string[], _options: unknown, command: Command) => {
+    const flags = command.optsWithGlobals<Global & { scrapeInterval?: number }>();
+    process.exitCode = lintCommand(io, files, readSource, {
+      output: flags.output,
+      scrapeIntervalMs: flags.scrapeInterval,
+    });
+  });
 
 // No cluster: simulate reads only its files, so it runs without the connecting wrapper.
 program

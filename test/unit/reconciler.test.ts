@@ -288,7 +288,9 @@ describe("the reconciler's writes for a given cluster and status", () => {
     expect(await w.reconcile()).toEqual([]);
   });
 
-  it("a mirror step on a router that cannot mirror: refused in a condition, nothing written", async () => {
+  // The CRD's rule has a zod twin, so on SMI the schema refuses it before any router is asked
+  // (router capabilities still judge a Gateway API version that cannot mirror).
+  it("a mirror step on SMI, past an older CRD: refused in a condition, nothing written", async () => {
     const w = await healthy();
     const r = w.cluster.at(paths.rollout) as Obj;
     w.cluster.put(paths.rollout, {
@@ -299,8 +301,8 @@ describe("the reconciler's writes for a given cluster and status", () => {
     expect(await w.reconcile()).toEqual(["PUT rollouts/podinfo/status"]);
     expect(condition(w, "SpecValid")).toMatchObject({
       status: "False",
-      reason: "RoutingUnsupported",
-      message: expect.stringContaining("step 1 mirrors requests"),
+      reason: "InvalidSpec",
+      message: expect.stringContaining("setMirror steps need trafficRouting.gatewayAPI"),
     });
   });
 
