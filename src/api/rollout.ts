@@ -585,6 +585,25 @@ export const AppliedActions = z.object(
   >,
 );
 
+/**
+ * One move or check of a rollout, for the dashboard's timeline: where the rollout stood (phase,
+ * step, weight, what held it) after a status write that changed any of those, and the check's
+ * results when one was judged.
+ */
+export const HistoryEntry = z.object({
+  at: z.string(),
+  revision: z.string().optional(),
+  phase: Phase,
+  step: z.int().optional(),
+  weight: z.int().min(0).max(100),
+  pauses: z.array(z.enum(PAUSE_REASONS)).optional(),
+  checkedAt: z.string().optional(),
+  checks: z
+    .array(z.object({ name: z.string(), outcome: CheckOutcome, value: z.number().optional() }))
+    .optional(),
+});
+export type HistoryEntry = z.infer<typeof HistoryEntry>;
+
 export const RolloutStatus = z.object({
   phase: Phase.optional(),
   message: z.string().optional(),
@@ -605,6 +624,10 @@ export const RolloutStatus = z.object({
   pauseReasons: z.array(PauseReason).optional(),
   appliedActions: AppliedActions.optional(),
   nextCheckAt: z.string().optional(),
+  history: z.array(HistoryEntry).optional().meta({
+    description:
+      "The last moves and checks, oldest first (the controller's --history-limit, 50 unless set): what the dashboard's timeline draws, kept here so a restart or a reload loses none of it.",
+  }),
   machine: z.record(z.string(), z.unknown()).optional().meta({
     description: "The rollout state machine's persisted snapshot: the controller resumes from it.",
     "x-kubernetes-preserve-unknown-fields": true,
