@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { CHECKS, type CheckName } from "./check.ts";
 import { checkCommand, getCommand, listCommand, steerCommand } from "./commands.ts";
 import { type ConnectFlags, type Connection, connect } from "./connect.ts";
+import { dashboardCommand } from "./dashboard.ts";
 import { FORMATS, type Format, processIo } from "./output.ts";
 import type { Command as SteerCommand } from "./steer.ts";
 
@@ -145,6 +146,29 @@ program
         skip: flags.skip ?? [],
         output: flags.output,
       }),
+    ),
+  );
+
+const port = (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError("must be a port");
+  return n;
+};
+
+program
+  .command("dashboard")
+  .description(
+    "serve a live web UI of the rollouts, steered with your kubeconfig's credentials (Ctrl-C stops it)",
+  )
+  .option("--port <port>", "port to listen on (0 picks a free one)", port, 8765)
+  .option(
+    "--address <address>",
+    "address to listen on; anything but loopback exposes your access",
+    "127.0.0.1",
+  )
+  .action(
+    run<{ port: number; address: string }>((c, flags) =>
+      dashboardCommand(c, io, { port: flags.port, address: flags.address }),
     ),
   );
 
