@@ -102,14 +102,14 @@ describe("kubectl fledge dashboard in Chromium", () => {
       return r.status?.pauseReasons?.some((x) => x.reason === "Person") ? r : undefined;
     });
     expect(paused.metadata.annotations?.["fledge.dev/pause"]).toBe("true");
-    await page.getByText("PausedByPerson").waitFor();
+    await page.getByText("paused by the fledge.dev/pause annotation").first().waitFor();
     expect(await attribute(page, "[data-weight]", "data-weight")).toBe("50");
     await page.screenshot({ path: join(artefacts, "rollout.png"), fullPage: true });
 
     // A reload draws the same timeline: it comes from status, not from the page's memory.
     const before = await points();
     await page.reload();
-    await page.getByText("PausedByPerson").waitFor();
+    await page.getByText("paused by the fledge.dev/pause annotation").first().waitFor();
     expect(await points()).toBe(before);
     expect(errors).toEqual([]);
   });
