@@ -12,6 +12,9 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { parseAllDocuments } from "yaml";
+import { follow } from "../src/cli/rollouts.ts";
+import { Hub } from "../src/dashboard/hub.ts";
+import { startDashboard, urlOf } from "../src/dashboard/server.ts";
 import { KubeClient } from "../src/kube/client.ts";
 import { createLogger } from "../src/observability/logger.ts";
 import { FLEDGE_CRD_DIR, startControlPlane } from "../test/harness/control-plane.ts";
@@ -253,6 +256,27 @@ async function main(): Promise<void> {
     say(
       `controller running as fledge-system/fledge-controller (deploy/'s RBAC); its log: ${controller.logFile}`,
     );
+
+    // The dashboard as `kubectl fledge dashboard` serves it, in this process: it costs one
+    // watch of Rollouts and one of Events, only while a page is open.
+    const connection = { client, kubeConfig: admin };
+    const dashboard = await startDashboard({
+      client,
+      server: controlPlane.url,
+      hub: new Hub((selection, follower, signal) =>
+        follow(connection, selection, follower, signal),
+      ),
+      address: "127.0.0.1",
+      port: 0,
+    });
+    cleanups.push({
+      sync: () => dashboard.closeAllConnections(),
+      async: async () => {
+        dashboard.closeAllConnections();
+        dashboard.close();
+      },
+    });
+    say(`dashboard at ${urlOf(dashboard)}#/${NAMESPACE}/podinfo (open it to watch the rollouts)`);
 
     await must(
       client.create("/api/v1/namespaces", { metadata: { name: NAMESPACE } }),

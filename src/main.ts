@@ -18,6 +18,8 @@ const HELP = `fledge-controller: progressive delivery for SMI service meshes
                          Prometheus for metrics whose Rollout names no address
   --prometheus-scrape-interval DURATION
                          Prometheus's scrape interval (default: read from its configuration)
+  --history-limit N      moves and checks kept in each Rollout's status.history, what the
+                         dashboard's timeline draws (default 50)
 `;
 
 const { values } = parseArgs({
@@ -30,6 +32,7 @@ const { values } = parseArgs({
     "log-level": { type: "string" },
     "prometheus-address": { type: "string" },
     "prometheus-scrape-interval": { type: "string" },
+    "history-limit": { type: "string", default: "50" },
     help: { type: "boolean" },
   },
 });
@@ -48,6 +51,13 @@ if (scrapeInterval !== undefined && !Duration.safeParse(scrapeInterval).success)
   process.stderr.write(`--prometheus-scrape-interval: "${scrapeInterval}" is not a duration\n`);
   process.exit(2);
 }
+const historyLimit = Number(values["history-limit"]);
+if (!Number.isInteger(historyLimit) || historyLimit < 1) {
+  process.stderr.write(
+    `--history-limit: "${values["history-limit"]}" is not a whole number above 0\n`,
+  );
+  process.exit(2);
+}
 const kubeConfig = await loadApiAccess(values.kubeconfig);
 
 const leaseNamespace = values["lease-namespace"];
@@ -63,6 +73,7 @@ const manager = await startManager({
   prometheusScrapeIntervalMs: scrapeInterval === undefined ? undefined : durationMs(scrapeInterval),
   onLostLeadership: () => process.exit(1),
   crashAfterWrites,
+  historyLimit,
 });
 logger.info(
   { port: manager.port, namespace: values.namespace ?? "(all)" },

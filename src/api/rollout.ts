@@ -810,6 +810,51 @@ export const AppliedActions = z.object(
   ) as Record<OneShotAction, z.ZodOptional<z.ZodString>>,
 );
 
+/**
+ * One move or check of a rollout, for the dashboard's timeline: where the rollout stood (phase,
+ * step, weight, what held it) after a status write that changed any of those, and the check's
+ * results when one was judged.
+ */
+export const HistoryEntry = z
+  .object({
+    at: z.string().meta({ description: "When the move or check happened (RFC 3339)." }),
+    revision: z.string().optional().meta({ description: "The canary's revision then." }),
+    phase: Phase.meta({ description: "The rollout's phase then." }),
+    step: z.int().optional().meta({
+      description: "The step then, 0-based into spec.steps like currentStepIndex; absent at rest.",
+    }),
+    weight: z
+      .int()
+      .min(0)
+      .max(100)
+      .meta({ description: "The canary's share of traffic then, in percent." }),
+    pauses: z
+      .array(z.enum(PAUSE_REASONS).meta({ description: "A reason it was paused." }))
+      .optional()
+      .meta({
+        description: "Why it was paused then (Step, Person, Inconclusive); absent when it was not.",
+      }),
+    checkedAt: z.string().optional().meta({
+      description: "When the check this entry records ran (RFC 3339); absent for a move.",
+    }),
+    checks: z
+      .array(
+        z
+          .object({
+            name: z.string().meta({ description: "The metric's or webhook's name." }),
+            outcome: CheckOutcome.meta({ description: "How the check judged it." }),
+            value: z.number().optional().meta({ description: "The value read, when one was." }),
+          })
+          .meta({ description: "One metric's or webhook's result in the check." }),
+      )
+      .optional()
+      .meta({ description: "Each result of the check this entry records." }),
+  })
+  .meta({
+    description: "A move of the rollout (revision, phase, step, weight, pause) or a check.",
+  });
+export type HistoryEntry = z.infer<typeof HistoryEntry>;
+
 export const RolloutStatus = z.object({
   phase: Phase.optional().meta({
     description:
@@ -862,6 +907,10 @@ export const RolloutStatus = z.object({
   }),
   nextCheckAt: z.string().optional().meta({
     description: "When the next check is due (RFC 3339).",
+  }),
+  history: z.array(HistoryEntry).optional().meta({
+    description:
+      "The last moves and checks, oldest first (the controller's --history-limit, 50 unless set): what the dashboard's timeline draws, kept here so a restart or a reload loses none of it.",
   }),
   machine: z.record(z.string(), z.unknown()).optional().meta({
     description: "The rollout state machine's persisted snapshot: the controller resumes from it.",

@@ -19,9 +19,9 @@ import {
   listRollouts,
   rolloutEvents,
   rolloutOf,
-  rolloutsPath,
+  steerRollout,
 } from "./rollouts.ts";
-import { type Command, steering } from "./steer.ts";
+import type { Command } from "./steer.ts";
 import { redraw, type Terminal, untilSettled } from "./watch.ts";
 
 const fail = (io: Io, message: string) => {
@@ -167,15 +167,11 @@ export async function steerCommand(
   options: { timeoutMs: number; output?: Format },
 ): Promise<number> {
   const what = `rollout "${name}" in namespace "${c.namespace}"`;
-  const before = await getRollout(c.client, c.namespace, name);
-  if (!before.ok) return fail(io, explain(before.error, what, c.server));
-  const steer = steering(command, before.value, new Date().toISOString());
-  const patched = await c.client.patch<CliRollout>(`${rolloutsPath(c.namespace)}/${name}`, {
-    metadata: { annotations: steer.annotations },
-  });
+  const patched = await steerRollout(c.client, c.namespace, name, command);
   if (!patched.ok) return fail(io, explain(patched.error, what, c.server));
+  const { steer } = patched.value;
 
-  let latest: CliRollout = patched.value;
+  let latest: CliRollout = patched.value.rollout;
   let unfollowed: string | undefined;
   if (!steer.applied(latest)) {
     const watching = (r: CliRollout | undefined) => {

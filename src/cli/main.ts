@@ -3,6 +3,7 @@ import { Duration, durationMs } from "../api/common.ts";
 import { CHECKS, type CheckName } from "./check.ts";
 import { checkCommand, getCommand, lintCommand, listCommand, steerCommand } from "./commands.ts";
 import { type ConnectFlags, type Connection, connect } from "./connect.ts";
+import { dashboardCommand } from "./dashboard.ts";
 import { readSource } from "./files.ts";
 import { FORMATS, type Format, processIo } from "./output.ts";
 import { simulateCommand } from "./simulate.ts";
@@ -192,5 +193,28 @@ program
     const flags = command.optsWithGlobals<{ metrics?: string; output?: Format }>();
     process.exitCode = await simulateCommand(io, file, flags);
   });
+
+const port = (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError("must be a port");
+  return n;
+};
+
+program
+  .command("dashboard")
+  .description(
+    "serve a live web UI of the rollouts, steered with your kubeconfig's credentials (Ctrl-C stops it)",
+  )
+  .option("--port <port>", "port to listen on (0 picks a free one)", port, 8765)
+  .option(
+    "--address <address>",
+    "address to listen on; anything but loopback exposes your access",
+    "127.0.0.1",
+  )
+  .action(
+    run<{ port: number; address: string }>((c, flags) =>
+      dashboardCommand(c, io, { port: flags.port, address: flags.address }),
+    ),
+  );
 
 await program.parseAsync();

@@ -3,6 +3,7 @@ import type { KubeClient, KubeResult } from "../kube/client.ts";
 import { describeFailure, kubeStream } from "../kube/request.ts";
 import type { Connection } from "./connect.ts";
 import type { CliEvent, CliRollout } from "./render.ts";
+import { type Command, type Steering, steering } from "./steer.ts";
 
 type List<T> = { metadata: { resourceVersion: string }; items: T[] };
 
@@ -11,6 +12,26 @@ export const rolloutsPath = (namespace: string | undefined) =>
 
 export const getRollout = (client: KubeClient, namespace: string, name: string) =>
   client.get<CliRollout>(`${rolloutsPath(namespace)}/${name}`);
+
+/**
+ * Writes a command's annotations on a Rollout, read first because resume depends on what holds
+ * it; the one-shot value is a timestamp, new each time, so the controller applies it once. The
+ * CLI and the dashboard's buttons both steer through here.
+ */
+export async function steerRollout(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+  command: Command,
+): Promise<KubeResult<{ steer: Steering; rollout: CliRollout }>> {
+  const before = await getRollout(client, namespace, name);
+  if (!before.ok) return before;
+  const steer = steering(command, before.value, new Date().toISOString());
+  const patched = await client.patch<CliRollout>(`${rolloutsPath(namespace)}/${name}`, {
+    metadata: { annotations: steer.annotations },
+  });
+  return patched.ok ? { ok: true, value: { steer, rollout: patched.value } } : patched;
+}
 
 /** Rollouts of one namespace, or of all when namespace is undefined, sorted as kubectl sorts. */
 export async function listRollouts(

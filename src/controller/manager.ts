@@ -48,6 +48,8 @@ export type ManagerOptions = {
   onLostLeadership?: () => void;
   /** Only tests set it: SIGKILL right after this many writes (see writeCounter). */
   crashAfterWrites?: number;
+  /** How many moves and checks each Rollout's status keeps (status.history). */
+  historyLimit?: number;
 };
 
 export type Manager = {
@@ -162,6 +164,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     logger,
     now: options.now ?? Date.now,
     metrics,
+    historyLimit: options.historyLimit,
   });
 
   const queue = new WorkQueue({

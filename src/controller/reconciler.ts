@@ -63,6 +63,8 @@ export type ReconcilerDeps = {
   logger: Logger;
   now: () => number;
   metrics?: ControllerMetrics;
+  /** How many moves and checks status keeps for the dashboard's timeline. */
+  historyLimit?: number;
 };
 
 type TakenUp =
@@ -220,7 +222,14 @@ export class Reconciler {
       current = await this.recorder.writeStatus(
         current,
         settled
-          ? rolloutStatus(snapshot, previous, current.metadata.generation, now, extraConditions())
+          ? rolloutStatus(
+              snapshot,
+              previous,
+              current.metadata.generation,
+              now,
+              extraConditions(),
+              this.deps.historyLimit,
+            )
           : pendingStatus(snapshot, previous),
       );
     };

@@ -3,6 +3,7 @@ import type { Condition } from "../api/common.ts";
 import type { RolloutStatus } from "../api/rollout.ts";
 import { persist, type RolloutSnapshot } from "../machine/snapshot.ts";
 import { conditionsOf, statusOf } from "../machine/view.ts";
+import { extendHistory, HISTORY_LIMIT } from "./history.ts";
 
 export type ConditionInput = Omit<Condition, "lastTransitionTime" | "observedGeneration">;
 
@@ -28,24 +29,26 @@ export const specValid: ConditionInput = {
   message: "",
 };
 
-/** The whole status for a snapshot: the machine's view, the conditions with their times, the snapshot itself. */
+/**
+ * The whole status for a snapshot: the machine's view, the conditions with their times, the
+ * bounded history of moves and checks, the snapshot itself.
+ */
 export function rolloutStatus(
   snapshot: RolloutSnapshot,
   previous: RolloutStatus | undefined,
   generation: number,
   now: number,
   extra: ConditionInput[] = [],
+  historyLimit = HISTORY_LIMIT,
 ): RolloutStatus {
   const conditions = [...conditionsOf(snapshot), specValid, ...extra];
+  const at = new Date(now).toISOString();
+  const view = statusOf(snapshot);
   return {
-    ...statusOf(snapshot),
+    ...view,
     observedGeneration: generation,
-    conditions: withTransitionTimes(
-      previous?.conditions,
-      conditions,
-      new Date(now).toISOString(),
-      generation,
-    ),
+    conditions: withTransitionTimes(previous?.conditions, conditions, at, generation),
+    history: extendHistory(previous?.history, view, at, historyLimit),
     machine: persist(snapshot),
   };
 }

@@ -60,6 +60,7 @@ describe("npm run demo", () => {
       const begun = Date.now();
       const run = await runDemo(undefined, args);
       expect(run.output).toContain(`its traffic moved by ${says}`);
+      expect(run.output).toMatch(/dashboard at http:\/\/127\.0\.0\.1:\d+\/#\/shop\/podinfo/);
       const seconds = (Date.now() - begun) / 1000;
       expect(run.code, run.output).toBe(0);
       expect(run.output).toMatch(/promoted: podinfo-primary now serves revision \w+/);
