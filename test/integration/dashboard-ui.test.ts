@@ -3,11 +3,12 @@
 // timeline moving through its steps, the pause button pausing it. Screenshots of both pages are
 // kept in test-artefacts/dashboard/.
 
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
+import { ensureBinaries } from "../harness/binaries.ts";
 import { ensureDebianCommand } from "../harness/debian.ts";
 import { CLI_MAIN } from "./support/cli.ts";
 import { eventually, repoRoot } from "./support/cluster.ts";
@@ -112,5 +113,49 @@ describe("kubectl fledge dashboard in Chromium", () => {
     await page.getByText("paused by the fledge.dev/pause annotation").first().waitFor();
     expect(await points()).toBe(before);
     expect(errors).toEqual([]);
+  });
+
+  test("ten tabs on one namespace cost the apiserver the same two watches as one", async () => {
+    const { p } = await Podinfo.healthy(world.client, "dash-tabs", [{ setWeight: 20 }]);
+    const kubectl = (await ensureBinaries()).kubectl;
+    // The apiserver's own count of the watches open now, on Rollouts and Events in namespaces.
+    const watches = () =>
+      new Promise<number>((resolve, reject) =>
+        execFile(
+          kubectl,
+          ["--kubeconfig", inject("kubeconfig"), "get", "--raw", "/metrics"],
+          { maxBuffer: 64 << 20 },
+          (error, stdout) => {
+            if (error) return reject(error);
+            let n = 0;
+            for (const m of stdout.matchAll(/^apiserver_longrunning_requests\{([^}]*)\} (\d+)/gm)) {
+              const labels = m[1] ?? "";
+              if (
+                labels.includes('verb="WATCH"') &&
+                labels.includes('scope="namespace"') &&
+                /resource="(rollouts|events)"/.test(labels)
+              )
+                n += Number(m[2]);
+            }
+            resolve(n);
+          },
+        ),
+      );
+    const before = await watches();
+    const tabs = await Promise.all(
+      Array.from({ length: 10 }, () => browser.newPage({ viewport: { width: 1200, height: 900 } })),
+    );
+    await Promise.all(
+      tabs.map(async (tab, i) => {
+        await tab.goto(i % 2 ? `${url}#/${p.ns}/podinfo` : `${url}#/${p.ns}`);
+        await tab.locator('[data-phase="Healthy"], tr[data-rollout="podinfo"]').first().waitFor();
+      }),
+    );
+    const open = await watches();
+    console.log(`ten tabs: ${open - before} watches opened on the apiserver (${before} before)`);
+    expect(open - before).toBe(2);
+    await Promise.all(tabs.map((tab) => tab.close()));
+    // The last page to leave closes them.
+    await until("the dashboard's watches to close", async () => (await watches()) === before);
   });
 });

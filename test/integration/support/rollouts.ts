@@ -214,22 +214,29 @@ export class Podinfo {
     const seen: number[] = [];
     const at: number[] = [];
     let running = true;
+    const sample = async () => {
+      const w = await this.weight();
+      if (w !== undefined && seen[seen.length - 1] !== w) {
+        seen.push(w);
+        at.push(Date.now());
+      }
+    };
     const loop = (async () => {
       while (running) {
-        const w = await this.weight();
-        if (w !== undefined && seen[seen.length - 1] !== w) {
-          seen.push(w);
-          at.push(Date.now());
-        }
+        await sample();
         await new Promise((r) => setTimeout(r, 25));
       }
     })();
     return {
       seen,
       at,
+      // One read more, sent after whatever the caller waited for: a sample on the wire when the
+      // split's last write landed would otherwise end the record one move short (CI saw 0, 20,
+      // 60 for a promotion whose split was back at 0 before status said Healthy).
       stop: async () => {
         running = false;
         await loop;
+        await sample();
       },
     };
   }
