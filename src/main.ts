@@ -13,6 +13,9 @@ const HELP = `fledge-controller: progressive delivery for SMI service meshes
   --metrics-port PORT    /healthz, /readyz and /metrics (default 8080)
   --lease-namespace NS   elect a leader on a Lease in NS, for running more than one replica
                          (default: none; renewing the Lease costs 30 requests a minute)
+  --shards K             split the Rollouts into K shards, each owned through a Lease in
+                         --lease-namespace, so that every replica reconciles a fair share
+                         (default: $FLEDGE_SHARDS, else none: one replica leads)
   --log-level LEVEL      pino level (default: $LOG_LEVEL or info)
   --prometheus-address URL
                          Prometheus for metrics whose Rollout names no address
@@ -29,6 +32,7 @@ const { values } = parseArgs({
     workers: { type: "string", default: "64" },
     "metrics-port": { type: "string", default: "8080" },
     "lease-namespace": { type: "string" },
+    shards: { type: "string", default: process.env.FLEDGE_SHARDS },
     "log-level": { type: "string" },
     "prometheus-address": { type: "string" },
     "prometheus-scrape-interval": { type: "string" },
@@ -58,9 +62,18 @@ if (!Number.isInteger(historyLimit) || historyLimit < 1) {
   );
   process.exit(2);
 }
+const shards = values.shards === undefined ? undefined : Number(values.shards);
+if (shards !== undefined && !(Number.isInteger(shards) && shards >= 1)) {
+  process.stderr.write(`--shards: "${values.shards}" is not a whole number above 0\n`);
+  process.exit(2);
+}
+const leaseNamespace = values["lease-namespace"];
+if (shards !== undefined && (leaseNamespace === undefined || leaseNamespace === "none")) {
+  process.stderr.write("--shards needs --lease-namespace: the shards are owned through Leases\n");
+  process.exit(2);
+}
 const kubeConfig = await loadApiAccess(values.kubeconfig);
 
-const leaseNamespace = values["lease-namespace"];
 const manager = await startManager({
   kubeConfig,
   namespace: values.namespace,
@@ -69,6 +82,7 @@ const manager = await startManager({
   logger,
   identity: process.env.POD_NAME ?? `${hostname()}-${process.pid}`,
   leaseNamespace: leaseNamespace === "none" ? undefined : leaseNamespace,
+  shards,
   prometheusAddress: values["prometheus-address"],
   prometheusScrapeIntervalMs: scrapeInterval === undefined ? undefined : durationMs(scrapeInterval),
   onLostLeadership: () => process.exit(1),

@@ -16,6 +16,14 @@ export interface LeaderElectionOptions {
   leaseDurationMs?: number; // default 15000
   renewDeadlineMs?: number; // default 10000
   retryPeriodMs?: number; // default 2000
+  /** How often a held Lease is renewed (default retryPeriodMs); a failed renewal is retried every retryPeriodMs. */
+  renewIntervalMs?: number;
+  /**
+   * When this process first saw the Lease's record unchanged, if it was watching it before this
+   * candidacy began (the shard coordinator's Lease cache): a takeover then waits out the lease
+   * from that moment instead of a whole lease duration from the first read.
+   */
+  knownSince?: (spec: LeaseSpec) => number | undefined;
   logger: Logger;
   onStartedLeading: () => void;
   /** Leadership was lost (renewals failed past the deadline, or another holder took the lease). */
@@ -32,14 +40,14 @@ export interface LeaderElection {
   readonly isLeader: boolean;
 }
 
-const LeaseSpec = z.object({
+export const LeaseSpec = z.object({
   holderIdentity: z.string().nullish(),
   leaseDurationSeconds: z.number().int().nullish(),
   acquireTime: z.string().nullish(),
   renewTime: z.string().nullish(),
   leaseTransitions: z.number().int().nullish(),
 });
-type LeaseSpec = z.infer<typeof LeaseSpec>;
+export type LeaseSpec = z.infer<typeof LeaseSpec>;
 const Lease = z.object({
   metadata: z.object({ resourceVersion: z.string() }),
   spec: LeaseSpec.nullish(),
@@ -84,8 +92,17 @@ export function startLeaderElection(options: LeaderElectionOptions): LeaderElect
   const leaseDurationMs = options.leaseDurationMs ?? 15_000;
   const renewDeadlineMs = options.renewDeadlineMs ?? 10_000;
   const retryPeriodMs = options.retryPeriodMs ?? 2_000;
-  if (!(leaseDurationMs > renewDeadlineMs && renewDeadlineMs > retryPeriodMs)) {
-    throw new Error("leader election needs leaseDuration > renewDeadline > retryPeriod");
+  const renewIntervalMs = options.renewIntervalMs ?? retryPeriodMs;
+  if (
+    !(
+      leaseDurationMs > renewDeadlineMs &&
+      renewDeadlineMs > retryPeriodMs &&
+      renewDeadlineMs > renewIntervalMs
+    )
+  ) {
+    throw new Error(
+      "leader election needs leaseDuration > renewDeadline > retryPeriod and renewInterval",
+    );
   }
   const logger = options.logger.child({ lease: `${namespace}/${name}`, identity });
   const collection = `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`;
@@ -104,7 +121,10 @@ export function startLeaderElection(options: LeaderElectionOptions): LeaderElect
     observed = {
       spec,
       resourceVersion,
-      changedAt: same && observed ? observed.changedAt : performance.now(),
+      changedAt:
+        same && observed
+          ? observed.changedAt
+          : Math.min(performance.now(), options.knownSince?.(spec) ?? Number.POSITIVE_INFINITY),
     };
   };
 
@@ -196,12 +216,14 @@ export function startLeaderElection(options: LeaderElectionOptions): LeaderElect
   const pause = (ms: number) =>
     sleep(Math.max(0, ms), undefined, { signal: stopper.signal }).catch(() => {});
 
-  const acquire = async (): Promise<boolean> => {
+  /** When the winning write was sent, or undefined when stopped first. */
+  const acquire = async (): Promise<number | undefined> => {
     let lastHolder: string | undefined;
     while (!stopper.signal.aborted) {
+      const sentAt = performance.now();
       const attempt = await attemptWithin(renewDeadlineMs);
-      if (stopper.signal.aborted) return false;
-      if (attempt.outcome === "acquired") return true;
+      if (stopper.signal.aborted) return undefined;
+      if (attempt.outcome === "acquired") return sentAt;
       if (attempt.outcome === "held" && attempt.holder !== lastHolder) {
         lastHolder = attempt.holder;
         logger.info({ holder: attempt.holder }, "lease is held; waiting as a candidate");
@@ -213,22 +235,29 @@ export function startLeaderElection(options: LeaderElectionOptions): LeaderElect
       // Jittered as client-go does, so that candidates do not retry in lockstep.
       await pause(retryPeriodMs * (1 + Math.random() * 1.2));
     }
-    return false;
+    return undefined;
   };
 
   /** Renews until stopped (returns true) or until leadership is lost (returns false). */
-  const renew = async (): Promise<boolean> => {
-    let renewedAt = performance.now();
+  const renew = async (acquiredAt: number): Promise<boolean> => {
+    // When the last successful write was sent, not when its answer came: the apiserver stored
+    // it later than that, so others wait out the lease from later still, and the deadline below
+    // falls at least leaseDuration - renewDeadline before any of them can take over.
+    let renewedAt = acquiredAt;
+    let wait = renewIntervalMs;
     while (!stopper.signal.aborted) {
       // Never sleep past the deadline: leading must end by then, before the lease can expire.
-      await pause(Math.min(retryPeriodMs, renewedAt + renewDeadlineMs - performance.now()));
+      await pause(Math.min(wait, renewedAt + renewDeadlineMs - performance.now()));
       if (stopper.signal.aborted) return true;
-      const attempt = await attemptWithin(renewedAt + renewDeadlineMs - performance.now());
+      const sentAt = performance.now();
+      const attempt = await attemptWithin(renewedAt + renewDeadlineMs - sentAt);
       if (stopper.signal.aborted) return true;
       if (attempt.outcome === "acquired") {
-        renewedAt = performance.now();
+        renewedAt = sentAt;
+        wait = renewIntervalMs;
         continue;
       }
+      wait = retryPeriodMs;
       if (attempt.outcome === "held") {
         logger.warn({ holder: attempt.holder }, "another candidate holds the lease");
         return false;
@@ -276,11 +305,12 @@ export function startLeaderElection(options: LeaderElectionOptions): LeaderElect
   };
 
   const run = async () => {
-    if (!(await acquire())) return;
+    const acquiredAt = await acquire();
+    if (acquiredAt === undefined) return;
     leading = true;
     logger.info("acquired lease; leading");
     options.onStartedLeading();
-    if (await renew()) return;
+    if (await renew(acquiredAt)) return;
     leading = false;
     options.onStoppedLeading();
   };

@@ -23,6 +23,8 @@ import {
   rolloutObject,
   specValidProblem,
 } from "./rollout-object.ts";
+import type { LeaseTiming } from "./shard-leases.ts";
+import { type ShardOwnership, shardOwnership } from "./shard-ownership.ts";
 import { TemplateUsers } from "./template-users.ts";
 import { templateCaches } from "./templates.ts";
 
@@ -37,6 +39,13 @@ export type ManagerOptions = {
   identity: string;
   /** Namespace of the leader-election Lease; no election when undefined (one replica, or tests). */
   leaseNamespace?: string;
+  /**
+   * Splits the Rollouts into this many shards, each owned through its own Lease in
+   * leaseNamespace, so that replicas share the work instead of one leading; needs leaseNamespace.
+   */
+  shards?: number;
+  /** The shards' lease periods (tests shorten them). */
+  shardLeaseTiming?: LeaseTiming;
   /** Replaces the analyst built from the Prometheus options below. */
   analyst?: Analyst;
   /** Where Prometheus metrics are read when a Rollout names no address. */
@@ -167,8 +176,28 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     historyLimit: options.historyLimit,
   });
 
-  const queue = new WorkQueue({
+  const LEASE_GROUP = "fledge-controller";
+  const sharding: ShardOwnership | undefined =
+    options.shards !== undefined && options.leaseNamespace !== undefined
+      ? shardOwnership({
+          kubeConfig,
+          client,
+          leaseNamespace: options.leaseNamespace,
+          group: LEASE_GROUP,
+          identity: options.identity,
+          shards: options.shards,
+          timing: options.shardLeaseTiming,
+          rollouts,
+          queue: (): WorkQueue => queue,
+          metrics,
+          logger,
+          onLost: () => options.onLostLeadership?.(),
+        })
+      : undefined;
+
+  const queue: WorkQueue = new WorkQueue({
     workers: options.workers,
+    accepts: sharding?.accepts,
     logger: logger.child({ subsystem: "workqueue" }),
     handler: async (key) => {
       const end = metrics.reconcileDuration.startTimer();
@@ -243,7 +272,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
           if (req.url === "/healthz") return res.writeHead(200).end("ok");
           if (req.url === "/readyz") {
             // A standby replica is ready: it is healthy and waiting for the lease.
-            const standby = options.leaseNamespace !== undefined && !leading;
+            const standby = options.leaseNamespace !== undefined && !sharding && !leading;
             const ready = standby || (leading && caches().every((c) => c.synced));
             return res.writeHead(ready ? 200 : 503).end(ready ? "ok" : "caches not synced");
           }
@@ -257,23 +286,26 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
   if (server) await new Promise<void>((resolve) => server.listen(options.metricsPort, resolve));
   const port = server ? (server.address() as { port: number }).port : undefined;
 
-  const election = options.leaseNamespace
-    ? startLeaderElection({
-        kubeConfig,
-        namespace: options.leaseNamespace,
-        name: "fledge-controller",
-        identity: options.identity,
-        logger: logger.child({ subsystem: "leader" }),
-        onStartedLeading: () => {
-          lead().catch((e) => logger.error({ err: e }, "could not start leading"));
-        },
-        onStoppedLeading: () => {
-          logger.warn("lost leadership");
-          options.onLostLeadership?.();
-        },
-      })
-    : undefined;
+  // Shards are taken once the caches are synced, so a shard's keys are acted on at once.
+  const election =
+    options.leaseNamespace && !sharding
+      ? startLeaderElection({
+          kubeConfig,
+          namespace: options.leaseNamespace,
+          name: LEASE_GROUP,
+          identity: options.identity,
+          logger: logger.child({ subsystem: "leader" }),
+          onStartedLeading: () => {
+            lead().catch((e) => logger.error({ err: e }, "could not start leading"));
+          },
+          onStoppedLeading: () => {
+            logger.warn("lost leadership");
+            options.onLostLeadership?.();
+          },
+        })
+      : undefined;
   if (!election) await lead();
+  await sharding?.start();
 
   return {
     port,
@@ -281,6 +313,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     async stop() {
       await queue.shutdown();
       await events.flush();
+      await sharding?.stop();
       await Promise.all(caches().map((c) => c.stop()));
       await election?.stop();
       await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));

@@ -10,6 +10,8 @@ export interface WorkQueueOptions {
   maxRetryDelayMs?: number; // default 60_000
   logger: Logger;
   now?: () => number; // for tests
+  /** Whether a key is this queue's to handle (its shard is held); others are dropped. Default: all. */
+  accepts?: (key: string) => boolean;
 }
 
 // setTimeout fires at once for delays past a signed 32-bit millisecond count, so a far wake-up
@@ -94,6 +96,7 @@ export class WorkQueue {
   private readonly maxRetryDelayMs: number;
   private readonly logger: Logger;
   private readonly now: () => number;
+  private readonly accepts: (key: string) => boolean;
   /** Waiting keys; a Set keeps insertion order, which is the FIFO order. */
   private readonly waiting = new Set<string>();
   /**
@@ -107,8 +110,8 @@ export class WorkQueue {
    * in-flight ones added again while in flight, which join their line when the handler returns.
    */
   private readonly dirty = new Map<string, Set<string>>();
-  private readonly processing = new Set<string>();
-  private readonly inFlight = new Set<Promise<void>>();
+  /** Keys being handled, and the handling of each. */
+  private readonly inFlight = new Map<string, Promise<void>>();
   private readonly failures = new Map<string, number>();
   /** The due time of each delayed key; heap entries that disagree with it are stale. */
   private readonly dueAt = new Map<string, number>();
@@ -129,6 +132,7 @@ export class WorkQueue {
     this.maxRetryDelayMs = options.maxRetryDelayMs ?? 60_000;
     this.logger = options.logger;
     this.now = options.now ?? (() => performance.now());
+    this.accepts = options.accepts ?? (() => true);
   }
 
   /** Enqueue now; a key already waiting is not added twice. */
@@ -137,7 +141,7 @@ export class WorkQueue {
   }
 
   private enqueue(key: string, into: Set<string>): void {
-    if (this.stopped) return;
+    if (this.stopped || !this.accepts(key)) return;
     const line = this.dirty.get(key);
     if (line === this.due || line === into) return;
     this.dirty.set(key, into);
@@ -146,14 +150,14 @@ export class WorkQueue {
       if (this.waiting.delete(key)) this.due.add(key);
       return;
     }
-    if (this.processing.has(key)) return;
+    if (this.inFlight.has(key)) return;
     into.add(key);
     this.pump();
   }
 
   /** Enqueue after a delay; if the key is already scheduled, the earlier time wins. */
   addAfter(key: string, delayMs: number): void {
-    if (this.stopped) return;
+    if (this.stopped || !this.accepts(key)) return;
     if (delayMs <= 0) {
       this.enqueue(key, this.due);
       return;
@@ -188,6 +192,22 @@ export class WorkQueue {
     this.pump();
   }
 
+  /**
+   * Forgets the keys that match (waiting, scheduled, failed) and waits for those in flight to
+   * finish: for keys that are no longer this queue's to handle, which `accepts` already refuses.
+   */
+  async drain(matches: (key: string) => boolean): Promise<void> {
+    for (const key of [...this.dirty.keys()]) {
+      if (!matches(key)) continue;
+      this.dirty.delete(key);
+      this.waiting.delete(key);
+      this.due.delete(key);
+    }
+    for (const key of [...this.dueAt.keys()]) if (matches(key)) this.dueAt.delete(key);
+    for (const key of [...this.failures.keys()]) if (matches(key)) this.failures.delete(key);
+    await Promise.all([...this.inFlight].filter(([key]) => matches(key)).map(([, work]) => work));
+  }
+
   /** Stops taking work, waits for in-flight handlers to finish. */
   async shutdown(): Promise<void> {
     this.stopped = true;
@@ -197,7 +217,7 @@ export class WorkQueue {
     this.dueAt.clear();
     this.waiting.clear();
     this.due.clear();
-    while (this.inFlight.size > 0) await Promise.all(this.inFlight);
+    while (this.inFlight.size > 0) await Promise.all(this.inFlight.values());
   }
 
   /** Keys waiting (not counting delayed ones). */
@@ -212,16 +232,14 @@ export class WorkQueue {
 
   private pump(): void {
     if (!this.started || this.stopped) return;
-    while (this.processing.size < this.workers) {
+    while (this.inFlight.size < this.workers) {
       const from = this.due.size > 0 ? this.due : this.waiting;
       const key = from.values().next();
       if (key.done) return;
       from.delete(key.value);
       this.dirty.delete(key.value);
-      this.processing.add(key.value);
       const work = this.process(key.value);
-      this.inFlight.add(work);
-      void work.finally(() => this.inFlight.delete(work));
+      this.inFlight.set(key.value, work);
     }
   }
 
@@ -232,7 +250,7 @@ export class WorkQueue {
     } catch (error) {
       outcome = { ok: false, error };
     }
-    this.processing.delete(key);
+    this.inFlight.delete(key);
     if (outcome.ok) {
       this.failures.delete(key);
       const after = outcome.result.requeueAfterMs;
@@ -247,7 +265,8 @@ export class WorkQueue {
       );
       this.addAfter(key, delayMs);
     }
-    if (!this.stopped) this.dirty.get(key)?.add(key);
+    if (!this.stopped && this.accepts(key)) this.dirty.get(key)?.add(key);
+    else this.dirty.delete(key);
     this.pump();
   }
 

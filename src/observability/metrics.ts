@@ -45,6 +45,12 @@ export class ControllerMetrics {
     registers: [this.registry],
   });
 
+  readonly shardsHeld = new Gauge({
+    name: "fledge_shards_held",
+    help: "Shards whose Lease this replica holds and whose Rollouts it reconciles (with --shards).",
+    registers: [this.registry],
+  });
+
   setPhase(namespace: string, name: string, phase: string): void {
     for (const p of PHASES) this.phase.set({ namespace, name, phase: p }, p === phase ? 1 : 0);
   }

@@ -370,4 +370,38 @@ describe("shutdown", () => {
     expect(q.scheduled).toBe(0);
     expect(vi.getTimerCount()).toBe(0);
   });
+
+  it("hands out only the keys it accepts, and drains a shard: forgets its keys and waits for the one in flight", async () => {
+    const { handler, held } = holdingHandler();
+    const owned = new Set(["x"]);
+    const q = queue(handler, { workers: 2, accepts: (key) => owned.has(key.split("/")[0] ?? "") });
+    q.start();
+    q.add("y/1");
+    q.add("x/1");
+    q.addAfter("x/2", 100);
+    await settle();
+    expect(held.map((h) => h.key)).toEqual(["x/1"]);
+
+    q.add("x/1"); // dirty while in flight: would run again afterwards
+    owned.delete("x");
+    let drained = false;
+    const draining = q
+      .drain((key) => key.startsWith("x/"))
+      .then(() => {
+        drained = true;
+      });
+    await settle();
+    expect(drained).toBe(false);
+    expect(q.scheduled).toBe(0);
+    held[0]?.finish({ requeueAfterMs: 10 });
+    await draining;
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(held.map((h) => h.key)).toEqual(["x/1"]);
+    expect([q.depth, q.scheduled]).toEqual([0, 0]);
+
+    owned.add("x");
+    q.add("x/3");
+    await settle();
+    expect(held.map((h) => h.key)).toEqual(["x/1", "x/3"]);
+  });
 });

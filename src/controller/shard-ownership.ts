@@ -1,0 +1,141 @@
+import type { KubeClient } from "../kube/client.ts";
+import type { Informer } from "../kube/informer.ts";
+import type { ApiAccess } from "../kube/request.ts";
+import type { Logger } from "../observability/logger.ts";
+import type { ControllerMetrics } from "../observability/metrics.ts";
+import type { WorkQueue } from "./queue.ts";
+import type { RolloutObject } from "./rollout-object.ts";
+import { type LeaseTiming, startShardLeases } from "./shard-leases.ts";
+import { shardOf } from "./shards.ts";
+import { rolloutPath } from "./writes.ts";
+
+export interface ShardOwnershipOptions {
+  kubeConfig: ApiAccess;
+  client: KubeClient;
+  leaseNamespace: string;
+  group: string;
+  identity: string;
+  shards: number;
+  timing?: LeaseTiming;
+  rollouts: Informer<RolloutObject>;
+  /** The queue, once built: it asks `accepts` of every key, so it is made after this. */
+  queue: () => WorkQueue;
+  metrics: ControllerMetrics;
+  logger: Logger;
+  /** A Lease was lost unreleased: the process must stop acting at once (it exits). */
+  onLost: () => void;
+}
+
+export interface ShardOwnership {
+  /** Whether the key's shard is held and ready: the queue hands out no other key. */
+  accepts(key: string): boolean;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const REFRESH_WIDTH = 16;
+const REFRESH_RETRY_MS = 1_000;
+
+/**
+ * Ties the shards' Leases to the work queue: the keys of a shard are handed out only while its
+ * Lease is held, and a shard handed back is first drained of reconciles in flight.
+ *
+ * A shard just taken may have been acted on by its last holder moments ago, later than this
+ * replica's watch has shown: a reconcile from that older status would repeat a step. So each of
+ * its Rollouts is read from the apiserver first (what a restart's fresh list gives), and the
+ * cache answers with that copy until the watch catches up.
+ */
+export function shardOwnership(options: ShardOwnershipOptions): ShardOwnership {
+  const { shards, rollouts, client, metrics } = options;
+  const logger = options.logger.child({ subsystem: "shards" });
+  const keyOf = (r: RolloutObject) => `${r.metadata.namespace}/${r.metadata.name}`;
+  const keysOf = (shard: number) =>
+    rollouts
+      .list()
+      .map(keyOf)
+      .filter((key) => shardOf(key, shards) === shard);
+  const ready = new Set<number>();
+  /** The take in progress of each shard; a release cancels it by removing the entry. */
+  const taking = new Map<number, symbol>();
+
+  const refresh = async (key: string): Promise<boolean> => {
+    const [namespace = "", name = ""] = key.split("/");
+    const fresh = await client.get(rolloutPath(namespace, name));
+    if (fresh.ok) rollouts.remember(fresh.value);
+    // Gone is fresh too: the watch brings its deletion.
+    return fresh.ok || fresh.error.status === 404;
+  };
+
+  const take = async (shard: number) => {
+    const token = Symbol(String(shard));
+    taking.set(shard, token);
+    let pending = keysOf(shard);
+    const started = performance.now();
+    while (pending.length > 0 && taking.get(shard) === token) {
+      const failed: string[] = [];
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: Math.min(REFRESH_WIDTH, pending.length) }, async () => {
+          while (next < pending.length) {
+            const key = pending[next++] as string;
+            if (!(await refresh(key))) failed.push(key);
+          }
+        }),
+      );
+      pending = failed;
+      if (failed.length > 0) {
+        logger.warn(
+          { shard, failed: failed.length },
+          "could not read a shard's Rollouts; retrying",
+        );
+        await new Promise((resolve) => setTimeout(resolve, REFRESH_RETRY_MS));
+      }
+    }
+    if (taking.get(shard) !== token) return;
+    taking.delete(shard);
+    ready.add(shard);
+    metrics.shardsHeld.set(ready.size);
+    const keys = keysOf(shard);
+    logger.info(
+      { shard, rollouts: keys.length, ms: Math.round(performance.now() - started) },
+      "took a shard: its Rollouts read afresh and queued",
+    );
+    for (const key of keys) options.queue().add(key);
+  };
+
+  const leases = startShardLeases({
+    kubeConfig: options.kubeConfig,
+    namespace: options.leaseNamespace,
+    group: options.group,
+    identity: options.identity,
+    shards,
+    timing: options.timing,
+    logger,
+    onAcquired: (shard) => {
+      void take(shard);
+    },
+    onReleasing: async (shard) => {
+      taking.delete(shard);
+      ready.delete(shard);
+      metrics.shardsHeld.set(ready.size);
+      await options.queue().drain((key) => shardOf(key, shards) === shard);
+      logger.info({ shard }, "handing a shard back: its reconciles in flight are done");
+    },
+    onLost: (lease) => {
+      ready.clear();
+      taking.clear();
+      logger.warn({ lease }, "lost a Lease before handing it back; stopping");
+      options.onLost();
+    },
+  });
+
+  return {
+    accepts: (key) => ready.has(shardOf(key, shards)),
+    start: () => leases.start(),
+    async stop() {
+      ready.clear();
+      taking.clear();
+      await leases.stop();
+    },
+  };
+}
