@@ -30,9 +30,25 @@ export function watchObject<T extends Meta>(
   name: string,
   kubeConfig: KubeConfig = adminKubeConfig(),
 ): ObjectWatch<T> {
+  return watchVersions(collection, kubeConfig, name);
+}
+
+/** Every version of every object of a collection, as watchObject does for one; stop() closes it. */
+export function watchCollection<T extends Meta>(
+  collection: string,
+  kubeConfig: KubeConfig = adminKubeConfig(),
+): ObjectWatch<T> {
+  return watchVersions(collection, kubeConfig);
+}
+
+function watchVersions<T extends Meta>(
+  collection: string,
+  kubeConfig: KubeConfig,
+  name?: string,
+): ObjectWatch<T> {
   const versions: Version<T>[] = [];
   const abort = new AbortController();
-  const fieldSelector = `metadata.name=${name}`;
+  const fieldSelector = name === undefined ? undefined : `metadata.name=${name}`;
   const add = (type: string, object: T) =>
     versions.push({ rv: Number(object.metadata.resourceVersion), type, object });
   let listedRv = "";
@@ -65,7 +81,7 @@ export function watchObject<T extends Meta>(
           return undefined;
         },
       });
-      if (gone) throw new Error(`watch ${collection}/${name} ended: ${JSON.stringify(gone)}`);
+      if (gone) throw new Error(`watch ${collection}/${name ?? ""} ended: ${JSON.stringify(gone)}`);
       if (end.kind === "failed") await sleep(200);
     }
   })();
@@ -75,6 +91,7 @@ export function watchObject<T extends Meta>(
     versions,
     listed,
     async stop() {
+      if (name === undefined) return this.close();
       const current = await kubeRequest<T>(kubeConfig, {
         path: `${collection}/${name}`,
         timeoutMs: 30_000,
