@@ -32,19 +32,19 @@ export const CHECKS = [
 export type CheckName = (typeof CHECKS)[number];
 
 export type CheckOptions = {
-  /** The controller's ServiceAccount; deploy/rbac.yaml's when undefined. */
+  /** The controller's ServiceAccount; deploy/base/rbac.yaml's when undefined. */
   serviceAccount?: { namespace: string; name: string };
   prometheusAddress?: string;
   skip: readonly CheckName[];
   /** The namespace whose Rollouts and HTTPRoutes are looked at; every namespace when undefined. */
   namespace?: string | undefined;
-  /** deploy/rbac.yaml's text: what the controller needs. */
+  /** deploy/base/rbac.yaml's text: what the controller needs. */
   rbacYaml: string;
 };
 
 /** deploy/ sits two levels above this module both in src/cli and in dist/cli. */
 export const readDeployRbac = () =>
-  readFileSync(join(import.meta.dirname, "../../deploy/rbac.yaml"), "utf8");
+  readFileSync(join(import.meta.dirname, "../../deploy/base/rbac.yaml"), "utf8");
 
 export type Permission = {
   group: string;
@@ -66,7 +66,7 @@ type RbacDoc = {
 
 /**
  * What the controller needs, read from the install manifests rather than restated here: every
- * verb on every resource of the ClusterRole and Roles in deploy/rbac.yaml, and the
+ * verb on every resource of the ClusterRole and Roles in deploy/base/rbac.yaml, and the
  * ServiceAccount they are bound to.
  */
 export function requiredAccess(rbacYaml: string): {
@@ -75,7 +75,8 @@ export function requiredAccess(rbacYaml: string): {
 } {
   const docs = parseAllDocuments(rbacYaml).map((d) => d.toJS() as RbacDoc);
   const sa = docs.find((d) => d.kind === "ServiceAccount");
-  if (!sa?.metadata.namespace) throw new Error("deploy/rbac.yaml has no namespaced ServiceAccount");
+  if (!sa?.metadata.namespace)
+    throw new Error("deploy/base/rbac.yaml has no namespaced ServiceAccount");
   const permissions = docs
     .filter((d) => d.kind === "ClusterRole" || d.kind === "Role")
     .flatMap((d) =>
@@ -406,7 +407,7 @@ async function rbacCheck(
     ? {
         name: "rbac",
         outcome: "ok",
-        detail: `${subject} may do all ${reviews.length} things deploy/rbac.yaml grants`,
+        detail: `${subject} may do all ${reviews.length} things deploy/base/rbac.yaml grants`,
       }
     : { name: "rbac", outcome: "fail", detail: `${subject} may not ${denied.join(", ")}` };
 }

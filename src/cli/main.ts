@@ -127,7 +127,7 @@ program
   )
   .option(
     "--service-account <namespace/name>",
-    "the controller's ServiceAccount (default: deploy/rbac.yaml's)",
+    "the controller's ServiceAccount (default: deploy/base/rbac.yaml's)",
     namespacedName,
   )
   .option("--prometheus-address <url>", "the Prometheus the controller queries")

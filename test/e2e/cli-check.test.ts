@@ -19,8 +19,8 @@ describe("kubectl-fledge check with every part there", () => {
   let ns: string;
   beforeAll(async () => {
     client = await adminClient();
-    await applyFile(client, "deploy/namespace.yaml");
-    await applyFile(client, "deploy/rbac.yaml");
+    await applyFile(client, "deploy/base/namespace.yaml");
+    await applyFile(client, "deploy/base/rbac.yaml");
     ns = await newNamespace(client, "cli-check");
   });
 

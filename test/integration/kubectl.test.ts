@@ -6,6 +6,7 @@ import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { beforeAll, describe, expect, inject, test } from "vitest";
+import { parseAllDocuments } from "yaml";
 import { ensureBinaries } from "../harness/binaries.ts";
 import { eventually, newNamespace, ok, repoRoot } from "./support/cluster.ts";
 import { Podinfo, withController } from "./support/rollouts.ts";
@@ -73,6 +74,33 @@ describe("kubectl", () => {
     await p.phase("Paused");
     const paused = rowOf((await kubectl("get", "fro", "-n", p.ns)).stdout, "podinfo");
     expect(paused).toMatchObject({ PHASE: "Paused", WEIGHT: "20", STEP: "2/2" });
+  });
+
+  test("deploy/sharded renders three replicas of the controller with the shards' flags, and the apiserver takes it", async () => {
+    const rendered = await kubectl("kustomize", join(repoRoot, "deploy/sharded"));
+    expect(rendered.code).toBe(0);
+    const deployment = parseAllDocuments(rendered.stdout)
+      .map((d) => d.toJS() as { kind: string; spec?: Record<string, unknown> })
+      .find((d) => d.kind === "Deployment");
+    expect(deployment?.spec).toMatchObject({
+      replicas: 3,
+      strategy: { type: "RollingUpdate" },
+      template: {
+        spec: {
+          containers: [
+            { args: ["--metrics-port=8080", "--lease-namespace=$(POD_NAMESPACE)", "--shards=12"] },
+          ],
+        },
+      },
+    });
+    const applied = await kubectl(
+      "apply",
+      "-k",
+      join(repoRoot, "deploy/sharded"),
+      "--dry-run=server",
+    );
+    expect(applied).toMatchObject({ code: 0 });
+    expect(applied.stdout).toContain("deployment.apps/fledge-controller created (server dry run)");
   });
 
   test("the README's patch adds the health check to argocd-cm and keeps every other key", async () => {

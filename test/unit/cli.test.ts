@@ -439,9 +439,9 @@ describe("steering annotations", () => {
 });
 
 describe("check", () => {
-  const rbac = readFileSync(join(import.meta.dirname, "../../deploy/rbac.yaml"), "utf8");
+  const rbac = readFileSync(join(import.meta.dirname, "../../deploy/base/rbac.yaml"), "utf8");
 
-  it("derives what the controller needs from deploy/rbac.yaml, verb by verb", () => {
+  it("derives what the controller needs from deploy/base/rbac.yaml, verb by verb", () => {
     const { serviceAccount, permissions } = requiredAccess(rbac);
     expect(serviceAccount).toEqual({ namespace: "fledge-system", name: "fledge-controller" });
     const described = permissions.map(

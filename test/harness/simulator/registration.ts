@@ -49,7 +49,7 @@ export async function registerApiService(
 ): Promise<Result> {
   const namespace = NAMESPACE;
   const name = api.service;
-  // Created rather than applied: deploy/namespace.yaml applies the same Namespace, and an apply
+  // Created rather than applied: deploy/base/namespace.yaml applies the same Namespace, and an apply
   // here would take away the fields it set.
   const created = await client.create("/api/v1/namespaces", {
     apiVersion: "v1",

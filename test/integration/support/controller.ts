@@ -25,8 +25,8 @@ export async function controllerKubeconfig(
   admin: KubeConfig = adminKubeConfig(),
 ): Promise<string> {
   const client = await KubeClient.fromKubeConfig(admin);
-  await applyFile(client, "deploy/namespace.yaml");
-  await applyFile(client, "deploy/rbac.yaml");
+  await applyFile(client, "deploy/base/namespace.yaml");
+  await applyFile(client, "deploy/base/rbac.yaml");
   const cluster = admin.getCurrentCluster();
   if (!cluster?.caData) throw new Error("admin kubeconfig has no CA data");
   const token = await serviceAccountToken(admin, "fledge-system", "fledge-controller");
