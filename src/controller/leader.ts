@@ -24,6 +24,8 @@ export interface LeaderElectionOptions {
    * from that moment instead of a whole lease duration from the first read.
    */
   knownSince?: (spec: LeaseSpec) => number | undefined;
+  /** Written on the Lease with every renewal: what the holder tells the others (its shard count). */
+  annotations?: Record<string, string>;
   logger: Logger;
   onStartedLeading: () => void;
   /** Leadership was lost (renewals failed past the deadline, or another holder took the lease). */
@@ -131,7 +133,12 @@ export function startLeaderElection(options: LeaderElectionOptions): LeaderElect
   const body = (spec: LeaseSpec, resourceVersion?: string) => ({
     apiVersion: "coordination.k8s.io/v1",
     kind: "Lease",
-    metadata: { name, namespace, ...(resourceVersion ? { resourceVersion } : {}) },
+    metadata: {
+      name,
+      namespace,
+      annotations: options.annotations,
+      ...(resourceVersion ? { resourceVersion } : {}),
+    },
     spec,
   });
 

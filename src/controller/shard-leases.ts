@@ -2,7 +2,7 @@ import { createInformer } from "../kube/informer.ts";
 import { type ApiAccess, describeFailure, kubeRequest } from "../kube/request.ts";
 import type { Logger } from "../observability/logger.ts";
 import { type LeaderElection, LeaseSpec, startLeaderElection } from "./leader.ts";
-import { leaseNames, planShards, type SeenLease } from "./shards.ts";
+import { leaseNames, planShards, type SeenLease, SHARDS_ANNOTATION } from "./shards.ts";
 
 export interface LeaseTiming {
   leaseDurationMs: number;
@@ -53,7 +53,12 @@ export interface ShardLeases {
 }
 
 type LeaseView = {
-  metadata: { name: string; namespace?: string; resourceVersion: string };
+  metadata: {
+    name: string;
+    namespace?: string;
+    resourceVersion: string;
+    annotations?: Record<string, string>;
+  };
   spec: LeaseSpec;
 };
 
@@ -91,6 +96,7 @@ export function startShardLeases(options: ShardLeasesOptions): ShardLeases {
         durationMs: (lease.spec.leaseDurationSeconds ?? 0) * 1000,
         renewTime: lease.spec.renewTime ?? undefined,
         changedAt: performance.now(),
+        shards: Number(lease.metadata.annotations?.[SHARDS_ANNOTATION]) || undefined,
         resourceVersion,
       });
     schedule();
@@ -105,8 +111,14 @@ export function startShardLeases(options: ShardLeasesOptions): ShardLeases {
       : undefined;
   };
 
-  const elect = (name: string, onStartedLeading: () => void, onStoppedLeading: () => void) =>
+  const elect = (
+    name: string,
+    onStartedLeading: () => void,
+    onStoppedLeading: () => void,
+    annotations?: Record<string, string>,
+  ) =>
     startLeaderElection({
+      annotations,
       kubeConfig,
       namespace,
       name,
@@ -224,8 +236,11 @@ export function startShardLeases(options: ShardLeasesOptions): ShardLeases {
   return {
     async start() {
       await cache.start();
-      self = elect(names.replica(identity), schedule, () =>
-        options.onLost(names.replica(identity)),
+      self = elect(
+        names.replica(identity),
+        schedule,
+        () => options.onLost(names.replica(identity)),
+        { [SHARDS_ANNOTATION]: String(shards) },
       );
       timer = setInterval(schedule, timing.retryPeriodMs);
       schedule();

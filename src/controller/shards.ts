@@ -24,7 +24,12 @@ export interface SeenLease {
   durationMs: number;
   /** When this replica saw its record change (its monotonic clock), or first saw it. */
   changedAt: number;
+  /** On a replica's own Lease: the shard count it runs with. */
+  shards?: number;
 }
+
+/** The annotation on a replica's Lease that tells the others its shard count. */
+export const SHARDS_ANNOTATION = "fledge.dev/shards";
 
 /** The Leases' names: one per shard, one per replica announcing itself, and the single leader's. */
 export const leaseNames = (group: string) => ({
@@ -78,18 +83,26 @@ const live = (lease: SeenLease | undefined, now: number) =>
  * Each replica takes free shards up to its fair share of the live replicas (announced by their
  * own Leases) and hands back those above it, so that K shards on R replicas settle at
  * ceil(K / R) or fewer each; a shard is free when its Lease is missing, released, or unrenewed
- * past its duration. While a single leader (a replica run without shards) holds its Lease, no
- * shard is taken: the two modes never act side by side during an upgrade.
+ * past its duration.
+ *
+ * Two ways of splitting must never act side by side, as during a rolling change of K or from a
+ * single leader to shards: a key may fall in shards of different numbers. So no shard is taken
+ * while the single leader's Lease is held, or while a replica that runs with another count holds
+ * a shard; the share counts only the replicas that run with this one's count, so the old
+ * replicas take up the slack until the last of them is gone.
  */
 export function planShards(world: ShardWorld): ShardPlan {
   const { group, shards, identity, now, leases, held, acquiring } = world;
   const names = leaseNames(group);
   const holders = new Set([identity]);
+  const countOf = new Map<string, number | undefined>();
   const forget: string[] = [];
   for (const [name, lease] of leases) {
     if (!name.startsWith(`${group}-replica-`)) continue;
-    if (live(lease, now)) holders.add(lease.holder);
-    else if (
+    if (live(lease, now)) {
+      countOf.set(lease.holder, lease.shards);
+      if (lease.shards === shards || lease.holder === identity) holders.add(lease.holder);
+    } else if (
       name !== names.replica(identity) &&
       now > lease.changedAt + lease.durationMs + FORGET_AFTER_MS
     )
@@ -98,7 +111,10 @@ export function planShards(world: ShardWorld): ShardPlan {
   const replicas = holders.size;
   const share = Math.ceil(shards / replicas);
   const leader = leases.get(names.leader);
-  const blocked = live(leader, now) && leader?.holder !== identity;
+  const otherCount = [...leases]
+    .filter(([name, lease]) => name.startsWith(`${group}-shard-`) && live(lease, now))
+    .some(([, lease]) => countOf.has(lease.holder) && countOf.get(lease.holder) !== shards);
+  const blocked = (live(leader, now) && leader?.holder !== identity) || otherCount;
 
   const takenByOther = (shard: number) => {
     const lease = leases.get(names.shard(shard));

@@ -59,7 +59,7 @@ function settle(
   for (let round = 0; round < 40; round++) {
     now += 1_000;
     for (const r of replicas)
-      world.set(names.replica(r), { holder: r, durationMs: DURATION, changedAt: now });
+      world.set(names.replica(r), { holder: r, durationMs: DURATION, changedAt: now, shards });
     for (const r of replicas) {
       const held = heldBy.get(r) ?? new Set<number>();
       heldBy.set(r, held);
@@ -126,7 +126,12 @@ describe("planShards", () => {
     // a and b go on renewing theirs.
     const later = now + DURATION - 1;
     for (const r of ["a", "b"]) {
-      world.set(names.replica(r), { holder: r, durationMs: DURATION, changedAt: later });
+      world.set(names.replica(r), {
+        holder: r,
+        durationMs: DURATION,
+        changedAt: later,
+        shards: 12,
+      });
       for (const s of heldBy.get(r) ?? [])
         world.set(names.shard(s), { holder: r, durationMs: DURATION, changedAt: later });
     }
@@ -138,8 +143,8 @@ describe("planShards", () => {
 
   it("hands back the highest shards above the share, and gives up attempts first", () => {
     const world: World = new Map([
-      [names.replica("a"), { holder: "a", durationMs: DURATION, changedAt: 0 }],
-      [names.replica("b"), { holder: "b", durationMs: DURATION, changedAt: 0 }],
+      [names.replica("a"), { holder: "a", durationMs: DURATION, changedAt: 0, shards: 4 }],
+      [names.replica("b"), { holder: "b", durationMs: DURATION, changedAt: 0, shards: 4 }],
     ]);
     const p = planShards({
       group: GROUP,
@@ -151,6 +156,22 @@ describe("planShards", () => {
       acquiring: new Set([2]),
     });
     expect(p).toMatchObject({ share: 2, abandon: [2], release: [3], acquire: [] });
+  });
+
+  it("during a change of K takes nothing while a replica of the other count holds a shard; the old ones take up the slack", () => {
+    const world: World = new Map([
+      [names.replica("old"), { holder: "old", durationMs: DURATION, changedAt: 0, shards: 12 }],
+      [names.replica("new"), { holder: "new", durationMs: DURATION, changedAt: 0, shards: 16 }],
+      [names.shard(0), { holder: "old", durationMs: DURATION, changedAt: 0 }],
+    ]);
+    const fresh = plan(world, "new", new Set(), 1, 16);
+    expect(fresh.acquire).toEqual([]);
+    // The old replica counts only those of its own count: alone, it takes all 12.
+    const old = plan(world, "old", new Set([0]), 1, 12);
+    expect([old.replicas, old.share, old.acquire.length]).toEqual([1, 12, 11]);
+    // Once the old one is gone and its Leases expired, the new one takes its share.
+    world.delete(names.replica("old"));
+    expect(plan(world, "new", new Set(), DURATION, 16).acquire).toHaveLength(16);
   });
 
   it("takes nothing while a single leader (a replica run without shards) holds its Lease", () => {
