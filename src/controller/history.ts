@@ -21,38 +21,60 @@ const sameStanding = (a: Standing, b: Standing) =>
   (a.pauses ?? []).join() === (b.pauses ?? []).join();
 
 /**
+ * What extending a history needs of it, all the controller's cache keeps: a full history is
+ * ~35 KB of heap a Rollout (18 KB of JSON), 350 MB at 10,000 Rollouts, and the reconciler reads
+ * only its length, its last entry and when its last check was judged.
+ */
+export type HistoryDigest = {
+  length: number;
+  last?: HistoryEntry;
+  /** When the newest check in it was judged. */
+  lastCheckedAt?: string;
+  /** When its oldest entry was made. */
+  oldestAt?: string;
+};
+
+export function digestOf(history: readonly HistoryEntry[]): HistoryDigest {
+  return {
+    length: history.length,
+    last: history.at(-1),
+    lastCheckedAt: history.findLast((e) => e.checkedAt !== undefined)?.checkedAt,
+    oldestAt: history[0]?.at,
+  };
+}
+
+/** How a history grows with one status write: an entry appended, the oldest `drop` removed. */
+export type HistoryChange = { append?: HistoryEntry; drop: number };
+
+/**
  * Whether status holds a check the history has not recorded. Checks are told apart by when they
  * were judged; when the bound has pushed every earlier check out, one judged before the oldest
  * entry is one already seen.
  */
-function newCheck(history: readonly HistoryEntry[], checkedAt: string | undefined): boolean {
+function newCheck(history: HistoryDigest, checkedAt: string | undefined): boolean {
   if (checkedAt === undefined) return false;
-  const last = history.findLast((e) => e.checkedAt !== undefined);
-  if (last) return last.checkedAt !== checkedAt;
-  const [oldest] = history;
-  return oldest === undefined || checkedAt > oldest.at;
+  if (history.lastCheckedAt !== undefined) return history.lastCheckedAt !== checkedAt;
+  return history.oldestAt === undefined || checkedAt > history.oldestAt;
 }
 
 /**
- * The history after a status write: one entry more when the rollout moved (revision, phase, step,
- * weight or pauses) or a check was judged, the oldest dropped beyond `limit`. It reads only the
- * fields the machine decides, never what it observed of the cluster, so it changes only when
- * status changes anyway and costs no write of its own; and it is read back from status, so a
- * restarted controller carries it on.
+ * How a status write extends the history: one entry more when the rollout moved (revision,
+ * phase, step, weight or pauses) or a check was judged, the oldest dropped beyond `limit`. It
+ * reads only the fields the machine decides, never what it observed of the cluster, so it
+ * changes only when status changes anyway and costs no write of its own; and it is read back
+ * from status, so a restarted controller carries it on.
  */
 export function extendHistory(
-  previous: readonly HistoryEntry[] | undefined,
+  history: HistoryDigest,
   status: RolloutStatus,
   now: string,
   limit: number,
-): HistoryEntry[] {
-  const history = previous ?? [];
+): HistoryChange {
   const next = standing(status);
   const checkedAt = status.metrics?.[0]?.checkedAt;
   const checked = newCheck(history, checkedAt);
-  const last = history.at(-1);
-  if (!checked && last && sameStanding(last, next)) return [...history];
-  const entry: HistoryEntry = checked
+  if (!checked && history.last && sameStanding(history.last, next)) return { drop: 0 };
+  const append: HistoryEntry = checked
     ? {
         at: now,
         ...next,
@@ -64,5 +86,5 @@ export function extendHistory(
         })),
       }
     : { at: now, ...next };
-  return [...history, entry].slice(-limit);
+  return { append, drop: Math.max(0, history.length + 1 - limit) };
 }

@@ -31,6 +31,7 @@ import { AnalysisStep } from "./analysis-step.ts";
 import type { Apps } from "./apps.ts";
 import { Autoscalers } from "./autoscalers.ts";
 import { Finalizer } from "./finalize.ts";
+import { extendHistory, HISTORY_LIMIT } from "./history.ts";
 import { type AutoscalersSeen, judge } from "./judge.ts";
 import { observations } from "./observations.ts";
 import type { ReconcileResult } from "./queue.ts";
@@ -219,18 +220,23 @@ export class Reconciler {
     // written at the end, as a crash before that loses nothing the cluster shows.
     const record = async (settled: boolean) => {
       const previous = current.status as RolloutStatus | undefined;
+      if (!settled) {
+        current = await this.recorder.writeStatus(current, pendingStatus(snapshot, previous));
+        return;
+      }
+      const status = rolloutStatus(
+        snapshot,
+        previous,
+        current.metadata.generation,
+        now,
+        extraConditions(),
+      );
+      const at = new Date(now).toISOString();
+      const limit = this.deps.historyLimit ?? HISTORY_LIMIT;
       current = await this.recorder.writeStatus(
         current,
-        settled
-          ? rolloutStatus(
-              snapshot,
-              previous,
-              current.metadata.generation,
-              now,
-              extraConditions(),
-              this.deps.historyLimit,
-            )
-          : pendingStatus(snapshot, previous),
+        status,
+        extendHistory(current.history, status, at, limit),
       );
     };
 

@@ -1,11 +1,12 @@
 import type { AnalysisSubject, Analyst, Notification } from "../analysis/analyst.ts";
 import { serviceNames } from "../api/names.ts";
-import { API_VERSION, type RolloutSpec, type RolloutStatus } from "../api/rollout.ts";
+import type { RolloutSpec, RolloutStatus } from "../api/rollout.ts";
 import type { KubeClient } from "../kube/client.ts";
 import type { Notice } from "../machine/context.ts";
 import type { Stage } from "../machine/view.ts";
 import { coalesce, type EventRecorder, type EventSubject } from "../observability/events.ts";
 import { forRollout, type Logger } from "../observability/logger.ts";
+import type { HistoryChange } from "./history.ts";
 import type { ReconcileResult } from "./queue.ts";
 import type { Problem } from "./resume.ts";
 import { type RolloutObject, rolloutObject } from "./rollout-object.ts";
@@ -182,18 +183,25 @@ export class Recorder {
     }
   }
 
-  /** Replaces status when it differs; the Rollout as written, or the one given when nothing was. */
-  async writeStatus(rollout: RolloutObject, status: RolloutStatus): Promise<RolloutObject> {
+  /**
+   * Writes status when it differs, the history extended by `history`; the Rollout as written, or
+   * the one given when nothing was. A JSON patch on the version the cache holds: it sets every
+   * field of status but the history, which it only appends to and trims, so the cache need not
+   * keep the history to write it whole; the resourceVersion makes it conflict as a replace would.
+   */
+  async writeStatus(
+    rollout: RolloutObject,
+    status: RolloutStatus,
+    history: HistoryChange = { drop: 0 },
+  ): Promise<RolloutObject> {
     if (!statusDiffers(rollout.status as RolloutStatus | undefined, status)) return rollout;
-    const { namespace, name, resourceVersion } = rollout.metadata;
+    const { namespace, name } = rollout.metadata;
     const stored = written(
-      await this.deps.client.replace(`${rolloutPath(namespace, name)}/status`, {
-        apiVersion: API_VERSION,
-        kind: "Rollout",
-        metadata: { name, namespace, resourceVersion },
-        spec: rollout.spec,
-        status,
-      }),
+      await this.deps.client.patch(
+        `${rolloutPath(namespace, name)}/status`,
+        statusPatch(rollout, status, history),
+        "json",
+      ),
       `status of Rollout ${namespace}/${name}`,
     );
     this.deps.rollouts.remember(stored);
@@ -225,4 +233,38 @@ export class Recorder {
     }
     for (const notification of notifications) await this.deps.analyst.notify(subject, notification);
   }
+}
+
+type Operation =
+  | { op: "add" | "replace"; path: string; value: unknown }
+  | { op: "remove"; path: string };
+
+/** The JSON patch (RFC 6902) that takes the Rollout's status to `status` and its history on. */
+export function statusPatch(
+  rollout: RolloutObject,
+  status: RolloutStatus,
+  history: HistoryChange,
+): Operation[] {
+  const precondition: Operation = {
+    op: "replace",
+    path: "/metadata/resourceVersion",
+    value: rollout.metadata.resourceVersion,
+  };
+  const fields = Object.entries(status).filter(([k, v]) => k !== "history" && v !== undefined);
+  const whole = history.append ? [history.append] : [];
+  if (rollout.status === undefined)
+    return [
+      precondition,
+      { op: "add", path: "/status", value: { ...Object.fromEntries(fields), history: whole } },
+    ];
+  const ops: Operation[] = [precondition];
+  for (const [key, value] of fields) ops.push({ op: "add", path: `/status/${key}`, value });
+  const kept = new Set(fields.map(([k]) => k));
+  for (const key of Object.keys(rollout.status))
+    if (!kept.has(key)) ops.push({ op: "remove", path: `/status/${key}` });
+  if (!history.append) return ops;
+  if (rollout.history.length <= history.drop)
+    return [...ops, { op: "add", path: "/status/history", value: whole }];
+  for (let i = 0; i < history.drop; i++) ops.push({ op: "remove", path: "/status/history/0" });
+  return [...ops, { op: "add", path: "/status/history/-", value: history.append }];
 }

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { ObjectMeta } from "../api/common.ts";
-import { API_VERSION } from "../api/rollout.ts";
+import { API_VERSION, HistoryEntry } from "../api/rollout.ts";
+import { digestOf, type HistoryDigest } from "./history.ts";
 
 /**
  * A Rollout as the cache keeps it: metadata, and spec and status still unparsed, so that a
@@ -20,7 +21,10 @@ export type RolloutObject = {
     deletionTimestamp?: string;
   };
   spec: unknown;
+  /** Status without its history, which only the dashboard reads whole. */
   status: Record<string, unknown> | undefined;
+  /** What a status write needs of status.history to extend it. */
+  history: HistoryDigest;
 };
 
 const Raw = z.looseObject({
@@ -49,7 +53,26 @@ export function rolloutObject(raw: unknown): RolloutObject | undefined {
       deletionTimestamp: m.deletionTimestamp,
     },
     spec: parsed.data.spec,
-    status: parsed.data.status,
+    ...withoutHistory(parsed.data.status),
+  };
+}
+
+const Entries = z.array(z.unknown());
+
+function withoutHistory(raw: Record<string, unknown> | undefined) {
+  if (raw === undefined) return { status: undefined, history: digestOf([]) };
+  const { history, ...status } = raw;
+  const entries = Entries.safeParse(history);
+  // An entry someone else mangled is skipped: the history only informs the dashboard.
+  const valid = entries.success
+    ? entries.data.flatMap((e) => {
+        const entry = HistoryEntry.safeParse(e);
+        return entry.success ? [entry.data] : [];
+      })
+    : [];
+  return {
+    status,
+    history: { ...digestOf(valid), length: entries.success ? entries.data.length : 0 },
   };
 }
 

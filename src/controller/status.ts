@@ -3,7 +3,6 @@ import type { Condition } from "../api/common.ts";
 import type { RolloutStatus } from "../api/rollout.ts";
 import { persist, type RolloutSnapshot } from "../machine/snapshot.ts";
 import { conditionsOf, statusOf } from "../machine/view.ts";
-import { extendHistory, HISTORY_LIMIT } from "./history.ts";
 
 export type ConditionInput = Omit<Condition, "lastTransitionTime" | "observedGeneration">;
 
@@ -30,8 +29,8 @@ export const specValid: ConditionInput = {
 };
 
 /**
- * The whole status for a snapshot: the machine's view, the conditions with their times, the
- * bounded history of moves and checks, the snapshot itself.
+ * The status for a snapshot: the machine's view, the conditions with their times, the snapshot
+ * itself; all but the history, which grows by extendHistory and is written apart.
  */
 export function rolloutStatus(
   snapshot: RolloutSnapshot,
@@ -39,7 +38,6 @@ export function rolloutStatus(
   generation: number,
   now: number,
   extra: ConditionInput[] = [],
-  historyLimit = HISTORY_LIMIT,
 ): RolloutStatus {
   const conditions = [...conditionsOf(snapshot), specValid, ...extra];
   const at = new Date(now).toISOString();
@@ -48,7 +46,6 @@ export function rolloutStatus(
     ...view,
     observedGeneration: generation,
     conditions: withTransitionTimes(previous?.conditions, conditions, at, generation),
-    history: extendHistory(previous?.history, view, at, historyLimit),
     machine: persist(snapshot),
   };
 }

@@ -448,7 +448,7 @@ describe("check", () => {
       (p) => `${describePermission(p)}${p.namespaced ? " (namespaced)" : ""}`,
     );
     expect(described).toContain("patch deployments.apps");
-    expect(described).toContain("update rollouts/status.fledge.dev");
+    expect(described).toContain("patch rollouts/status.fledge.dev");
     expect(described).toContain("create events");
     expect(described).toContain("update leases.coordination.k8s.io (namespaced)");
     expect(described).not.toContain("delete deployments.apps");

@@ -1,10 +1,13 @@
 import { describe, expect, it } from "vitest";
-import type { RolloutStatus } from "../../src/api/rollout.ts";
-import { HISTORY_LIMIT } from "../../src/controller/history.ts";
+import { API_VERSION, type HistoryEntry, type RolloutStatus } from "../../src/api/rollout.ts";
+import { digestOf, extendHistory, HISTORY_LIMIT } from "../../src/controller/history.ts";
+import { statusPatch } from "../../src/controller/record.ts";
+import { rolloutObject } from "../../src/controller/rollout-object.ts";
 import { rolloutStatus, statusDiffers } from "../../src/controller/status.ts";
 import type { CheckResult } from "../../src/machine/context.ts";
 import type { PlanStep } from "../../src/machine/plan.ts";
 import { Driver, plan } from "./support/driver.ts";
+import { jsonPatch } from "./support/json-patch.ts";
 
 const results = (i: number): CheckResult[] => [
   { name: "request-success-rate", outcome: "passed", value: 99.5 + (i % 5) / 10, requests: 600 },
@@ -22,16 +25,18 @@ class Writer {
     this.limit = limit;
   }
   write(): RolloutStatus {
-    const next = rolloutStatus(
-      this.driver.snapshot,
-      this.status,
-      1,
-      this.driver.now,
-      [],
-      this.limit,
+    const next = rolloutStatus(this.driver.snapshot, this.status, 1, this.driver.now);
+    const history = this.status?.history ?? [];
+    const change = extendHistory(
+      digestOf(history),
+      next,
+      new Date(this.driver.now).toISOString(),
+      this.limit ?? HISTORY_LIMIT,
     );
-    // Through JSON, as the apiserver hands status back.
-    this.status = JSON.parse(JSON.stringify(next)) as RolloutStatus;
+    // What the status patch does to the stored history, and through JSON, as the apiserver
+    // hands status back.
+    const extended = [...history.slice(change.drop), ...(change.append ? [change.append] : [])];
+    this.status = JSON.parse(JSON.stringify({ ...next, history: extended })) as RolloutStatus;
     return this.status;
   }
 }
@@ -65,9 +70,13 @@ describe("status.history", () => {
   it("costs no write of its own: a status that did not change keeps its history", () => {
     const d = new Driver(plan({ checks: true })).initialise().newRevision("r2");
     const w = new Writer(d);
-    const before = w.write();
+    // As the controller's cache holds it: status apart, the history as its digest.
+    const { history, ...before } = w.write();
     d.advance(5_000);
-    expect(statusDiffers(before, rolloutStatus(d.snapshot, before, 1, d.now))).toBe(false);
+    const next = rolloutStatus(d.snapshot, before, 1, d.now);
+    expect(statusDiffers(before, next)).toBe(false);
+    const at = new Date(d.now).toISOString();
+    expect(extendHistory(digestOf(history ?? []), next, at, HISTORY_LIMIT)).toEqual({ drop: 0 });
   });
 
   it("is carried on by a restarted controller, which knows only status", () => {
@@ -123,5 +132,35 @@ describe("status.history's bound", () => {
 
   it("takes the controller's limit", () => {
     expect(longRollout(20, 5).history).toHaveLength(5);
+  });
+});
+
+describe("the status patch", () => {
+  it("takes the stored status to the one written and its history on as extendHistory says, only appending and trimming", () => {
+    const d = new Driver(plan({ checks: true })).initialise();
+    const limit = 4;
+    let stored: { metadata: { resourceVersion: string }; status?: RolloutStatus } = {
+      metadata: { resourceVersion: "1" },
+    };
+    let model: HistoryEntry[] = [];
+    for (let i = 0; i < 12; i++) {
+      if (i % 3 === 0) d.newRevision(`r${i}`);
+      else d.advance(10_000).send({ type: "ANALYSIS", results: results(i) });
+      const cached = rolloutObject({
+        ...stored,
+        apiVersion: API_VERSION,
+        metadata: { name: "p", namespace: "ns", ...stored.metadata },
+        spec: {},
+      });
+      if (!cached) throw new Error("unreadable");
+      const status = rolloutStatus(d.snapshot, cached.status as RolloutStatus, 1, d.now);
+      const change = extendHistory(cached.history, status, new Date(d.now).toISOString(), limit);
+      stored = jsonPatch(stored, statusPatch(cached, status, change));
+      model = [...model, ...(change.append ? [change.append] : [])].slice(-limit);
+      const { history, ...rest } = stored.status ?? {};
+      expect(history).toEqual(model);
+      expect(rest).toEqual(JSON.parse(JSON.stringify(status)));
+    }
+    expect(model).toHaveLength(limit);
   });
 });

@@ -20,6 +20,7 @@ import { gatewayRouters } from "../../src/traffic/gateway/routers.ts";
 import { routersFor } from "../../src/traffic/routers.ts";
 import { splitView } from "../../src/traffic/smi/router.ts";
 import { smiRouters } from "../../src/traffic/smi/routers.ts";
+import { type JsonOp, jsonPatch } from "./support/json-patch.ts";
 
 type Obj = {
   metadata: Record<string, unknown> & { name: string; resourceVersion?: string };
@@ -96,6 +97,13 @@ class Cluster {
         ? { ...current, status: (body as Obj).status }
         : { ...(body as Obj), status: current.status };
       return { ok: true, value: this.put(objectPath, next as Obj) };
+    }
+    if (Array.isArray(body)) {
+      if (!current) return notFound;
+      const patched = jsonPatch(current, body as JsonOp[]) as Obj;
+      if (patched.metadata.resourceVersion !== current.metadata.resourceVersion)
+        return { ok: false, error: { status: 409, reason: "Conflict", message: path } };
+      return { ok: true, value: this.put(objectPath, patched) };
     }
     // Merge and server-side apply alike: what these tests write merges the same either way.
     const next = merge(current ?? {}, body) as Obj;
@@ -230,12 +238,12 @@ describe("the reconciler's writes for a given cluster and status", () => {
     w.cluster.put(paths.rollout, rollout);
     expect(await w.reconcile()).toEqual([
       "PATCH rollouts/podinfo",
-      "PUT rollouts/podinfo/status",
+      "PATCH rollouts/podinfo/status",
       "PATCH deployments/podinfo-primary",
       "PATCH services/podinfo-primary",
       "PATCH services/podinfo-canary",
       "PATCH services/podinfo",
-      "PUT rollouts/podinfo/status",
+      "PATCH rollouts/podinfo/status",
     ]);
     expect(phase(w)).toBe("Initializing");
     expect(await w.reconcile()).toEqual([]);
@@ -256,15 +264,15 @@ describe("the reconciler's writes for a given cluster and status", () => {
       spec: { ...(target("r2").spec as object), replicas: 0 },
     });
     expect(await w.reconcile()).toEqual([
-      "PUT rollouts/podinfo/status",
+      "PATCH rollouts/podinfo/status",
       "PATCH deployments/podinfo",
-      "PUT rollouts/podinfo/status",
+      "PATCH rollouts/podinfo/status",
     ]);
     w.cluster.rollOut(paths.target);
     expect(await w.reconcile()).toEqual([
-      "PUT rollouts/podinfo/status",
+      "PATCH rollouts/podinfo/status",
       "PATCH trafficsplits/podinfo",
-      "PUT rollouts/podinfo/status",
+      "PATCH rollouts/podinfo/status",
     ]);
     expect(phase(w)).toBe("Paused");
     expect(await w.reconcile()).toEqual([]);
@@ -278,7 +286,7 @@ describe("the reconciler's writes for a given cluster and status", () => {
       status: { ...(r.status as object), machine: { version: 9 } },
     });
     w.cluster.put(paths.target, target("r2"));
-    expect(await w.reconcile()).toEqual(["PUT rollouts/podinfo/status"]);
+    expect(await w.reconcile()).toEqual(["PATCH rollouts/podinfo/status"]);
     expect(w.cluster.at(paths.rollout)?.status).toMatchObject({
       conditions: expect.arrayContaining([
         expect.objectContaining({ type: "Ready", reason: "StatusUnreadable" }),
@@ -298,7 +306,7 @@ describe("the reconciler's writes for a given cluster and status", () => {
       spec: { ...(r.spec as object), steps: [{ setMirror: 50 }, { pause: {} }] },
     });
     w.cluster.put(paths.target, target("r2"));
-    expect(await w.reconcile()).toEqual(["PUT rollouts/podinfo/status"]);
+    expect(await w.reconcile()).toEqual(["PATCH rollouts/podinfo/status"]);
     expect(condition(w, "SpecValid")).toMatchObject({
       status: "False",
       reason: "InvalidSpec",
@@ -322,7 +330,7 @@ describe("the reconciler's writes for a given cluster and status", () => {
       spec: { ...(r.spec as object), analysis: { metrics: [metric] } },
     });
     w.cluster.put(paths.target, target("r2"));
-    expect(await w.reconcile()).toEqual(["PUT rollouts/podinfo/status"]);
+    expect(await w.reconcile()).toEqual(["PATCH rollouts/podinfo/status"]);
     expect(condition(w, "SpecValid")).toMatchObject({
       status: "False",
       reason: "QueryInvalid",
@@ -385,7 +393,7 @@ describe("the reconciler on the Gateway API router", () => {
     parentSays(w, true);
     expect(await w.reconcile()).toEqual([
       "PATCH deployments/podinfo",
-      "PUT rollouts/podinfo/status",
+      "PATCH rollouts/podinfo/status",
     ]);
     expect(condition(w, "TrafficRouted")).toMatchObject({
       status: "True",
@@ -399,9 +407,9 @@ describe("the reconciler on the Gateway API router", () => {
     await w.reconcile();
     w.cluster.rollOut(paths.target);
     expect(await w.reconcile()).toEqual([
-      "PUT rollouts/podinfo/status",
+      "PATCH rollouts/podinfo/status",
       "PATCH httproutes/podinfo",
-      "PUT rollouts/podinfo/status",
+      "PATCH rollouts/podinfo/status",
     ]);
     const rules = (w.cluster.at(`${paths.routes}/podinfo`)?.spec as { rules?: unknown[] })?.rules;
     expect(rules).toEqual([
@@ -417,7 +425,7 @@ describe("the reconciler on the Gateway API router", () => {
     expect(await w.reconcile()).toEqual([]);
 
     parentSays(w, false, "NotAllowedByListeners");
-    expect(await w.reconcile()).toEqual(["PUT rollouts/podinfo/status"]);
+    expect(await w.reconcile()).toEqual(["PATCH rollouts/podinfo/status"]);
     expect(condition(w, "TrafficRouted")).toMatchObject({
       status: "False",
       reason: "RouteNotAccepted",
@@ -490,7 +498,7 @@ describe("the reconciler on the Gateway API router", () => {
     const r = w.cluster.at(paths.rollout) as Obj;
     const analysis = { templates: [{ name: "success", clusterScope: true }] };
     w.cluster.put(paths.rollout, { ...r, spec: { ...(r.spec as object), analysis } });
-    expect(await w.reconcile()).toEqual(["PUT rollouts/podinfo/status"]);
+    expect(await w.reconcile()).toEqual(["PATCH rollouts/podinfo/status"]);
     expect(condition(w, "SpecValid")).toMatchObject({
       status: "False",
       reason: "TemplateNotFound",

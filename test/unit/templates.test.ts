@@ -338,6 +338,7 @@ describe("the Rollouts each template wakes", () => {
     },
     spec: { analysis: { templates } },
     status: undefined,
+    history: { length: 0 },
   });
 
   it("indexes Rollouts by the templates they name, and forgets what they no longer name", () => {
