@@ -314,7 +314,8 @@ export function createInformer<T extends { metadata: { name: string; namespace?:
   const worked = () => {
     clearTimeout(announceTimer);
     const ended = failures.worked(Date.now());
-    if (ended) logger.info(ended, "informer recovered: lists and watches work again");
+    if (ended)
+      logger.info({ resource, path, ...ended }, "informer recovered: lists and watches work again");
   };
   /** Warns once when the run has lasted past the threshold, whether at a failure or between. */
   const announce = () => {
@@ -323,6 +324,7 @@ export function createInformer<T extends { metadata: { name: string; namespace?:
     const h = failures.health(synced, now);
     logger.warn(
       {
+        resource,
         path,
         reason: h.reason,
         kind: h.kind,
