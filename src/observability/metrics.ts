@@ -52,31 +52,16 @@ export class ControllerMetrics {
   private informers: () => readonly WatchedInformer[] = () => [];
   // What each informer's totals were at the last scrape, so the counter grows by the difference.
   private readonly counted = new WeakMap<WatchedInformer, Readonly<Record<string, number>>>();
-  readonly informerSynced = new Gauge({
-    name: "fledge_informer_synced",
-    help: "1 while an informer's cache is synced and its lists and watches work, 0 before its first list and while they have failed past the threshold (10 s).",
-    labelNames: ["resource"],
-    registers: [this.registry],
-    collect: () => {
-      this.informerSynced.reset();
-      for (const [resource, hs] of this.byResource())
-        this.informerSynced.set({ resource }, hs.every((h) => h.synced && !h.failing) ? 1 : 0);
-    },
-  });
-  readonly informerFailingSeconds = new Gauge({
-    name: "fledge_informer_failing_seconds",
-    help: "How long an informer's lists and watches have been failing without a working watch; 0 while they work.",
-    labelNames: ["resource"],
-    registers: [this.registry],
-    collect: () => {
-      this.informerFailingSeconds.reset();
-      const now = Date.now();
-      for (const [resource, hs] of this.byResource()) {
-        const since = Math.min(...hs.map((h) => h.failingSince ?? now));
-        this.informerFailingSeconds.set({ resource }, (now - since) / 1000);
-      }
-    },
-  });
+  readonly informerSynced = this.informerGauge(
+    "fledge_informer_synced",
+    "1 while an informer's cache is synced and its lists and watches work, 0 before its first list and while they have failed past the threshold (10 s).",
+    (hs) => (hs.every((h) => h.synced && !h.failing) ? 1 : 0),
+  );
+  readonly informerFailingSeconds = this.informerGauge(
+    "fledge_informer_failing_seconds",
+    "How long an informer's lists and watches have been failing without a working watch; 0 while they work.",
+    (hs, now) => (now - Math.min(...hs.map((h) => h.failingSince ?? now))) / 1000,
+  );
   readonly informerFailures = new Counter({
     name: "fledge_informer_failures_total",
     help: "Failed lists and watches of each informer, by kind of failure (unreachable, forbidden, throttled, too-large-resource-version, timeout, server-error, client-error, bad-answer).",
@@ -98,6 +83,26 @@ export class ControllerMetrics {
   /** The informers whose health the informer metrics show, read at each scrape. */
   watchInformers(informers: () => readonly WatchedInformer[]): void {
     this.informers = informers;
+  }
+
+  /** A gauge by informer resource, its value read from their health at each scrape. */
+  private informerGauge(
+    name: string,
+    help: string,
+    value: (health: InformerHealth[], now: number) => number,
+  ): Gauge {
+    const gauge: Gauge = new Gauge({
+      name,
+      help,
+      labelNames: ["resource"],
+      registers: [this.registry],
+      collect: () => {
+        gauge.reset();
+        const now = Date.now();
+        for (const [resource, hs] of this.byResource()) gauge.set({ resource }, value(hs, now));
+      },
+    });
+    return gauge;
   }
 
   private byResource(): Map<string, InformerHealth[]> {
