@@ -17,12 +17,8 @@ import { Apps } from "./apps.ts";
 import { startLeaderElection } from "./leader.ts";
 import { WorkQueue } from "./queue.ts";
 import { Reconciler } from "./reconciler.ts";
-import {
-  autoscalerOf,
-  type RolloutObject,
-  rolloutObject,
-  specValidProblem,
-} from "./rollout-object.ts";
+import { type RolloutObject, rolloutObject, specValidProblem } from "./rollout-object.ts";
+import { autoscalerUsers } from "./rollout-refs.ts";
 import type { LeaseTiming } from "./shard-leases.ts";
 import { type ShardOwnership, shardOwnership } from "./shard-ownership.ts";
 import { TemplateUsers } from "./template-users.ts";
@@ -138,6 +134,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
   // A template's change wakes the Rollouts that name it; a kind's CRD arriving wakes those that
   // found none, which the cache shows as their status' TemplateNotFound.
   const templateUsers = new TemplateUsers();
+  const autoscalerUsersOf = autoscalerUsers();
   const templates = templateCaches(
     { kubeConfig, client, namespace, logger },
     {
@@ -219,6 +216,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
   // problem clears on the event that ends its cause, with no periodic look.
   rollouts.onEvent((type, r, old) => {
     templateUsers.rolloutChanged(type, r);
+    autoscalerUsersOf.rolloutChanged(type, r);
     for (const key of apps.rolloutChanged(type, r, old)) queue.add(key);
     if (type === "DELETED") metrics.forget(r.metadata.namespace, r.metadata.name);
     else queue.add(keyOf(r.metadata.namespace, r.metadata.name));
@@ -238,9 +236,8 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
   // the primary's wakes its owner, which repairs a hand edit.
   autoscalers.onEvent((_type, a) => {
     wakeOwner(a);
-    for (const r of rollouts.list())
-      if (r.metadata.namespace === a.metadata.namespace && autoscalerOf(r) === a.metadata.name)
-        queue.add(keyOf(r.metadata.namespace, r.metadata.name));
+    for (const key of autoscalerUsersOf.of(keyOf(a.metadata.namespace, a.metadata.name)))
+      queue.add(key);
   });
 
   let leading = false;
@@ -257,6 +254,7 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
   // apiserver answers, so those are retried now.
   for (const cache of [deployments, services, rollouts, autoscalers])
     cache.onReconnect(() => queue.retryFailed());
+  metrics.watchInformers(caches);
   const lead = async () => {
     await Promise.all([deployments, services, rollouts, autoscalers].map((c) => c.start()));
     await Promise.all([traffic.start(), templates.start()]);
@@ -273,8 +271,22 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
           if (req.url === "/readyz") {
             // A standby replica is ready: it is healthy and waiting for the lease.
             const standby = options.leaseNamespace !== undefined && !sharding && !leading;
-            const ready = standby || (leading && caches().every((c) => c.synced));
-            return res.writeHead(ready ? 200 : 503).end(ready ? "ok" : "caches not synced");
+            if (standby) return res.writeHead(200).end("ok");
+            if (!leading || !caches().every((c) => c.synced))
+              return res.writeHead(503).end("caches not synced");
+            // synced stays true after the first list: a cache that cannot resync is stale, and
+            // the Rollouts it feeds act on what it last saw.
+            const failing = caches().filter((c) => c.health.failing);
+            if (failing.length === 0) return res.writeHead(200).end("ok");
+            const now = Date.now();
+            return res.writeHead(503).end(
+              `informers failing to list and watch:\n${failing
+                .map(({ resource, health: h }) => {
+                  const s = Math.round((now - (h.failingSince ?? now)) / 1000);
+                  return `${resource}: ${h.kind} for ${s} s: ${h.reason}`;
+                })
+                .join("\n")}\n`,
+            );
           }
           if (req.url === "/metrics") {
             metrics.queueDepth.set(queue.depth);

@@ -3,6 +3,7 @@ import { type TemplateObject, templateKindOf } from "../api/analysis-template.ts
 import type { TemplateKind } from "../api/rollout.ts";
 import type { WatchEventType } from "../kube/informer.ts";
 import type { RolloutObject } from "./rollout-object.ts";
+import { RolloutRefs } from "./rollout-refs.ts";
 
 const key = (kind: TemplateKind, namespace: string | undefined, name: string) =>
   kind === "AnalysisTemplate" ? `${kind}/${namespace ?? ""}/${name}` : `${kind}/${name}`;
@@ -27,23 +28,14 @@ function templatesOf(r: RolloutObject): string[] {
  * just those, so a TemplateNotFound clears on the template's creation, with no periodic look.
  */
 export class TemplateUsers {
-  private readonly users = new Map<string, Set<string>>();
-  private readonly named = new Map<string, string[]>();
+  private readonly refs = new RolloutRefs(templatesOf);
 
   rolloutChanged(type: WatchEventType, r: RolloutObject): void {
-    const rollout = `${r.metadata.namespace}/${r.metadata.name}`;
-    for (const t of this.named.get(rollout) ?? []) {
-      this.users.get(t)?.delete(rollout);
-      if (this.users.get(t)?.size === 0) this.users.delete(t);
-    }
-    const now = type === "DELETED" ? [] : templatesOf(r);
-    if (now.length) this.named.set(rollout, now);
-    else this.named.delete(rollout);
-    for (const t of now) this.users.set(t, (this.users.get(t) ?? new Set()).add(rollout));
+    this.refs.rolloutChanged(type, r);
   }
 
   /** The keys of the Rollouts that name this template. */
   of(t: TemplateObject): string[] {
-    return [...(this.users.get(key(t.kind, t.metadata.namespace, t.metadata.name)) ?? [])];
+    return this.refs.of(key(t.kind, t.metadata.namespace, t.metadata.name));
   }
 }

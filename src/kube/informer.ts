@@ -1,6 +1,13 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { isDeepStrictEqual } from "node:util";
 import type { Logger } from "../observability/logger.ts";
+import {
+  classifyFailure,
+  type FailureKind,
+  FailureRun,
+  type InformerHealth,
+  resourceOf,
+} from "./informer-health.ts";
 import { type Entry, OwnWrites } from "./own-writes.ts";
 import {
   type ApiAccess,
@@ -8,6 +15,7 @@ import {
   kubeRequest,
   kubeStream,
   type RequestFailure,
+  statusCauses,
 } from "./request.ts";
 
 export type WatchEventType = "ADDED" | "MODIFIED" | "DELETED";
@@ -24,6 +32,8 @@ export interface InformerOptions<T> {
   logger: Logger;
   /** List page size (limit/continue paging). Default 500. */
   pageSize?: number;
+  /** How long lists and watches may fail before the informer says so. Default 10 s. */
+  failingAfterMs?: number;
 }
 
 export interface Informer<T extends { metadata: { name: string; namespace?: string } }> {
@@ -54,6 +64,13 @@ export interface Informer<T extends { metadata: { name: string; namespace?: stri
    */
   onReconnect(listener: () => void): void;
   readonly synced: boolean;
+  /** What the metrics call its collection, e.g. "rollouts.fledge.dev" (see resourceOf). */
+  readonly resource: string;
+  /**
+   * Whether it keeps up: synced stays true after the first list, so this says whether lists and
+   * watches have failed since, for how long, and why.
+   */
+  readonly health: InformerHealth;
 }
 
 type Listener<T> = (type: WatchEventType, obj: T, old: T | undefined) => void;
@@ -72,22 +89,20 @@ interface WatchEvent {
 type WatchEnd =
   | { kind: "ended" }
   | { kind: "expired"; reason: string }
-  | { kind: "failed"; reason: string }
+  | { kind: "failed"; failure: FailureKind; reason: string }
   | { kind: "stopped" };
 
-const MIN_BACKOFF_MS = 100;
-// Short, because the watch opening again is how the controller learns that the apiserver is back
-// (its failed reconciles are retried then): a restarting apiserver refuses connections, then
-// answers 403 and 429 while it loads RBAC and its storage, and a longer wait here made the next
-// step come seconds after it was ready. A try a second per informer costs an apiserver little.
-const MAX_BACKOFF_MS = 1_000;
+// The backoff between failed lists and watches is in informer-health.ts: quick while the
+// apiserver is away or starting, growing to half a minute while it answers but cannot serve.
 // client-go's reflector picks a random watch timeout in [5, 10) minutes so that a fleet of
 // informers does not reconnect in step.
 const MIN_WATCH_TIMEOUT_S = 300;
 // A watch the server has not ended this long after its own timeout is on a dead connection.
 const WATCH_DEADLINE_MARGIN_MS = 30_000;
-// A watch ending normally sooner than this is treated as a failure, so that a server that
-// accepts and closes at once is not hammered.
+// A watch ending normally sooner than this, with no event, is treated as a failure, so that a
+// server that accepts and closes at once is not hammered. A watch open this long, or that has
+// brought an event, works: that ends a run of failures (a list alone does not, for a watch that
+// fails at once after each list is the loop the backoff has to break).
 const SHORT_WATCH_MS = 1_000;
 
 function keyOf(namespace: string | undefined, name: string): string {
@@ -131,13 +146,15 @@ interface ListPage {
 
 type ListResult<T> =
   | { ok: true; entries: Map<string, Entry<T>>; resourceVersion: string }
-  | { ok: false; failure: RequestFailure };
+  | { ok: false; aborted: true }
+  | { ok: false; aborted: false; failure: FailureKind; reason: string };
 
 /**
  * A list+watch cache of one collection, in the manner of client-go's reflector: a paged list,
  * then a watch from the list's resourceVersion, resumed after every disconnect from the last
  * resourceVersion seen (bookmarks included), and re-listed on 410 Gone with the differences
- * emitted as events. Only transformed objects are kept.
+ * emitted as events. Only transformed objects are kept. Failures back off (informer-health.ts);
+ * a run of them past a threshold is said once at warn, and shows in `health`.
  */
 export function createInformer<T extends { metadata: { name: string; namespace?: string } }>(
   options: InformerOptions<T>,
@@ -145,6 +162,8 @@ export function createInformer<T extends { metadata: { name: string; namespace?:
   const { kubeConfig, path, labelSelector, fieldSelector, transform } = options;
   const pageSize = options.pageSize ?? 500;
   const logger = options.logger.child({ informer: path, labelSelector });
+  const resource = resourceOf(path, fieldSelector);
+  const failures = new FailureRun(options.failingAfterMs);
   let cache = new Map<string, Entry<T>>();
   const written = new OwnWrites<T>();
   const listeners: Listener<T>[] = [];
@@ -162,7 +181,7 @@ export function createInformer<T extends { metadata: { name: string; namespace?:
   const reopened = () => {
     if (!broken) return;
     broken = false;
-    logger.info("watch open again after failures");
+    logger.debug("watch open again after failures");
     for (const listener of reconnectListeners) {
       try {
         listener();
@@ -214,7 +233,13 @@ export function createInformer<T extends { metadata: { name: string; namespace?:
           paged = false;
           continue;
         }
-        return result;
+        if (result.failure.kind === "aborted") return { ok: false, aborted: true };
+        return {
+          ok: false,
+          aborted: false,
+          failure: classifyFailure(result.failure),
+          reason: describeFailure(result.failure),
+        };
       }
       for (const raw of result.value.items ?? []) {
         const meta = rawMeta(raw);
@@ -232,7 +257,9 @@ export function createInformer<T extends { metadata: { name: string; namespace?:
         if (!resourceVersion) {
           return {
             ok: false,
-            failure: { kind: "network", message: "list answer has no resourceVersion" },
+            aborted: false,
+            failure: "bad-answer",
+            reason: "list answer has no resourceVersion",
           };
         }
         return { ok: true, entries, resourceVersion };
@@ -282,14 +309,60 @@ export function createInformer<T extends { metadata: { name: string; namespace?:
       emit(old ? "MODIFIED" : "ADDED", value, old?.value);
   };
 
+  let announceTimer: NodeJS.Timeout | undefined;
+  /** A watch works: the run of failures, if any, is over. */
+  const worked = () => {
+    clearTimeout(announceTimer);
+    const ended = failures.worked(Date.now());
+    if (ended)
+      logger.info({ resource, path, ...ended }, "informer recovered: lists and watches work again");
+  };
+  /** Warns once when the run has lasted past the threshold, whether at a failure or between. */
+  const announce = () => {
+    const now = Date.now();
+    if (!failures.announce(now)) return;
+    const h = failures.health(synced, now);
+    logger.warn(
+      {
+        resource,
+        path,
+        reason: h.reason,
+        kind: h.kind,
+        failingForMs: now - (h.failingSince ?? now),
+        failures: h.failures,
+      },
+      "informer cannot list and watch; its cache may be stale; retrying with backoff",
+    );
+  };
+  /** Records a failure, says it (at info the first of a run, debug after), and waits. */
+  const failed = async (kind: FailureKind, reason: string, message: string, extra: object) => {
+    broken = true;
+    const first = failures.health(synced, Date.now()).failingSince === undefined;
+    const delayMs = failures.failed(kind, reason, Date.now());
+    logger[first ? "info" : "debug"]({ ...extra, reason, kind, delayMs }, message);
+    announce();
+    if (first) {
+      clearTimeout(announceTimer);
+      announceTimer = setTimeout(announce, failures.untilThreshold(Date.now()) ?? 0);
+      announceTimer.unref();
+    }
+    await sleep(delayMs, undefined, { signal: stopper.signal }).catch(() => {});
+  };
+
   /** One watch connection from resourceVersion; returns why it ended and the last version seen. */
-  const watchOnce = async (
-    from: string,
-  ): Promise<{ end: WatchEnd; resourceVersion: string; opened: boolean }> => {
+  const watchOnce = async (from: string): Promise<{ end: WatchEnd; resourceVersion: string }> => {
     let resourceVersion = from;
-    let opened = false;
     let eventError: WatchEnd | undefined;
+    let settled = false;
+    let settleTimer: NodeJS.Timeout | undefined;
+    const settle = () => {
+      clearTimeout(settleTimer);
+      if (settled) return;
+      settled = true;
+      worked();
+    };
     const timeoutSeconds = MIN_WATCH_TIMEOUT_S + Math.floor(Math.random() * MIN_WATCH_TIMEOUT_S);
+    const started = performance.now();
     const end = await kubeStream(kubeConfig, {
       path,
       query: {
@@ -305,24 +378,39 @@ export function createInformer<T extends { metadata: { name: string; namespace?:
         AbortSignal.timeout(timeoutSeconds * 1000 + WATCH_DEADLINE_MARGIN_MS),
       ]),
       onOpen: () => {
-        opened = true;
+        // The apiserver answers: what failed meanwhile can be tried now. Whether this watch
+        // works is known at its first event, or once it has stayed open a while.
         reopened();
+        settleTimer = setTimeout(settle, SHORT_WATCH_MS);
       },
       onLine: (line) => {
         let event: WatchEvent;
         try {
           event = JSON.parse(line) as WatchEvent;
         } catch {
-          eventError = { kind: "failed", reason: "watch sent a line that is not JSON" };
+          eventError = {
+            kind: "failed",
+            failure: "bad-answer",
+            reason: "watch sent a line that is not JSON",
+          };
           return false;
         }
         if (event.type === "ERROR") {
-          const status = event.object as { code?: number; message?: string } | undefined;
+          const status = event.object as
+            | { code?: number; reason?: string; message?: string }
+            | undefined;
           const reason = `watch ERROR ${status?.code ?? "?"}: ${status?.message ?? "no message"}`;
           eventError =
-            status?.code === 410 ? { kind: "expired", reason } : { kind: "failed", reason };
+            status?.code === 410
+              ? { kind: "expired", reason }
+              : {
+                  kind: "failed",
+                  failure: classifyFailure({ ...status, causes: statusCauses(status) }),
+                  reason,
+                };
           return false;
         }
+        settle();
         if (event.type === "BOOKMARK") {
           // A bookmark is a bare resourceVersion (no name): where to resume without a relist.
           const rv = (event.object as { metadata?: { resourceVersion?: unknown } } | null)?.metadata
@@ -343,66 +431,69 @@ export function createInformer<T extends { metadata: { name: string; namespace?:
         }
       },
     });
-    if (stopper.signal.aborted) return { end: { kind: "stopped" }, resourceVersion, opened };
-    if (eventError) return { end: eventError, resourceVersion, opened };
-    if (end.kind === "ended") return { end, resourceVersion, opened };
+    clearTimeout(settleTimer);
+    if (stopper.signal.aborted) return { end: { kind: "stopped" }, resourceVersion };
+    if (eventError) return { end: eventError, resourceVersion };
+    if (end.kind === "ended") {
+      if (settled || performance.now() - started >= SHORT_WATCH_MS) return { end, resourceVersion };
+      return {
+        end: { kind: "failed", failure: "bad-answer", reason: "watch closed at once" },
+        resourceVersion,
+      };
+    }
     const reason = describeFailure(end.failure);
     return {
-      end: isGone(end.failure) ? { kind: "expired", reason } : { kind: "failed", reason },
+      end: isGone(end.failure)
+        ? { kind: "expired", reason }
+        : { kind: "failed", failure: classifyFailure(end.failure), reason },
       resourceVersion,
-      opened,
     };
   };
 
   const run = async () => {
-    let failures = 0;
-    const backoff = async () => {
-      const delay = Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** failures);
-      failures += 1;
-      await sleep(delay, undefined, { signal: stopper.signal }).catch(() => {});
-    };
     let resourceVersion: string | undefined;
     while (!stopper.signal.aborted) {
       if (resourceVersion === undefined) {
+        // Never from a resourceVersion: a list without one is read consistently (from etcd, or
+        // from a watch cache that has caught up with it), so one the cache is behind of, the
+        // cause of a ResourceVersionTooLarge, is not asked for again.
         const listed = await listAll();
         if (!listed.ok) {
-          if (listed.failure.kind === "aborted") return;
-          broken = true;
-          logger.warn(
-            { reason: describeFailure(listed.failure), failures },
-            "list failed; retrying",
-          );
-          await backoff();
+          if (listed.aborted) return;
+          await failed(listed.failure, listed.reason, "list failed; retrying", {});
           continue;
         }
         replace(listed.entries, listed.resourceVersion);
         resourceVersion = listed.resourceVersion;
-        failures = 0;
         logger.debug({ objects: cache.size, resourceVersion }, "listed");
         if (!synced) {
           synced = true;
           markSynced();
         }
       }
-      const started = performance.now();
       const watched = await watchOnce(resourceVersion);
       resourceVersion = watched.resourceVersion;
       const { end } = watched;
-      if (watched.opened) failures = 0;
       switch (end.kind) {
         case "stopped":
           return;
         case "ended":
-          if (performance.now() - started < SHORT_WATCH_MS) await backoff();
           break;
         case "expired":
           logger.info({ reason: end.reason, resourceVersion }, "watch expired; relisting");
           resourceVersion = undefined;
           break;
         case "failed":
-          broken = true;
-          logger.warn({ reason: end.reason, resourceVersion, failures }, "watch failed; resuming");
-          await backoff();
+          if (end.failure === "too-large-resource-version") {
+            // The apiserver's watch cache is behind etcd: a watch from this version would fail
+            // the same way, so relist (as client-go's reflector does), after the backoff.
+            await failed(end.failure, end.reason, "watch cache behind; relisting", {
+              resourceVersion,
+            });
+            resourceVersion = undefined;
+          } else {
+            await failed(end.failure, end.reason, "watch failed; resuming", { resourceVersion });
+          }
           break;
       }
     }
@@ -417,6 +508,7 @@ export function createInformer<T extends { metadata: { name: string; namespace?:
     },
     async stop() {
       stopper.abort();
+      clearTimeout(announceTimer);
       await running;
     },
     get(namespace, name) {
@@ -444,6 +536,10 @@ export function createInformer<T extends { metadata: { name: string; namespace?:
     },
     get synced() {
       return synced;
+    },
+    resource,
+    get health() {
+      return failures.health(synced, Date.now());
     },
   };
 }

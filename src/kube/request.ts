@@ -12,7 +12,14 @@ export interface ApiAccess {
 
 /** Why a request did not succeed: an HTTP status with the apiserver's Status, or no answer at all. */
 export type RequestFailure =
-  | { kind: "status"; status: number; reason: string; message: string }
+  | {
+      kind: "status";
+      status: number;
+      reason: string;
+      message: string;
+      /** The reasons of the Status's details.causes, e.g. ResourceVersionTooLarge. */
+      causes?: string[];
+    }
   | { kind: "network"; message: string }
   | { kind: "aborted" };
 
@@ -56,14 +63,26 @@ function urlOf(kubeConfig: ApiAccess, options: RequestOptions): URL | RequestFai
 function statusFailure(status: number, text: string): RequestFailure {
   let reason = `HTTP${status}`;
   let message = text.slice(0, 300);
+  let causes: string[] | undefined;
   try {
-    const parsed = JSON.parse(text) as { reason?: unknown; message?: unknown };
+    const parsed = JSON.parse(text) as { reason?: unknown; message?: unknown; details?: unknown };
     if (typeof parsed.reason === "string") reason = parsed.reason;
     if (typeof parsed.message === "string") message = parsed.message;
+    causes = statusCauses(parsed);
   } catch {
     // Not a metav1.Status (a proxy's error page, say): the raw text is the best reason there is.
   }
-  return { kind: "status", status, reason, message };
+  return { kind: "status", status, reason, message, ...(causes ? { causes } : {}) };
+}
+
+/** The reasons of a metav1.Status's details.causes, if it names any. */
+export function statusCauses(status: unknown): string[] | undefined {
+  const causes = (status as { details?: { causes?: unknown } } | null)?.details?.causes;
+  if (!Array.isArray(causes)) return undefined;
+  const reasons = causes
+    .map((c) => (c as { reason?: unknown } | null)?.reason)
+    .filter((r): r is string => typeof r === "string");
+  return reasons.length ? reasons : undefined;
 }
 
 /**

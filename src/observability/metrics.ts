@@ -1,5 +1,9 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { PHASES } from "../api/rollout.ts";
+import { FAILURE_KINDS, type InformerHealth } from "../kube/informer-health.ts";
+
+/** What the metrics read of an informer at each scrape. */
+export type WatchedInformer = { readonly resource: string; readonly health: InformerHealth };
 
 /** The controller's Prometheus metrics, named by Prometheus conventions (fledge_ prefix, base units). */
 export class ControllerMetrics {
@@ -50,6 +54,69 @@ export class ControllerMetrics {
     help: "Shards whose Lease this replica holds and whose Rollouts it reconciles (with --shards).",
     registers: [this.registry],
   });
+
+  private informers: () => readonly WatchedInformer[] = () => [];
+  // What each informer's totals were at the last scrape, so the counter grows by the difference.
+  private readonly counted = new WeakMap<WatchedInformer, Readonly<Record<string, number>>>();
+  readonly informerSynced = this.informerGauge(
+    "fledge_informer_synced",
+    "1 while an informer's cache is synced and its lists and watches work, 0 before its first list and while they have failed past the threshold (10 s).",
+    (hs) => (hs.every((h) => h.synced && !h.failing) ? 1 : 0),
+  );
+  readonly informerFailingSeconds = this.informerGauge(
+    "fledge_informer_failing_seconds",
+    "How long an informer's lists and watches have been failing without a working watch; 0 while they work.",
+    (hs, now) => (now - Math.min(...hs.map((h) => h.failingSince ?? now))) / 1000,
+  );
+  readonly informerFailures = new Counter({
+    name: "fledge_informer_failures_total",
+    help: "Failed lists and watches of each informer, by kind of failure (unreachable, forbidden, throttled, too-large-resource-version, timeout, server-error, client-error, bad-answer).",
+    labelNames: ["resource", "reason"],
+    registers: [this.registry],
+    collect: () => {
+      for (const informer of this.informers()) {
+        const { totals } = informer.health;
+        const before = this.counted.get(informer);
+        for (const reason of FAILURE_KINDS) {
+          const grown = totals[reason] - (before?.[reason] ?? 0);
+          if (grown > 0) this.informerFailures.inc({ resource: informer.resource, reason }, grown);
+        }
+        this.counted.set(informer, totals);
+      }
+    },
+  });
+
+  /** The informers whose health the informer metrics show, read at each scrape. */
+  watchInformers(informers: () => readonly WatchedInformer[]): void {
+    this.informers = informers;
+  }
+
+  /** A gauge by informer resource, its value read from their health at each scrape. */
+  private informerGauge(
+    name: string,
+    help: string,
+    value: (health: InformerHealth[], now: number) => number,
+  ): Gauge {
+    const gauge: Gauge = new Gauge({
+      name,
+      help,
+      labelNames: ["resource"],
+      registers: [this.registry],
+      collect: () => {
+        gauge.reset();
+        const now = Date.now();
+        for (const [resource, hs] of this.byResource()) gauge.set({ resource }, value(hs, now));
+      },
+    });
+    return gauge;
+  }
+
+  private byResource(): Map<string, InformerHealth[]> {
+    const grouped = new Map<string, InformerHealth[]>();
+    for (const i of this.informers())
+      grouped.set(i.resource, [...(grouped.get(i.resource) ?? []), i.health]);
+    return grouped;
+  }
 
   setPhase(namespace: string, name: string, phase: string): void {
     for (const p of PHASES) this.phase.set({ namespace, name, phase: p }, p === phase ? 1 : 0);

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
+import http from "node:http";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
@@ -12,9 +13,12 @@ import {
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import { z } from "zod";
+import { startManager } from "../../src/controller/manager.ts";
 import { createInformer, type Informer, type WatchEventType } from "../../src/kube/informer.ts";
+import type { ApiAccess } from "../../src/kube/request.ts";
 import { type Logger, silentLogger } from "../../src/observability/logger.ts";
 import { type ControlPlane, startControlPlane } from "../harness/control-plane.ts";
+import { loopbackServer } from "./support/loopback.ts";
 
 const LABEL = "fledge.dev/informer-test";
 
@@ -79,19 +83,36 @@ async function until(what: string, probe: () => boolean, timeoutMs = 20_000): Pr
   return performance.now() - started;
 }
 
+type LogLine = { level: number; msg: string; resource?: string } & Record<string, unknown>;
+const WARN = 40;
+const CANNOT_RESYNC =
+  "informer cannot list and watch; its cache may be stale; retrying with backoff";
+const RECOVERED = "informer recovered: lists and watches work again";
+
 /** A logger whose messages the test can read, to see which path the informer took. */
-function capturingLogger(): { logger: Logger; messages: string[] } {
+function capturingLogger(): { logger: Logger; messages: string[]; lines: LogLine[] } {
   const messages: string[] = [];
+  const lines: LogLine[] = [];
   const logger = pino(
     { level: "debug" },
     {
       write(line: string) {
-        messages.push((JSON.parse(line) as { msg: string }).msg);
+        const entry = JSON.parse(line) as LogLine;
+        lines.push(entry);
+        messages.push(entry.msg);
       },
     },
   );
-  return { logger, messages };
+  return { logger, messages, lines };
 }
+
+/** How many times each informer (by its resource) logged `msg`. */
+const countsByResource = (lines: LogLine[], msg: string) => {
+  const counts: Record<string, number> = {};
+  for (const l of lines)
+    if (l.msg === msg) counts[l.resource ?? "?"] = (counts[l.resource ?? "?"] ?? 0) + 1;
+  return counts;
+};
 
 describe("informer against the tier's control plane", () => {
   const kubeConfig = adminConfig(inject("kubeconfig"));
@@ -444,6 +465,111 @@ describe("informer across disconnects, apiserver restarts and 410 Gone", () => {
       await informer.stop();
     }
   });
+
+  test("kube-apiserver down past 10 s: one warning per informer, /readyz 503 naming them, the metrics say so; all clear once it is back", async () => {
+    const ns = await namespace(core, "informer-outage");
+    const { logger, lines } = capturingLogger();
+    const manager = await startManager({
+      kubeConfig: controlPlane.kubeConfig,
+      namespace: ns,
+      workers: 1,
+      metricsPort: 0,
+      logger,
+      identity: "informer-outage",
+    });
+    const base = `http://127.0.0.1:${manager.port}`;
+    const readyz = async () => {
+      const res = await fetch(`${base}/readyz`);
+      return { status: res.status, body: await res.text() };
+    };
+    const metrics = async () => (await fetch(`${base}/metrics`)).text();
+    const core4 = [
+      "rollouts.fledge.dev",
+      "deployments.apps",
+      "services",
+      "horizontalpodautoscalers.autoscaling",
+    ];
+    let stopped = false;
+    try {
+      expect(await readyz()).toEqual({ status: 200, body: "ok" });
+      expect(await metrics()).toContain('fledge_informer_synced{resource="rollouts.fledge.dev"} 1');
+
+      // The watches fail as soon as it begins to shut down, which may take a second or two.
+      const down = performance.now();
+      await controlPlane.stopApiserver();
+      stopped = true;
+      // Under the threshold, a short outage (a restart) is not news.
+      await sleep(5_000);
+      expect((await readyz()).status).toBe(200);
+      expect(countsByResource(lines, CANNOT_RESYNC)).toEqual({});
+
+      let failing = { status: 0, body: "" };
+      for (; failing.status !== 503 && performance.now() - down < 20_000; await sleep(200))
+        failing = await readyz();
+      const noticed = performance.now() - down;
+      expect(failing.status).toBe(503);
+      expect(noticed).toBeGreaterThanOrEqual(9_900);
+      // Each informer's run began when its own watch broke, a moment apart from the others'.
+      const named = (body: string) =>
+        core4.every((r) =>
+          new RegExp(`^${r.replace(/\./g, "\\.")}: unreachable for \\d+ s: `, "m").test(body),
+        );
+      for (; !named(failing.body) && performance.now() - down < 25_000; await sleep(200))
+        failing = await readyz();
+      expect(failing.body).toMatch(/^informers failing to list and watch:\n/);
+      expect(named(failing.body), failing.body).toBe(true);
+
+      // Retries go on, but the warning is said once per informer, not once per retry.
+      await sleep(3_000);
+      const warned = countsByResource(lines, CANNOT_RESYNC);
+      expect(
+        Object.values(warned).every((n) => n === 1),
+        JSON.stringify(warned),
+      ).toBe(true);
+      for (const resource of core4) expect(warned[resource], resource).toBe(1);
+      const warning = lines.find((l) => l.msg === CANNOT_RESYNC && l.level === WARN);
+      expect(warning).toMatchObject({ kind: "unreachable", failingForMs: expect.any(Number) });
+      expect(warning?.failingForMs as number).toBeGreaterThanOrEqual(9_900);
+
+      const text = await metrics();
+      expect(text).toContain('fledge_informer_synced{resource="rollouts.fledge.dev"} 0');
+      const seconds = Number(
+        /^fledge_informer_failing_seconds\{resource="rollouts.fledge.dev"\} ([\d.]+)$/m.exec(
+          text,
+        )?.[1],
+      );
+      expect(seconds).toBeGreaterThanOrEqual(10);
+      const failures = Number(
+        /^fledge_informer_failures_total\{resource="rollouts.fledge.dev",reason="unreachable"\} (\d+)$/m.exec(
+          text,
+        )?.[1],
+      );
+      // Quick retries while it is away (at most a second apart), so it is noticed when it is back.
+      expect(failures).toBeGreaterThanOrEqual(8);
+
+      const back = await controlPlane.startApiserver();
+      stopped = false;
+      let ready = { status: 0, body: "" };
+      for (; ready.status !== 200 && Date.now() - back < 10_000; await sleep(100))
+        ready = await readyz();
+      expect(ready).toEqual({ status: 200, body: "ok" });
+      console.info(`informer: /readyz ok ${Date.now() - back} ms after kube-apiserver's`);
+      const recovered = countsByResource(lines, RECOVERED);
+      expect(recovered).toEqual(warned);
+      expect(lines.find((l) => l.msg === RECOVERED)).toMatchObject({
+        outageMs: expect.any(Number),
+        failures: expect.any(Number),
+      });
+      const after = await metrics();
+      for (const resource of core4) {
+        expect(after).toContain(`fledge_informer_synced{resource="${resource}"} 1`);
+        expect(after).toContain(`fledge_informer_failing_seconds{resource="${resource}"} 0`);
+      }
+    } finally {
+      if (stopped) await controlPlane.startApiserver();
+      await manager.stop();
+    }
+  }, 90_000);
 });
 
 /** Writes right after a restart may meet an apiserver still warming up; retry them briefly. */
@@ -458,3 +584,131 @@ async function eventuallyWrites<T>(write: () => Promise<T>): Promise<T> {
     }
   }
 }
+
+/**
+ * kube-apiserver's answer to a watch from a resourceVersion its watch cache has not reached
+ * (storage.NewTooLargeResourceVersionError): a loaded apiserver's cache falls behind etcd, which
+ * the harness's cannot be made to do on demand, so a stand-in on the loopback answers instead.
+ */
+const TOO_LARGE = {
+  type: "ERROR",
+  object: {
+    kind: "Status",
+    apiVersion: "v1",
+    status: "Failure",
+    message: "Timeout: Too large resource version: 101, current: 90",
+    reason: "Timeout",
+    details: {
+      causes: [{ reason: "ResourceVersionTooLarge", message: "Too large resource version" }],
+      retryAfterSeconds: 1,
+    },
+    code: 504,
+  },
+};
+
+/** A ConfigMap collection whose watches fail as a lagging watch cache's do, the first few times. */
+const lagging = {
+  requests: [] as { watch: boolean; resourceVersion: string | null; at: number }[],
+  failWatches: 0,
+  version: 100,
+};
+const stand = loopbackServer((req, res) => {
+  const url = new URL(req.url ?? "/", "http://x");
+  const watch = url.searchParams.get("watch") === "true";
+  lagging.requests.push({
+    watch,
+    resourceVersion: url.searchParams.get("resourceVersion"),
+    at: performance.now(),
+  });
+  const cm = (name: string, rv: number) => ({
+    metadata: { name, namespace: "lag", resourceVersion: String(rv) },
+    data: { color: "blue" },
+  });
+  res.writeHead(200, { "content-type": "application/json" });
+  if (!watch) {
+    lagging.version += 1;
+    return res.end(
+      JSON.stringify({
+        kind: "ConfigMapList",
+        metadata: { resourceVersion: String(lagging.version) },
+        items: [cm("a", 1)],
+      }),
+    );
+  }
+  if (lagging.failWatches > 0) {
+    lagging.failWatches -= 1;
+    return res.end(`${JSON.stringify(TOO_LARGE)}\n`);
+  }
+  // Caught up: the watch works, brings one object and stays open.
+  res.write(`${JSON.stringify({ type: "ADDED", object: cm("b", lagging.version + 1) })}\n`);
+});
+
+test("a watch cache behind the list: relists without a resourceVersion, backs off growing, warns once, says when it recovered", async () => {
+  const plain: ApiAccess = {
+    getCurrentCluster: () => ({ server: `http://127.0.0.1:${stand.port}` }),
+    applyToHTTPSOptions: async (options) => {
+      options.agent = new http.Agent();
+    },
+  };
+  lagging.requests = [];
+  lagging.failWatches = 7;
+  const { logger, lines } = capturingLogger();
+  const informer = createInformer({
+    kubeConfig: plain,
+    path: "/api/v1/namespaces/lag/configmaps",
+    transform: toColor,
+    logger,
+    failingAfterMs: 2_000,
+  });
+  const events = record(informer);
+  await informer.start();
+  try {
+    await until("the working watch", () => events.includes("ADDED b blue"), 30_000);
+    await sleep(1_200);
+    expect(events).toEqual(["ADDED a blue", "ADDED b blue"]);
+    const { requests } = lagging;
+    // Each failed watch is followed by a list, never by a watch from the same version, and no
+    // list asks for a version: it is read consistently.
+    expect(requests.map((r) => (r.watch ? "watch" : "list"))).toEqual(
+      Array.from({ length: 8 }, () => ["list", "watch"]).flat(),
+    );
+    expect(requests.filter((r) => !r.watch).every((r) => r.resourceVersion === null)).toBe(true);
+    const watches = requests.filter((r) => r.watch).map((r) => r.resourceVersion);
+    expect(watches).toEqual(Array.from({ length: 8 }, (_, i) => String(101 + i)));
+    // The wait before each relist grows (jittered within [half, whole] of a doubling ceiling).
+    const waits = requests
+      .map((r, i) => (r.watch ? undefined : i > 0 ? r.at - (requests[i - 1]?.at ?? 0) : undefined))
+      .filter((w): w is number => w !== undefined);
+    expect(waits).toHaveLength(7);
+    expect(waits[0]).toBeLessThan(300);
+    expect(waits[6]).toBeGreaterThanOrEqual(6_400 / 2 - 50);
+    expect(waits.slice(-3).reduce((a, b) => a + b)).toBeGreaterThan(
+      waits.slice(0, 3).reduce((a, b) => a + b) * 4,
+    );
+
+    const warnings = lines.filter((l) => l.msg === CANNOT_RESYNC);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({
+      level: WARN,
+      path: "/api/v1/namespaces/lag/configmaps",
+      kind: "too-large-resource-version",
+      reason: expect.stringContaining("Too large resource version"),
+    });
+    expect((warnings[0]?.failingForMs as number) >= 2_000).toBe(true);
+    const recovered = lines.filter((l) => l.msg === RECOVERED);
+    expect(recovered).toHaveLength(1);
+    expect(recovered[0]).toMatchObject({ failures: 7 });
+    expect(informer.health).toMatchObject({
+      synced: true,
+      failing: false,
+      failingSince: undefined,
+    });
+    expect(informer.health.totals["too-large-resource-version"]).toBe(7);
+    // Of the rest, one line at info for the run's first failure, debug for the others.
+    expect(
+      lines.filter((l) => l.msg === "watch cache behind; relisting").map((l) => l.level),
+    ).toEqual([30, 20, 20, 20, 20, 20, 20]);
+  } finally {
+    await informer.stop();
+  }
+}, 60_000);
