@@ -18,6 +18,19 @@ const CONCURRENCY = 16;
 
 export interface FakeKubelet {
   stop(): Promise<void>;
+  /** Its own lag, for the benchmark: see KubeletLag. */
+  lag(): KubeletLag;
+}
+
+/**
+ * What the fake kubelet itself adds to a pod's start: for each pod it made Ready, when (epoch ms)
+ * and how long after its watch first showed the pod (the queue's wait, the binding and the
+ * status write); and the most pods it had waiting at once since the last resetPeak().
+ */
+export interface KubeletLag {
+  readied: ReadonlyArray<{ at: number; lagMs: number }>;
+  queuePeak: number;
+  resetPeak(): void;
 }
 
 function isReady(pod: V1Pod): boolean {
@@ -49,6 +62,10 @@ export async function startFakeKubelet(kubeConfig: KubeConfig): Promise<FakeKube
   const queue = new Map<string, V1Pod>();
   const busy = new Set<string>();
   const started = new Set<string>();
+  /** When the watch first showed each pod not yet started, by uid: one entry per pending pod. */
+  const firstSeen = new Map<string, number>();
+  const readied: { at: number; lagMs: number }[] = [];
+  let queuePeak = 0;
   let running = 0;
   const idle: Array<() => void> = [];
 
@@ -116,6 +133,9 @@ export async function startFakeKubelet(kubeConfig: KubeConfig): Promise<FakeKube
       mergePatch,
     );
     started.add(uid);
+    const at = Date.now();
+    readied.push({ at, lagMs: at - (firstSeen.get(uid) ?? at) });
+    firstSeen.delete(uid);
   }
 
   function pump(): void {
@@ -146,7 +166,14 @@ export async function startFakeKubelet(kubeConfig: KubeConfig): Promise<FakeKube
 
   function enqueue(pod: V1Pod): void {
     const key = `${pod.metadata?.namespace}/${pod.metadata?.name}`;
+    const uid = pod.metadata?.uid ?? "";
+    const pending =
+      !pod.metadata?.deletionTimestamp &&
+      pod.metadata?.annotations?.[UNREADY_ANNOTATION] !== "true" &&
+      !isReady(pod);
+    if (pending && !started.has(uid) && !firstSeen.has(uid)) firstSeen.set(uid, Date.now());
     queue.set(key, pod);
+    queuePeak = Math.max(queuePeak, queue.size);
     pump();
   }
 
@@ -171,7 +198,10 @@ export async function startFakeKubelet(kubeConfig: KubeConfig): Promise<FakeKube
             }
             resourceVersion = object.metadata?.resourceVersion ?? resourceVersion;
             if (type === "ADDED" || type === "MODIFIED") enqueue(object);
-            else if (type === "DELETED") started.delete(object.metadata?.uid ?? "");
+            else if (type === "DELETED") {
+              started.delete(object.metadata?.uid ?? "");
+              firstSeen.delete(object.metadata?.uid ?? "");
+            }
           },
           ended.resolve,
         );
@@ -186,6 +216,13 @@ export async function startFakeKubelet(kubeConfig: KubeConfig): Promise<FakeKube
 
   const loop = listAndWatch();
   return {
+    lag: () => ({
+      readied,
+      queuePeak,
+      resetPeak: () => {
+        queuePeak = queue.size;
+      },
+    }),
     async stop() {
       stopped = true;
       abort?.abort();
