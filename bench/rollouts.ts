@@ -124,7 +124,7 @@ type Row = {
   /** The same moves timed where they happened, at the apiserver: see apiserverTimes. */
   atApiserver: ReturnType<typeof apiserverTimes>;
   /** The fake kubelet's own lag during the wave: its watch's first sight of a pod to its Ready write. */
-  kubelet: { lag: [number, number]; pods: number; queuePeak: number };
+  kubelet: { lag: [number, number]; wait: [number, number]; pods: number; queuePeak: number };
   /** Every user's requests a second over the rollout, busiest first, to say what dominates. */
   users: string;
   /** How busy the machine's cores were from trigger to done (0..1), whoever used them. */
@@ -386,9 +386,7 @@ async function run(n: number, wave: number): Promise<Row> {
     const machineDone = machineTicks();
     const loadAtDone = loadavg()[0] ?? 0;
     const cpuDone = processStats(pid).cpuS;
-    const kubeletLags = kubelet.readied
-      .filter((r) => r.at >= t0 && r.at <= t1)
-      .map((r) => r.lagMs / 1000);
+    const readied = kubelet.readied.filter((r) => r.at >= t0 && r.at <= t1);
     const queuePeak = kubelet.queuePeak;
 
     // The times each app's weight rose, as the observer's watch saw them.
@@ -462,7 +460,12 @@ async function run(n: number, wave: number): Promise<Row> {
       cpuS: cpuDone - before.cpuS,
       kinds: breakdown(during.kinds, wave),
       atApiserver: apiserverTimes(timelines, t0),
-      kubelet: { lag: p50p99(kubeletLags), pods: kubeletLags.length, queuePeak },
+      kubelet: {
+        lag: p50p99(readied.map((r) => r.lagMs / 1000)),
+        wait: p50p99(readied.map((r) => r.waitMs / 1000)),
+        pods: readied.length,
+        queuePeak,
+      },
       users: userRates(during.users, (idleFrom - t0) / 1000),
       machineBusy:
         (machineDone.busy - machineBefore.busy) / (machineDone.total - machineBefore.total),
@@ -518,7 +521,7 @@ const kindsOf = (r: Row) => {
   return [
     `${at}, requests per canary by kind: ${r.kinds}`,
     `${at}, timed at the apiserver (audit log, no watcher's lag): reaction p50/p99 ${pair(r.atApiserver.reaction)} s, of which Fledge's part (trigger to canary scaled, plus canary ready to first weight) ${pair(r.atApiserver.fledgeShare)} s; step lateness p50/p99 ${pair(r.atApiserver.lateness)} s, the apiserver taking ${pair(r.atApiserver.splitLatency)} s over each split write`,
-    `${at}, canary scaled up (Fledge's patch) to its pod's Ready status written (fake kubelet) p50/p99 ${pair(r.atApiserver.scaledToPodReady)} s, of which the fake kubelet's own (its watch's first sight of the pod to its Ready write, ${r.kubelet.pods} pods) ${pair(r.kubelet.lag)} s, at most ${r.kubelet.queuePeak} pods waiting for it`,
+    `${at}, canary scaled up (Fledge's patch) to its pod's Ready status written (fake kubelet) p50/p99 ${pair(r.atApiserver.scaledToPodReady)} s, of which the fake kubelet's own (its watch's first sight of the pod to its Ready write, ${r.kubelet.pods} pods) ${pair(r.kubelet.lag)} s, of that waiting in its queue ${pair(r.kubelet.wait)} s, at most ${r.kubelet.queuePeak} pods waiting for it`,
     `${at}, start-up (SIGTERM, then a new process over ${r.n} Healthy Rollouts): /readyz 200 after ${r.startup.readyS.toFixed(1)} s, every Rollout reconciled once after ${r.startup.reconciledS.toFixed(1)} s, RSS then ${r.startup.rssMb.toFixed(0)} MB; ${r.startup.writes} writes${r.startup.writes ? ` (${r.startup.writeKinds})` : ""}; its requests: ${r.startup.requests}`,
     `${at}, requests a second over the rollout by user: ${r.users}; the machine's cores ${(r.machineBusy * 100).toFixed(0)}% busy from trigger to done`,
     ...(r.profile
