@@ -28,6 +28,7 @@ import { silentLogger } from "../src/observability/logger.ts";
 import { canaryPercent, type SplitView, splitView } from "../src/traffic/smi/router.ts";
 import { KUBERNETES_VERSION } from "../test/harness/binaries.ts";
 import { freePorts, startControlPlane } from "../test/harness/control-plane.ts";
+import { onTermination } from "../test/harness/process.ts";
 import {
   deploymentManifest,
   ok,
@@ -226,6 +227,11 @@ async function run(n: number, wave: number): Promise<Row> {
     IMAGE_ENTRY,
     IMAGE_NODE_OPTIONS,
   );
+  // Ctrl-C during a long set-up stops the controller too, not only the control plane.
+  const unregister = onTermination({
+    sync: () => controller.process.kill("SIGKILL"),
+    async: async () => void (await controller.kill()),
+  });
   try {
     ok(
       await client.create("/api/v1/namespaces", {
@@ -319,8 +325,12 @@ async function run(n: number, wave: number): Promise<Row> {
       ],
     );
     const reconciled = logLine(controller, RECONCILED_ONCE);
+    // Awaited below, after /readyz; a controller that dies first must not crash the bench unhandled.
+    reconciled.catch(() => {});
     let readyAt = 0;
     while (!readyAt) {
+      if (controller.process.exitCode !== null || controller.process.signalCode !== null)
+        throw new Error(`bench: the restarted controller exited; see ${controller.logFile}`);
       const status = await fetch(`http://127.0.0.1:${port}/readyz`).then(
         (r) => r.status,
         () => 0,
@@ -474,6 +484,7 @@ async function run(n: number, wave: number): Promise<Row> {
     };
   } finally {
     await controller.kill();
+    unregister();
     await plane.stop();
     if (values.keep) process.stdout.write(`bench: kept ${dir}\n`);
     else if (statSync(dir, { throwIfNoEntry: false }))
