@@ -42,6 +42,7 @@ import {
   startController,
 } from "../test/integration/support/controller.ts";
 import { apiserverTimes, breakdown, p50p99, readAudit, stepTimes, userRates } from "./audit.ts";
+import { cacheBytes, describeCacheBytes } from "./cache-bytes.ts";
 import { summary } from "./cpuprofile.ts";
 import { markdownTable } from "./markdown-table.ts";
 
@@ -106,6 +107,8 @@ type Row = {
     /** VmRSS when every Rollout had been reconciled once, MB. */
     rssMb: number;
   };
+  /** Bytes per Rollout of each cache, from bench/cache-bytes.ts. */
+  caches: string;
   /** VmRSS with all N idle, just before the trigger, MB. */
   idleRssMb: number;
   wallS: number;
@@ -306,6 +309,11 @@ async function run(n: number, wave: number): Promise<Row> {
     );
     const initial = new Map(apps.map((a) => [a, phases.get(a)?.stableRevision]));
     await sleep(5_000);
+    // Outside every window: the bytes per Rollout of each cache, weighed in this process.
+    const caches = await cacheBytes(client, NS, n).then(describeCacheBytes, (e: unknown) => {
+      process.stderr.write(`bench: could not weigh the caches: ${String(e)}\n`);
+      return "(not measured)";
+    });
 
     // Start-up: the controller stopped (SIGTERM) and started again over N Healthy Rollouts.
     await controller.kill();
@@ -457,6 +465,7 @@ async function run(n: number, wave: number): Promise<Row> {
         requests: breakdown(startup.during.kinds, 1),
         rssMb: startupRss,
       },
+      caches,
       idleRssMb: before.nowMb,
       wallS: (t1 - t0) / 1000,
       ...watched,
@@ -534,6 +543,7 @@ const kindsOf = (r: Row) => {
     `${at}, timed at the apiserver (audit log, no watcher's lag): reaction p50/p99 ${pair(r.atApiserver.reaction)} s, of which Fledge's part (trigger to canary scaled, plus canary ready to first weight) ${pair(r.atApiserver.fledgeShare)} s; step lateness p50/p99 ${pair(r.atApiserver.lateness)} s, the apiserver taking ${pair(r.atApiserver.splitLatency)} s over each split write`,
     `${at}, canary scaled up (Fledge's patch) to its pod's Ready status written (fake kubelet) p50/p99 ${pair(r.atApiserver.scaledToPodReady)} s, of which the fake kubelet's own (its watch's first sight of the pod to its Ready write, ${r.kubelet.pods} pods) ${pair(r.kubelet.lag)} s, of that waiting in its queue ${pair(r.kubelet.wait)} s, at most ${r.kubelet.queuePeak} pods waiting for it`,
     `${at}, start-up (SIGTERM, then a new process over ${r.n} Healthy Rollouts): /readyz 200 after ${r.startup.readyS.toFixed(1)} s, every Rollout reconciled once after ${r.startup.reconciledS.toFixed(1)} s, RSS then ${r.startup.rssMb.toFixed(0)} MB; ${r.startup.writes} writes${r.startup.writes ? ` (${r.startup.writeKinds})` : ""}; its requests: ${r.startup.requests}`,
+    `${at}, heap bytes per Rollout of each cache (the controller's transforms of the listed objects, weighed in the bench after a GC): ${r.caches}`,
     `${at}, requests a second over the rollout by user: ${r.users}; the machine's cores ${(r.machineBusy * 100).toFixed(0)}% busy from trigger to done`,
     ...(r.profile
       ? [
