@@ -1,176 +1,131 @@
 /**
- * What each Rollout costs the controller's memory: the bytes its objects take in each cache, as
- * the informers keep them (the slim views, in a Map by key), and in the metrics registry. The
- * objects are real: one app is rolled out once on the harness's control plane (so its status
- * carries a history), then its objects are copied N times under other names. Prints a table;
- * asserts nothing.
- *
- *   node --expose-gc bench/cache-bytes.ts [--n 10000]
+ * What each of the controller's caches holds per Rollout, measured in this process: the objects
+ * of a kind as the apiserver lists them, put through the controller's own transform and kept in a
+ * Map by key as an informer keeps them, weighed as the heap's growth after a full GC.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { parseArgs } from "node:util";
-import { KubeConfig } from "@kubernetes/client-node";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+import { MANAGED_SELECTOR } from "../src/api/names.ts";
+import { HISTORY_LIMIT } from "../src/controller/history.ts";
 import { rolloutObject } from "../src/controller/rollout-object.ts";
-import { KubeClient } from "../src/kube/client.ts";
+import type { KubeClient } from "../src/kube/client.ts";
 import { deploymentView } from "../src/kube/deployment.ts";
 import { serviceView } from "../src/kube/service.ts";
-import { ControllerMetrics } from "../src/observability/metrics.ts";
+import { restore } from "../src/machine/snapshot.ts";
 import { splitView } from "../src/traffic/smi/router.ts";
-import { startControlPlane } from "../test/harness/control-plane.ts";
-import {
-  deploymentManifest,
-  eventually,
-  ok,
-  paths,
-  rolloutManifest,
-} from "../test/integration/support/cluster.ts";
-import { controllerKubeconfig, startController } from "../test/integration/support/controller.ts";
-import { markdownTable } from "./markdown-table.ts";
+import { ok, paths } from "../test/integration/support/cluster.ts";
 
-const { values } = parseArgs({ options: { n: { type: "string", default: "10000" } } });
-const N = Number(values.n);
-const gc = (globalThis as { gc?: () => void }).gc;
-if (!gc) throw new Error("run with node --expose-gc");
-const NS = "bytes";
+setFlagsFromString("--expose-gc");
+const gc = runInNewContext("gc") as () => void;
 
-/** One app's objects as the apiserver serves them, after a whole rollout. */
-async function sampleApp() {
-  const dir = mkdtempSync(join(tmpdir(), "fledge-bytes-"));
-  const plane = await startControlPlane({});
-  const admin = new KubeConfig();
-  admin.loadFromFile(plane.kubeconfigPath);
-  const client = new KubeClient(admin);
-  const controller = startController(await controllerKubeconfig(dir, admin), dir, [
-    "--lease-namespace=none",
-  ]);
-  try {
-    ok(await client.create("/api/v1/namespaces", { metadata: { name: NS } }), "namespace");
-    ok(await client.create(paths.deployments(NS), deploymentManifest(NS, "app", 1)), "deploy");
-    ok(
-      await client.create(
-        paths.rollouts(NS),
-        rolloutManifest(NS, "app", {
-          targetRef: { name: "app" },
-          service: { port: 80, targetPort: 9898 },
-          steps: [{ setWeight: 20 }, { pause: { duration: "1s" } }, { setWeight: 60 }],
-        }),
-      ),
-      "rollout",
-    );
-    type R = { status?: { phase?: string; stableRevision?: string } };
-    const get = async <T>(path: string) => ok(await client.get<T>(path), path);
-    const first = await eventually(
-      "Healthy",
-      async () => {
-        const r = await get<R>(`${paths.rollouts(NS)}/app`);
-        return r.status?.phase === "Healthy" ? r : undefined;
-      },
-      60_000,
-    );
-    ok(
-      await client.patch(`${paths.deployments(NS)}/app`, {
-        spec: { template: { metadata: { annotations: { "bench/revision": "2" } } } },
-      }),
-      "trigger",
-    );
-    await eventually(
-      "promoted",
-      async () => {
-        const r = await get<R>(`${paths.rollouts(NS)}/app`);
-        return r.status?.phase === "Healthy" &&
-          r.status.stableRevision !== first.status?.stableRevision
-          ? true
-          : undefined;
-      },
-      60_000,
-    );
-    return {
-      rollout: await get(`${paths.rollouts(NS)}/app`),
-      target: await get(`${paths.deployments(NS)}/app`),
-      primary: await get(`${paths.deployments(NS)}/app-primary`),
-      services: await Promise.all(
-        ["app", "app-primary", "app-canary"].map((s) => get(`${paths.services(NS)}/${s}`)),
-      ),
-      split: await get(`${paths.splits(NS)}/app`),
-    };
-  } finally {
-    await controller.kill();
-    await plane.stop();
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-/** The raw object under the i-th app's name, as a fresh parse of the JSON a watch would bring. */
-const copy = (raw: unknown, i: number) =>
-  JSON.parse(JSON.stringify(raw).replaceAll('"app', `"app-${i}`).replaceAll("-app", `-app-${i}`));
-
-function heapUsed() {
-  gc?.();
-  gc?.();
+const heapAfterGc = () => {
+  gc();
+  gc();
   return process.memoryUsage().heapUsed;
+};
+
+/**
+ * The heap bytes that `kept` objects take, each made by `transform` from one JSON text: the
+ * texts exist before and after, so only what the transform keeps is weighed (a transform that
+ * keeps parts of its input, as the Rollout's does with spec and status, is weighed with them).
+ */
+export function retainedBytes(texts: readonly string[], transform: (raw: unknown) => unknown) {
+  // Once over all first, thrown away: the first calls compile code and fill V8's caches, which
+  // would otherwise be weighed with the objects.
+  for (const text of texts) transform(JSON.parse(text));
+  const before = heapAfterGc();
+  const kept = new Map<string, unknown>();
+  texts.forEach((text, i) => {
+    const value = transform(JSON.parse(text));
+    if (value !== undefined) kept.set(`bench/object-${i}`, value);
+  });
+  const bytes = heapAfterGc() - before;
+  // `kept` is read after the weighing, so it is alive through it.
+  return { bytes, count: kept.size };
 }
 
-/** Bytes per object of a Map of N transformed copies, as an informer's cache keeps them. */
-function perObject<T>(raw: unknown, transform: (raw: unknown) => T | undefined): number {
-  const before = heapUsed();
-  const cache = new Map<string, { value: T; resourceVersion: string }>();
-  for (let i = 0; i < N; i++) {
-    const value = transform(copy(raw, i));
-    if (value !== undefined) cache.set(`${NS}/app-${i}`, { value, resourceVersion: String(i) });
-  }
-  const bytes = (heapUsed() - before) / N;
-  if (cache.size !== N) throw new Error("a transform dropped the sample");
-  return bytes;
-}
+type Item = { metadata?: { name?: string }; status?: { machine?: unknown } };
 
-const sample = await sampleApp();
-/** The sample with status.history at the default bound: 50 entries, each a check of 3 metrics. */
-const fullHistory = (() => {
-  const r = structuredClone(sample.rollout) as { status: Record<string, unknown> };
+/** The Rollout's JSON with status.history at the default bound, each entry a check. */
+function withFullHistory(text: string): string {
+  const r = JSON.parse(text) as { status?: Record<string, unknown> };
   const at = (i: number) => new Date(Date.UTC(2026, 0, 1, 0, i)).toISOString();
-  r.status.history = Array.from({ length: 50 }, (_, i) => ({
-    at: at(i),
-    revision: "5d8f7c9b6d",
-    phase: "Progressing",
-    step: i % 6,
-    weight: 20 * (1 + (i % 3)),
-    checkedAt: at(i),
-    checks: ["request-success-rate", "request-duration", "error-budget"].map((name) => ({
-      name,
-      outcome: "Passed",
-      value: 99.25 + i / 100,
+  r.status = {
+    ...r.status,
+    history: Array.from({ length: HISTORY_LIMIT }, (_, i) => ({
+      at: at(i),
+      revision: "5d8f7c9b6d",
+      phase: "Progressing",
+      step: i % 6,
+      weight: 20 * (1 + (i % 3)),
+      checkedAt: at(i),
+      checks: ["request-success-rate", "request-duration", "error-budget"].map((name) => ({
+        name,
+        outcome: "Passed",
+        value: 99.25 + i / 100,
+      })),
     })),
-  }));
-  return r;
-})();
-const rows: [string, number][] = [
-  ["Rollout (spec, status with its history)", perObject(sample.rollout, rolloutObject)],
-  ["Rollout with a full history (50 checks)", perObject(fullHistory, rolloutObject)],
-  ["target Deployment (whole template)", perObject(sample.target, (r) => deploymentView(r, true))],
-  ["primary Deployment (slim)", perObject(sample.primary, (r) => deploymentView(r, false))],
-  ...sample.services.map((s, i): [string, number] => [
-    `Service ${["apex", "primary", "canary"][i]}`,
-    perObject(s, serviceView),
-  ]),
-  ["TrafficSplit", perObject(sample.split, splitView)],
-];
-const metrics = new ControllerMetrics();
-const before = heapUsed();
-for (let i = 0; i < N; i++) {
-  metrics.setPhase(NS, `app-${i}`, "Healthy");
-  metrics.canaryWeight.set({ namespace: NS, name: `app-${i}` }, 0);
+  };
+  return JSON.stringify(r);
 }
-rows.push(["metrics (phase gauges, weight)", (heapUsed() - before) / N]);
-const series = (await metrics.registry.getMetricsAsJSON()).reduce((n, m) => n + m.values.length, 0);
-// The total counts the sample Rollout as it is, not the full-history one.
-const total = rows.reduce((sum, [what, b]) => (what.includes("full history") ? sum : sum + b), 0);
-rows.push(["total", total]);
-const status = JSON.stringify((sample.rollout as { status?: unknown }).status).length;
-process.stdout.write(
-  `${markdownTable(
-    ["per Rollout", "bytes"],
-    rows.map(([what, bytes]) => [what, bytes.toFixed(0)]),
-  )}\n\nN = ${N} (${series} metric series); the sample Rollout's status is ${status} bytes of JSON, with a full history ${JSON.stringify(fullHistory.status).length}; at 10,000 Rollouts the caches and metrics hold ${((total * 10_000) / 2 ** 20).toFixed(0)} MiB.\n`,
-);
+
+/** Bytes per Rollout of each cache (and of the machine snapshots inside the Rollouts' status). */
+export async function cacheBytes(client: KubeClient, ns: string, rollouts: number) {
+  // A kind's storage answers 429 "(re)initializing" for a while after its CRD is installed.
+  const list = async (path: string) => {
+    for (let attempt = 1; ; attempt++) {
+      const result = await client.get<{ items: Item[] }>(path);
+      if (result.ok || attempt === 30) return ok(result, path).items.map((i) => JSON.stringify(i));
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+  };
+  const [rolloutTexts, deploymentTexts, serviceTexts, splitTexts] = await Promise.all([
+    list(paths.rollouts(ns)),
+    list(paths.deployments(ns)),
+    list(`${paths.services(ns)}?labelSelector=${encodeURIComponent(MANAGED_SELECTOR)}`),
+    list(paths.splits(ns)),
+  ]);
+  // The controller keeps a target's whole template, a primary's slimmed: the bench's targets
+  // are the Deployments the Rollouts name, app-NNNN; the primaries end in -primary.
+  const isTarget = (raw: unknown) => !(raw as Item).metadata?.name?.endsWith("-primary");
+  const machine = (raw: unknown) => (raw as Item).status?.machine;
+  // Settles the heap (the lists' garbage, JSON.parse's first use) before the first weighing.
+  retainedBytes(rolloutTexts, () => undefined);
+  const kinds = {
+    rollouts: retainedBytes(rolloutTexts, rolloutObject),
+    // Weeks on, every Rollout's history is full: the cache keeps a digest of it, not the entries.
+    "rollouts, each with a full status.history (50 checks of 3 metrics)": retainedBytes(
+      rolloutTexts.map(withFullHistory),
+      rolloutObject,
+    ),
+    deployments: retainedBytes(deploymentTexts, (raw) => deploymentView(raw, isTarget(raw))),
+    services: retainedBytes(serviceTexts, serviceView),
+    trafficsplits: retainedBytes(splitTexts, splitView),
+    "status.machine (inside the Rollouts')": retainedBytes(rolloutTexts, machine),
+    "restored machine snapshots (one a reconcile, not kept)": retainedBytes(rolloutTexts, (raw) => {
+      const r = restore(machine(raw));
+      return r.ok ? r.value : undefined;
+    }),
+  };
+  const machineJson = rolloutTexts.map((t) => JSON.stringify(machine(JSON.parse(t)) ?? "").length);
+  return {
+    perRollout: Object.fromEntries(
+      Object.entries(kinds).map(([kind, { bytes, count }]) => [
+        kind,
+        { bytesPerRollout: bytes / rollouts, objects: count },
+      ]),
+    ),
+    machineJsonBytes: machineJson.reduce((a, b) => a + b, 0) / Math.max(1, machineJson.length),
+  };
+}
+
+/** "rollouts 2,400 B (300 objects), deployments ...": one line of the figures. */
+export const describeCacheBytes = (c: Awaited<ReturnType<typeof cacheBytes>>) =>
+  `${Object.entries(c.perRollout)
+    .map(
+      ([kind, v]) =>
+        `${kind} ${Math.round(v.bytesPerRollout).toLocaleString("en")} B (${v.objects} objects)`,
+    )
+    .join(
+      ", ",
+    )}; status.machine is ${Math.round(c.machineJsonBytes).toLocaleString("en")} B of JSON a Rollout`;

@@ -1,22 +1,25 @@
 /**
- * N rollouts at once on one controller, on the harness's real control plane: the scenario the
- * incumbents were measured on (issue 7). Prints a table and appends a run to bench/RESULTS.md.
- * It is a benchmark: it prints figures and asserts nothing.
+ * N apps on one controller, on the harness's real control plane, and a wave of W of them rolled
+ * out at once while the rest stay idle (issues 7 and 16): the scenario the incumbents were
+ * measured on when W = N. Between setting the apps up and the wave the controller is restarted,
+ * which measures its start-up over N Healthy Rollouts. Prints a table and appends a run to
+ * bench/RESULTS.md. It is a benchmark: it prints figures and asserts nothing.
  *
- *   npm run bench -- --n 10,100,300,1000 [--workers 64] [--leader-election] [--keep] [--no-record]
+ *   npm run bench -- --n 10,100,300,1000 [--wave W] [--workers 64] [--setup-parallel 128]
+ *     [--cpu-prof [--cpu-prof-dir DIR]] [--leader-election] [--keep] [--no-record]
  */
 import { execFileSync } from "node:child_process";
 import {
   appendFileSync,
-  createReadStream,
+  mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
   statSync,
 } from "node:fs";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { KubeConfig } from "@kubernetes/client-node";
 import { KubeClient } from "../src/kube/client.ts";
@@ -24,7 +27,8 @@ import { createInformer } from "../src/kube/informer.ts";
 import { silentLogger } from "../src/observability/logger.ts";
 import { canaryPercent, type SplitView, splitView } from "../src/traffic/smi/router.ts";
 import { KUBERNETES_VERSION } from "../test/harness/binaries.ts";
-import { ADMIN_USER, startControlPlane } from "../test/harness/control-plane.ts";
+import { freePorts, startControlPlane } from "../test/harness/control-plane.ts";
+import { onTermination } from "../test/harness/process.ts";
 import {
   deploymentManifest,
   ok,
@@ -32,13 +36,27 @@ import {
   repoRoot,
   rolloutManifest,
 } from "../test/integration/support/cluster.ts";
-import { controllerKubeconfig, startController } from "../test/integration/support/controller.ts";
+import {
+  controllerKubeconfig,
+  type RunningController,
+  startController,
+} from "../test/integration/support/controller.ts";
+import { apiserverTimes, breakdown, p50p99, readAudit, stepTimes, userRates } from "./audit.ts";
+import { cacheBytes, describeCacheBytes } from "./cache-bytes.ts";
+import { summary } from "./cpuprofile.ts";
 import { markdownTable } from "./markdown-table.ts";
 
 const { values } = parseArgs({
   options: {
     n: { type: "string", default: "10,100,300,1000" },
+    // How many of the N apps the wave triggers (evenly spread); default all N.
+    wave: { type: "string" },
     workers: { type: "string", default: "64" },
+    // Apps created at once while setting up (outside the measured window).
+    "setup-parallel": { type: "string", default: "128" },
+    // Profiles the restarted controller (start-up, wave, idle); the top functions of the wave go in the run.
+    "cpu-prof": { type: "boolean", default: false },
+    "cpu-prof-dir": { type: "string" },
     "no-record": { type: "boolean", default: false },
     // Keeps each run's directory (audit log, controller log) for a closer look.
     keep: { type: "boolean", default: false },
@@ -61,16 +79,45 @@ const [, ...IMAGE_NODE_OPTIONS] = JSON.parse(
   /^ENTRYPOINT (.*)$/m.exec(readFileSync(join(repoRoot, "Dockerfile"), "utf8"))?.[1] ?? "[]",
 ) as string[];
 const IMAGE_ENTRY = IMAGE_NODE_OPTIONS.pop() ?? "dist/main.js";
-const CONTROLLER_USER = "system:serviceaccount:fledge-system:fledge-controller";
-const READS = new Set(["get", "list", "watch"]);
+const RECONCILED_ONCE = "every Rollout reconciled once since start";
+const cpuProfDir = values["cpu-prof"]
+  ? (values["cpu-prof-dir"] ??
+    join(
+      repoRoot,
+      "test-artefacts",
+      `bench-cpu-prof-${new Date().toISOString().replace(/[:.]/g, "-")}`,
+    ))
+  : undefined;
 
 type Row = {
   n: number;
+  /** Apps triggered; per-canary figures divide by it. */
+  wave: number;
+  /** Creating the N apps until all are Healthy (outside the measured window). */
+  setupS: number;
+  startup: {
+    /** Process start to /readyz 200, and to every Rollout reconciled once. */
+    readyS: number;
+    reconciledS: number;
+    /** The controller's writes from process start until 5 s after the last first reconcile. */
+    writes: number;
+    writeKinds: string;
+    /** Requests of every kind in that time (the lists and watches of start-up). */
+    requests: string;
+    /** VmRSS when every Rollout had been reconciled once, MB. */
+    rssMb: number;
+  };
+  /** Bytes per Rollout of each cache, from bench/cache-bytes.ts. */
+  caches: string;
+  /** VmRSS with all N idle, just before the trigger, MB. */
+  idleRssMb: number;
   wallS: number;
   reaction: [number, number];
   lateness: [number, number];
   perCanary: number;
   writesPerCanary: number;
+  /** The controller's requests naming an untriggered app, from trigger to the idle window. */
+  untriggeredRequests: number;
   idlePerMin: number;
   leasesPerMin: number;
   watchRenewalsPerMin: number;
@@ -79,25 +126,17 @@ type Row = {
   /** Requests per canary by verb and resource over the rollout. */
   kinds: string;
   /** The same moves timed where they happened, at the apiserver: see apiserverTimes. */
-  atApiserver: {
-    reaction: [number, number];
-    lateness: [number, number];
-    /** Of the reaction, what Fledge took: trigger to canary scaled, canary ready to first weight. */
-    fledgeShare: [number, number];
-    /** How long the apiserver took over each split write, received to completed. */
-    splitLatency: [number, number];
-  };
+  atApiserver: ReturnType<typeof apiserverTimes>;
+  /** The fake kubelet's own lag during the wave: its watch's first sight of a pod to its Ready write. */
+  kubelet: { lag: [number, number]; wait: [number, number]; pods: number; queuePeak: number };
   /** Every user's requests a second over the rollout, busiest first, to say what dominates. */
   users: string;
   /** How busy the machine's cores were from trigger to done (0..1), whoever used them. */
   machineBusy: number;
   /** The machine's 1-minute load average at the trigger and when all were promoted. */
   load: [number, number];
-};
-
-const quantile = (xs: number[], q: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? (s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? 0) : Number.NaN;
+  /** The top functions by self time in the controller from trigger to done, with --cpu-prof. */
+  profile?: { file: string; head: string; lines: string[] };
 };
 
 async function pool<T>(items: T[], width: number, work: (item: T) => Promise<unknown>) {
@@ -108,157 +147,6 @@ async function pool<T>(items: T[], width: number, work: (item: T) => Promise<unk
     }),
   );
 }
-
-/** One window's requests: the controller's by kind, reads and writes apart, and every user's. */
-type Tally = {
-  reads: number;
-  writes: number;
-  /** Lease renewals (leader election, a fixed 30 a minute), apart. */
-  leases: number;
-  /** Watch renewals (each informer's watch ends after 5-10 minutes, as client-go's does), apart. */
-  watches: number;
-  /** Requests by verb and resource ("patch trafficsplits"), to say what dominates. */
-  kinds: Map<string, number>;
-  users: Map<string, number>;
-};
-const tally = (): Tally => ({
-  reads: 0,
-  writes: 0,
-  leases: 0,
-  watches: 0,
-  kinds: new Map(),
-  users: new Map(),
-});
-
-/** One app's moments from the audit log, as the apiserver completed them. */
-type AppTimeline = {
-  trigger?: number;
-  /** Fledge's first patch of the target after the trigger: the canary scaled up. */
-  scaled?: number;
-  /** kube-controller-manager's updates of the target's status (the last before the first weight says ready). */
-  statuses: number[];
-  splits: { received: number; done: number }[];
-};
-
-/**
- * The audit log read once, after the idle window: requests during the rollout (trigger until the
- * idle window starts) and during the idle window, and each app's timeline during the rollout.
- */
-async function readAudit(path: string, t0: number, idleFrom: number, end: number) {
-  const during = tally();
-  const idle = tally();
-  const seen = new Set<string>();
-  const apps = new Map<string, AppTimeline>();
-  const app = (name: string) => {
-    const a = apps.get(name) ?? { statuses: [], splits: [] };
-    apps.set(name, a);
-    return a;
-  };
-  const lines = createInterface({ input: createReadStream(path) });
-  for await (const line of lines) {
-    const e = JSON.parse(line) as {
-      auditID: string;
-      stage: string;
-      verb: string;
-      user: { username: string };
-      requestReceivedTimestamp: string;
-      stageTimestamp: string;
-      objectRef?: { resource?: string; subresource?: string; name?: string };
-    };
-    const at = Date.parse(e.requestReceivedTimestamp);
-    if (at < t0 || at > end) continue;
-    const mine = e.user.username === CONTROLLER_USER;
-    if (at < idleFrom && e.stage === "ResponseComplete" && e.objectRef?.name) {
-      const { resource, subresource, name } = e.objectRef;
-      const done = Date.parse(e.stageTimestamp);
-      if (mine && resource === "trafficsplits") app(name).splits.push({ received: at, done });
-      else if (resource === "deployments" && e.verb === "patch") {
-        if (e.user.username === ADMIN_USER) app(name).trigger = done;
-        else if (mine && !name.endsWith("-primary")) app(name).scaled ??= done;
-      } else if (resource === "deployments" && subresource === "status")
-        app(name).statuses.push(done);
-    }
-    if (seen.has(e.auditID)) continue;
-    seen.add(e.auditID);
-    const t = at < idleFrom ? during : idle;
-    t.users.set(e.user.username, (t.users.get(e.user.username) ?? 0) + 1);
-    if (!mine) continue;
-    const resource = [e.objectRef?.resource, e.objectRef?.subresource].filter(Boolean).join("/");
-    const kind = `${e.verb} ${resource}`;
-    t.kinds.set(kind, (t.kinds.get(kind) ?? 0) + 1);
-    if (e.objectRef?.resource === "leases") t.leases++;
-    else if (e.verb === "watch") t.watches++;
-    else if (READS.has(e.verb)) t.reads++;
-    else t.writes++;
-  }
-  return { during, idle, apps };
-}
-
-const p50p99 = (xs: number[]): [number, number] => [quantile(xs, 0.5), quantile(xs, 0.99)];
-
-/**
- * Reaction (trigger to the first weight) and the held steps' lateness (20 -> 40 and 40 -> 60,
- * each due 10 s after the one before), from when each app's weight rose to 20, 40 and 60.
- */
-function stepTimes(rises: Iterable<number[]>, t0: number) {
-  const reactions: number[] = [];
-  const late: number[] = [];
-  for (const [w20, w40, w60] of rises) {
-    if (w20 === undefined || w40 === undefined || w60 === undefined) continue;
-    reactions.push((w20 - t0) / 1000);
-    late.push((w40 - w20 - 10_000) / 1000, (w60 - w40 - 10_000) / 1000);
-  }
-  return { reaction: p50p99(reactions), lateness: p50p99(late) };
-}
-
-/**
- * The same, from when the apiserver completed each split write (after the trigger a split is
- * written at 20, 40, 60 and 0), free of any watcher's lag; with Fledge's part of the reaction
- * and the apiserver's time over each split write.
- */
-function apiserverTimes(apps: Map<string, AppTimeline>, t0: number) {
-  const fledgeShare: number[] = [];
-  const splitLatency: number[] = [];
-  const rises: number[][] = [];
-  for (const a of apps.values()) {
-    const splits = a.splits.sort((x, y) => x.done - y.done);
-    for (const w of splits) splitLatency.push((w.done - w.received) / 1000);
-    const done = splits.map((w) => w.done);
-    rises.push(done);
-    const [first] = done;
-    const ready = first === undefined ? undefined : a.statuses.filter((t) => t < first).pop();
-    if (
-      first !== undefined &&
-      a.trigger !== undefined &&
-      a.scaled !== undefined &&
-      ready !== undefined
-    )
-      fledgeShare.push((a.scaled - a.trigger + (first - ready)) / 1000);
-  }
-  return {
-    ...stepTimes(rises, t0),
-    fledgeShare: p50p99(fledgeShare),
-    splitLatency: p50p99(splitLatency),
-  };
-}
-
-/** "kube-controller-manager 210, fledge-controller 95, ...": requests a second by user. */
-const userRates = (users: Map<string, number>, seconds: number) =>
-  [...users]
-    .sort((a, b) => b[1] - a[1])
-    .slice(0, 5)
-    .map(
-      ([user, count]) =>
-        `${user.replace(/^system:(serviceaccount:)?/, "")} ${(count / seconds).toFixed(0)}`,
-    )
-    .join(", ");
-
-/** "3.0 patch trafficsplits, 2.0 update rollouts/status, ...": requests per canary by kind, most first. */
-const breakdown = (kinds: Map<string, number>, n: number) =>
-  [...kinds]
-    .sort((a, b) => b[1] - a[1])
-    .map(([kind, count]) => `${(count / n).toFixed(2)} ${kind}`)
-    .join(", ");
 
 /** Busy and total CPU time of the whole machine so far, in clock ticks, from /proc/stat. */
 function machineTicks() {
@@ -273,12 +161,48 @@ function machineTicks() {
 function processStats(pid: number) {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const hwmKb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
   const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
   const ticks = Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
-  return { rssMb: hwmKb / 1024, cpuS: ticks / 100 };
+  return { rssMb: hwmKb / 1024, nowMb: rssKb / 1024, cpuS: ticks / 100 };
 }
 
-async function run(n: number): Promise<Row> {
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const until = async (what: string, done: () => boolean, timeoutMs: number) => {
+  const deadline = Date.now() + timeoutMs;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`bench: timed out waiting for ${what}`);
+    await sleep(100);
+  }
+};
+const fileSize = (path: string) => statSync(path, { throwIfNoEntry: false })?.size ?? 0;
+
+/**
+ * Epoch ms of the controller's first log line with this message (pino's ISO `time`). It listens
+ * beside the pipe to the log file and never pauses the stream: a paused pipe fills, and the
+ * controller's next log line then blocks its event loop (stdout to a pipe is synchronous).
+ */
+function logLine(controller: RunningController, msg: string): Promise<number> {
+  const out = controller.process.stdout as NodeJS.ReadableStream;
+  return new Promise((resolve, reject) => {
+    let partial = "";
+    const onData = (chunk: Buffer | string) => {
+      const lines = (partial + chunk.toString()).split("\n");
+      partial = lines.pop() ?? "";
+      const line = lines.find((l) => l.includes(`"msg":"${msg}"`));
+      if (line === undefined) return;
+      out.off("data", onData);
+      out.off("end", onEnd);
+      const time = (JSON.parse(line) as { time?: string }).time;
+      resolve(time ? Date.parse(time) : Date.now());
+    };
+    const onEnd = () => reject(new Error(`bench: the controller exited before "${msg}"`));
+    out.on("data", onData);
+    out.once("end", onEnd);
+  });
+}
+
+async function run(n: number, wave: number): Promise<Row> {
   const dir = mkdtempSync(join(tmpdir(), "fledge-bench-"));
   const auditLog = join(dir, "audit.log");
   const plane = await startControlPlane({
@@ -293,17 +217,24 @@ async function run(n: number): Promise<Row> {
   const admin = new KubeConfig();
   admin.loadFromFile(plane.kubeconfigPath);
   const client = new KubeClient(admin);
-  const controller = startController(
-    await controllerKubeconfig(dir, admin),
+  const kubeconfig = await controllerKubeconfig(dir, admin);
+  const controllerArgs = [
+    `--workers=${values.workers}`,
+    ...(values["leader-election"] ? [] : ["--lease-namespace=none"]),
+  ];
+  let controller = startController(
+    kubeconfig,
     dir,
-    [
-      `--workers=${values.workers}`,
-      ...(values["leader-election"] ? [] : ["--lease-namespace=none"]),
-    ],
+    controllerArgs,
     "info",
     IMAGE_ENTRY,
     IMAGE_NODE_OPTIONS,
   );
+  // Ctrl-C during a long set-up stops the controller too, not only the control plane.
+  const unregister = onTermination({
+    sync: () => controller.process.kill("SIGKILL"),
+    async: async () => void (await controller.kill()),
+  });
   try {
     ok(
       await client.create("/api/v1/namespaces", {
@@ -313,7 +244,14 @@ async function run(n: number): Promise<Row> {
       }),
       "namespace",
     );
-    const apps = Array.from({ length: n }, (_, i) => `app-${String(i).padStart(4, "0")}`);
+    const digits = Math.max(4, String(n - 1).length);
+    const apps = Array.from({ length: n }, (_, i) => `app-${String(i).padStart(digits, "0")}`);
+    // Spread over the N, so that triggered and idle apps sit side by side in every cache.
+    const waveApps = Array.from(
+      { length: wave },
+      (_, k) => apps[Math.floor((k * n) / wave)] as string,
+    );
+    const triggered = new Set(waveApps);
 
     const phases = new Map<string, { phase?: string; stableRevision?: string }>();
     type RolloutView = {
@@ -334,37 +272,91 @@ async function run(n: number): Promise<Row> {
     rollouts.onEvent((_t, r) => phases.set(r.metadata.name, r.status ?? {}));
     await rollouts.start();
 
-    await pool(apps, 32, async (name) => {
-      ok(
-        await client.create(paths.deployments(NS), deploymentManifest(NS, name, 1)),
-        `deployment ${name}`,
-      );
-      ok(
-        await client.create(
-          paths.rollouts(NS),
-          rolloutManifest(NS, name, {
-            targetRef: { name },
-            service: { port: 80, targetPort: 9898 },
-            steps: STEPS,
-          }),
-        ),
-        `rollout ${name}`,
-      );
-    });
-    const until = async (what: string, done: () => boolean, timeoutMs: number) => {
-      const deadline = Date.now() + timeoutMs;
-      while (!done()) {
-        if (Date.now() > deadline) throw new Error(`bench: timed out waiting for ${what}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    };
-    await until(
-      "every rollout Healthy",
-      () => apps.every((a) => phases.get(a)?.phase === "Healthy"),
-      600_000,
+    // Set-up, outside the measured window: wide parallelism, and a count every 10 s on stderr.
+    const setupFrom = Date.now();
+    const healthy = () => apps.filter((a) => phases.get(a)?.phase === "Healthy").length;
+    let created = 0;
+    const progress = setInterval(() => {
+      const s = ((Date.now() - setupFrom) / 1000).toFixed(0);
+      process.stderr.write(`bench: set-up ${s} s: ${created}/${n} created, ${healthy()} Healthy\n`);
+    }, 10_000);
+    try {
+      await pool(apps, Number(values["setup-parallel"]), async (name) => {
+        ok(
+          await client.create(paths.deployments(NS), deploymentManifest(NS, name, 1)),
+          `deployment ${name}`,
+        );
+        ok(
+          await client.create(
+            paths.rollouts(NS),
+            rolloutManifest(NS, name, {
+              targetRef: { name },
+              service: { port: 80, targetPort: 9898 },
+              steps: STEPS,
+            }),
+          ),
+          `rollout ${name}`,
+        );
+        created++;
+      });
+      await until("every rollout Healthy", () => healthy() === n, 600_000 + n * 500);
+    } finally {
+      clearInterval(progress);
+    }
+    const setupS = (Date.now() - setupFrom) / 1000;
+    process.stdout.write(
+      `bench: set-up of ${n} apps took ${setupS.toFixed(1)} s (${((setupS * 100) / n).toFixed(1)} s per 100)\n`,
     );
     const initial = new Map(apps.map((a) => [a, phases.get(a)?.stableRevision]));
-    await new Promise((r) => setTimeout(r, 5_000));
+    await sleep(5_000);
+    // Outside every window: the bytes per Rollout of each cache, weighed in this process.
+    const caches = await cacheBytes(client, NS, n).then(describeCacheBytes, (e: unknown) => {
+      process.stderr.write(`bench: could not weigh the caches: ${String(e)}\n`);
+      return "(not measured)";
+    });
+
+    // Start-up: the controller stopped (SIGTERM) and started again over N Healthy Rollouts.
+    await controller.kill();
+    const [port] = (await freePorts(1)) as [number];
+    const startupOffset = fileSize(auditLog);
+    if (cpuProfDir) mkdirSync(cpuProfDir, { recursive: true });
+    const spawnedAt = Date.now();
+    controller = startController(
+      kubeconfig,
+      dir,
+      [...controllerArgs, `--metrics-port=${port}`],
+      "info",
+      IMAGE_ENTRY,
+      [
+        ...IMAGE_NODE_OPTIONS,
+        ...(cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${cpuProfDir}`] : []),
+      ],
+    );
+    const reconciled = logLine(controller, RECONCILED_ONCE);
+    // Awaited below, after /readyz; a controller that dies first must not crash the bench unhandled.
+    reconciled.catch(() => {});
+    let readyAt = 0;
+    while (!readyAt) {
+      if (controller.process.exitCode !== null || controller.process.signalCode !== null)
+        throw new Error(`bench: the restarted controller exited; see ${controller.logFile}`);
+      const status = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+        (r) => r.status,
+        () => 0,
+      );
+      if (status === 200) readyAt = Date.now();
+      else if (Date.now() - spawnedAt > 600_000) throw new Error("bench: /readyz never 200");
+      else await sleep(50);
+    }
+    const reconciledAt = await reconciled;
+    const startupRss = processStats(controller.process.pid as number).nowMb;
+    await sleep(5_000);
+    const startupEnd = Date.now();
+    const startup = await readAudit(auditLog, {
+      from: spawnedAt,
+      idleFrom: startupEnd,
+      end: startupEnd,
+      offset: startupOffset,
+    });
 
     const changes = new Map<string, { weight: number; at: number }[]>();
     const splits = createInformer<SplitView>({
@@ -374,6 +366,7 @@ async function run(n: number): Promise<Row> {
       logger: silentLogger,
     });
     splits.onEvent((_t, s) => {
+      if (!triggered.has(s.metadata.name)) return;
       const w = canaryPercent(s, `${s.metadata.name}-canary`);
       const list = changes.get(s.metadata.name) ?? [];
       if (list[list.length - 1]?.weight !== w) list.push({ weight: w, at: Date.now() });
@@ -381,22 +374,27 @@ async function run(n: number): Promise<Row> {
     });
     await splits.start();
     for (const list of changes.values()) list.splice(0, list.length);
+    await sleep(2_000);
 
-    const before = processStats(controller.process.pid as number);
+    const pid = controller.process.pid as number;
+    const before = processStats(pid);
     const machineBefore = machineTicks();
     const loadAtTrigger = loadavg()[0] ?? 0;
+    const kubelet = plane.kubeletLag();
+    kubelet.resetPeak();
+    const waveOffset = fileSize(auditLog);
     const t0 = Date.now();
     await Promise.all(
-      apps.map((name) =>
+      waveApps.map((name) =>
         client.patch(`${paths.deployments(NS)}/${name}`, {
           spec: { template: { metadata: { annotations: { "bench/trigger": String(t0) } } } },
         }),
       ),
     );
     await until(
-      "every rollout promoted",
+      "every triggered rollout promoted",
       () =>
-        apps.every(
+        waveApps.every(
           (a) =>
             phases.get(a)?.phase === "Healthy" && phases.get(a)?.stableRevision !== initial.get(a),
         ),
@@ -405,10 +403,13 @@ async function run(n: number): Promise<Row> {
     const t1 = Date.now();
     const machineDone = machineTicks();
     const loadAtDone = loadavg()[0] ?? 0;
+    const cpuDone = processStats(pid).cpuS;
+    const readied = kubelet.readied.filter((r) => r.at >= t0 && r.at <= t1);
+    const queuePeak = kubelet.queuePeak;
 
     // The times each app's weight rose, as the observer's watch saw them.
     const watched = stepTimes(
-      apps.map((a) =>
+      waveApps.map((a) =>
         (changes.get(a) ?? [])
           .filter((c, i, list) => c.weight > (list[i - 1]?.weight ?? 0))
           .map((c) => c.at),
@@ -416,34 +417,83 @@ async function run(n: number): Promise<Row> {
       t0,
     );
 
-    await new Promise((r) => setTimeout(r, 5_000));
+    await sleep(5_000);
     const idleFrom = Date.now();
-    await new Promise((r) => setTimeout(r, 60_000));
-    const after = processStats(controller.process.pid as number);
+    await sleep(60_000);
+    const after = processStats(pid);
     // The rollout's requests run until the idle window: Events still queued at t1 count too.
-    const { during, idle, apps: timelines } = await readAudit(auditLog, t0, idleFrom, Date.now());
+    const {
+      during,
+      idle,
+      apps: timelines,
+      untriggered,
+    } = await readAudit(auditLog, {
+      from: t0,
+      idleFrom,
+      end: Date.now(),
+      offset: waveOffset,
+      triggered,
+    });
     await splits.stop();
     await rollouts.stop();
+    // SIGTERM: the controller stops cleanly, and writes its CPU profile if it was asked to.
+    await controller.kill();
+    let profile: Row["profile"];
+    if (cpuProfDir) {
+      const file = readdirSync(cpuProfDir)
+        .filter((f) => f.endsWith(".cpuprofile"))
+        .map((f) => join(cpuProfDir, f))
+        .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
+      if (file)
+        profile = {
+          file,
+          ...summary(file, { fromMs: t0 - spawnedAt, toMs: t1 - spawnedAt }),
+        };
+    }
     return {
       n,
+      wave,
+      setupS,
+      startup: {
+        readyS: (readyAt - spawnedAt) / 1000,
+        reconciledS: (reconciledAt - spawnedAt) / 1000,
+        writes: startup.during.writes,
+        writeKinds: breakdown(
+          new Map([...startup.during.kinds].filter(([k]) => !/^(get|list|watch) /.test(k))),
+          1,
+        ),
+        requests: breakdown(startup.during.kinds, 1),
+        rssMb: startupRss,
+      },
+      caches,
+      idleRssMb: before.nowMb,
       wallS: (t1 - t0) / 1000,
       ...watched,
-      perCanary: (during.reads + during.writes + during.watches) / n,
-      writesPerCanary: during.writes / n,
+      perCanary: (during.reads + during.writes + during.watches) / wave,
+      writesPerCanary: during.writes / wave,
+      untriggeredRequests: untriggered,
       idlePerMin: idle.reads + idle.writes,
       leasesPerMin: idle.leases,
       watchRenewalsPerMin: idle.watches,
       rssMb: after.rssMb,
-      cpuS: after.cpuS - before.cpuS,
-      kinds: breakdown(during.kinds, n),
+      cpuS: cpuDone - before.cpuS,
+      kinds: breakdown(during.kinds, wave),
       atApiserver: apiserverTimes(timelines, t0),
+      kubelet: {
+        lag: p50p99(readied.map((r) => r.lagMs / 1000)),
+        wait: p50p99(readied.map((r) => r.waitMs / 1000)),
+        pods: readied.length,
+        queuePeak,
+      },
       users: userRates(during.users, (idleFrom - t0) / 1000),
       machineBusy:
         (machineDone.busy - machineBefore.busy) / (machineDone.total - machineBefore.total),
       load: [loadAtTrigger, loadAtDone],
+      profile,
     };
   } finally {
     await controller.kill();
+    unregister();
     await plane.stop();
     if (values.keep) process.stdout.write(`bench: kept ${dir}\n`);
     else if (statSync(dir, { throwIfNoEntry: false }))
@@ -453,33 +503,56 @@ async function run(n: number): Promise<Row> {
 
 const header = [
   "N",
+  "wave",
+  "set-up s",
+  "start-up s: ready / all reconciled (writes)",
   "wall s (ideal 30)",
   "reaction p50/p99 s",
   "step lateness p50/p99 s",
+  "Fledge's part p50/p99 s",
   "requests per canary (writes)",
+  "untriggered apps' requests",
   "idle requests/min (+ Lease / watch renewals)",
-  "peak RSS MB",
-  "CPU s (trigger to done)",
+  "RSS MB: idle / peak",
+  "CPU s (per canary)",
+  "fake kubelet lag p50/p99 s",
   "load avg at trigger / done",
 ];
 const pair = ([a, b]: [number, number]) => `${a.toFixed(2)} / ${b.toFixed(2)}`;
 const cells = (r: Row) => [
   String(r.n),
+  String(r.wave),
+  r.setupS.toFixed(0),
+  `${r.startup.readyS.toFixed(1)} / ${r.startup.reconciledS.toFixed(1)} (${r.startup.writes})`,
   r.wallS.toFixed(1),
   pair(r.reaction),
   pair(r.lateness),
+  pair(r.atApiserver.fledgeShare),
   `${r.perCanary.toFixed(1)} (${r.writesPerCanary.toFixed(1)})`,
+  String(r.untriggeredRequests),
   `${r.idlePerMin} (+${r.leasesPerMin} / +${r.watchRenewalsPerMin})`,
-  r.rssMb.toFixed(0),
-  r.cpuS.toFixed(1),
+  `${r.idleRssMb.toFixed(0)} / ${r.rssMb.toFixed(0)}`,
+  `${r.cpuS.toFixed(1)} (${(r.cpuS / r.wave).toFixed(3)})`,
+  pair(r.kubelet.lag),
   r.load.map((l) => l.toFixed(2)).join(" / "),
 ];
-const kindsOf = (r: Row) =>
-  [
-    `- N = ${r.n}, requests per canary by kind: ${r.kinds}`,
-    `- N = ${r.n}, timed at the apiserver (audit log, no watcher's lag): reaction p50/p99 ${pair(r.atApiserver.reaction)} s, of which Fledge's part (trigger to canary scaled, plus canary ready to first weight) ${pair(r.atApiserver.fledgeShare)} s; step lateness p50/p99 ${pair(r.atApiserver.lateness)} s, the apiserver taking ${pair(r.atApiserver.splitLatency)} s over each split write`,
-    `- N = ${r.n}, requests a second over the rollout by user: ${r.users}; the machine's cores ${(r.machineBusy * 100).toFixed(0)}% busy from trigger to done`,
+const kindsOf = (r: Row) => {
+  const at = `- N = ${r.n}, wave ${r.wave}`;
+  return [
+    `${at}, requests per canary by kind: ${r.kinds}`,
+    `${at}, timed at the apiserver (audit log, no watcher's lag): reaction p50/p99 ${pair(r.atApiserver.reaction)} s, of which Fledge's part (trigger to canary scaled, plus canary ready to first weight) ${pair(r.atApiserver.fledgeShare)} s; step lateness p50/p99 ${pair(r.atApiserver.lateness)} s, the apiserver taking ${pair(r.atApiserver.splitLatency)} s over each split write`,
+    `${at}, canary scaled up (Fledge's patch) to its pod's Ready status written (fake kubelet) p50/p99 ${pair(r.atApiserver.scaledToPodReady)} s, of which the fake kubelet's own (its watch's first sight of the pod to its Ready write, ${r.kubelet.pods} pods) ${pair(r.kubelet.lag)} s, of that waiting in its queue ${pair(r.kubelet.wait)} s, at most ${r.kubelet.queuePeak} pods waiting for it`,
+    `${at}, start-up (SIGTERM, then a new process over ${r.n} Healthy Rollouts): /readyz 200 after ${r.startup.readyS.toFixed(1)} s, every Rollout reconciled once after ${r.startup.reconciledS.toFixed(1)} s, RSS then ${r.startup.rssMb.toFixed(0)} MB; ${r.startup.writes} writes${r.startup.writes ? ` (${r.startup.writeKinds})` : ""}; its requests: ${r.startup.requests}`,
+    `${at}, heap bytes per Rollout of each cache (the controller's transforms of the listed objects, weighed in the bench after a GC): ${r.caches}`,
+    `${at}, requests a second over the rollout by user: ${r.users}; the machine's cores ${(r.machineBusy * 100).toFixed(0)}% busy from trigger to done`,
+    ...(r.profile
+      ? [
+          `${at}, CPU profile of the controller from trigger to done (${r.profile.head}; ${r.profile.file.replace(`${repoRoot}`, "")}), top functions by self time:`,
+          ...r.profile.lines.map((l) => `  ${l}`),
+        ]
+      : []),
   ].join("\n");
+};
 
 // The controller runs as the image runs it, compiled: type stripping at start-up costs ~25 MB.
 execFileSync(join(repoRoot, "node_modules/.bin/tsc"), ["-p", "tsconfig.build.json"], {
@@ -488,8 +561,9 @@ execFileSync(join(repoRoot, "node_modules/.bin/tsc"), ["-p", "tsconfig.build.jso
 });
 const rows: Row[] = [];
 for (const n of values.n.split(",").map(Number)) {
-  process.stdout.write(`bench: N = ${n} ...\n`);
-  const row = await run(n);
+  const wave = Math.min(n, Number(values.wave ?? n));
+  process.stdout.write(`bench: N = ${n}, wave ${wave} ...\n`);
+  const row = await run(n, wave);
   rows.push(row);
   process.stdout.write(`${markdownTable(header, [cells(row)])}\n${kindsOf(row)}\n`);
 }
@@ -499,6 +573,6 @@ if (!values["no-record"]) {
   const machine = `${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB`;
   appendFileSync(
     join(import.meta.dirname, "RESULTS.md"),
-    `\n## Run of ${new Date().toISOString()}\n\nMachine: ${machine}. Node ${process.version}, Kubernetes ${KUBERNETES_VERSION}, ${values.workers} workers, leader election ${values["leader-election"] ? "on" : "off"}.\n\n${table}\n`,
+    `\n## Run of ${new Date().toISOString()}\n\nMachine: ${machine}. Node ${process.version}, Kubernetes ${KUBERNETES_VERSION}, ${values.workers} workers, leader election ${values["leader-election"] ? "on" : "off"}, set-up ${values["setup-parallel"]} apps at once${cpuProfDir ? ", controller CPU-profiled" : ""}.\n\n${table}\n`,
   );
 }

@@ -17,7 +17,7 @@ import {
 } from "@kubernetes/client-node";
 import { stringify } from "yaml";
 import { ensureBinaries } from "./binaries.ts";
-import { type FakeKubelet, startFakeKubelet } from "./fake-kubelet.ts";
+import { type FakeKubelet, type KubeletLag, startFakeKubelet } from "./fake-kubelet.ts";
 import { Component, guardDir, log, onTermination } from "./process.ts";
 
 export interface ControlPlaneOptions {
@@ -56,6 +56,8 @@ export interface ControlPlane {
   stopApiserver(): Promise<void>;
   /** Starts the stopped kube-apiserver again; resolves with the Date.now() of its first 200 from /readyz. */
   startApiserver(): Promise<number>;
+  /** The fake kubelet's own lag (pods made Ready, its queue's peak), for the benchmark. */
+  kubeletLag(): KubeletLag;
   stop(): Promise<void>;
 }
 
@@ -500,6 +502,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
         await startApiserver();
         return Date.now();
       },
+      kubeletLag: () => (fakeKubelet as FakeKubelet).lag(),
       stop,
     };
   } catch (error) {

@@ -13,11 +13,28 @@ import { log } from "./process.ts";
 export const UNREADY_ANNOTATION = "fledge.dev/test-unready";
 export const FAKE_NODE = "fake-node";
 const NODE_IP = "10.0.0.1";
-// Enough to keep up with a thousand-pod rollout without swamping a 2-core apiserver.
-const CONCURRENCY = 16;
+// Pods come as fast as kube-controller-manager makes them (a wave of a thousand canaries, then
+// their primaries' surge); each takes two sequential writes of ~0.1-0.7 s on a loaded 2-core
+// apiserver, so 16 in flight could start only ~10-80 pods a second. 64 keeps this fake kubelet
+// out of what the benchmark measures, well inside the apiserver's 200 mutating in flight.
+const CONCURRENCY = 64;
 
 export interface FakeKubelet {
   stop(): Promise<void>;
+  /** Its own lag, for the benchmark: see KubeletLag. */
+  lag(): KubeletLag;
+}
+
+/**
+ * What the fake kubelet itself adds to a pod's start: for each pod it made Ready, when (epoch ms)
+ * and how long after its watch first showed the pod (the queue's wait, the binding and the
+ * status write); and the most pods it had waiting at once since the last resetPeak().
+ */
+export interface KubeletLag {
+  /** waitMs: of lagMs, the time in its queue before its first handling began. */
+  readied: ReadonlyArray<{ at: number; lagMs: number; waitMs: number }>;
+  queuePeak: number;
+  resetPeak(): void;
 }
 
 function isReady(pod: V1Pod): boolean {
@@ -49,6 +66,12 @@ export async function startFakeKubelet(kubeConfig: KubeConfig): Promise<FakeKube
   const queue = new Map<string, V1Pod>();
   const busy = new Set<string>();
   const started = new Set<string>();
+  /** When the watch first showed each pod not yet started, by uid: one entry per pending pod. */
+  const firstSeen = new Map<string, number>();
+  /** When its first handling began, by uid, for the same pods. */
+  const firstHandled = new Map<string, number>();
+  const readied: { at: number; lagMs: number; waitMs: number }[] = [];
+  let queuePeak = 0;
   let running = 0;
   const idle: Array<() => void> = [];
 
@@ -71,6 +94,7 @@ export async function startFakeKubelet(kubeConfig: KubeConfig): Promise<FakeKube
     // Events can be older than our own last write: each pod is started once, and keeps its IP.
     if (pod.metadata?.annotations?.[UNREADY_ANNOTATION] === "true" || isReady(pod)) return;
     if (started.has(uid)) return;
+    if (firstSeen.has(uid) && !firstHandled.has(uid)) firstHandled.set(uid, Date.now());
     if (!pod.spec?.nodeName) {
       try {
         await core.createNamespacedPodBinding({
@@ -116,6 +140,11 @@ export async function startFakeKubelet(kubeConfig: KubeConfig): Promise<FakeKube
       mergePatch,
     );
     started.add(uid);
+    const at = Date.now();
+    const seen = firstSeen.get(uid) ?? at;
+    readied.push({ at, lagMs: at - seen, waitMs: (firstHandled.get(uid) ?? seen) - seen });
+    firstSeen.delete(uid);
+    firstHandled.delete(uid);
   }
 
   function pump(): void {
@@ -146,7 +175,14 @@ export async function startFakeKubelet(kubeConfig: KubeConfig): Promise<FakeKube
 
   function enqueue(pod: V1Pod): void {
     const key = `${pod.metadata?.namespace}/${pod.metadata?.name}`;
+    const uid = pod.metadata?.uid ?? "";
+    const pending =
+      !pod.metadata?.deletionTimestamp &&
+      pod.metadata?.annotations?.[UNREADY_ANNOTATION] !== "true" &&
+      !isReady(pod);
+    if (pending && !started.has(uid) && !firstSeen.has(uid)) firstSeen.set(uid, Date.now());
     queue.set(key, pod);
+    queuePeak = Math.max(queuePeak, queue.size);
     pump();
   }
 
@@ -171,7 +207,11 @@ export async function startFakeKubelet(kubeConfig: KubeConfig): Promise<FakeKube
             }
             resourceVersion = object.metadata?.resourceVersion ?? resourceVersion;
             if (type === "ADDED" || type === "MODIFIED") enqueue(object);
-            else if (type === "DELETED") started.delete(object.metadata?.uid ?? "");
+            else if (type === "DELETED") {
+              started.delete(object.metadata?.uid ?? "");
+              firstSeen.delete(object.metadata?.uid ?? "");
+              firstHandled.delete(object.metadata?.uid ?? "");
+            }
           },
           ended.resolve,
         );
@@ -186,6 +226,13 @@ export async function startFakeKubelet(kubeConfig: KubeConfig): Promise<FakeKube
 
   const loop = listAndWatch();
   return {
+    lag: () => ({
+      readied,
+      queuePeak,
+      resetPeak: () => {
+        queuePeak = queue.size;
+      },
+    }),
     async stop() {
       stopped = true;
       abort?.abort();
