@@ -6,7 +6,11 @@
  * bench/RESULTS.md. It is a benchmark: it prints figures and asserts nothing.
  *
  *   npm run bench -- --n 10,100,300,1000 [--wave W] [--workers 64] [--setup-parallel 128]
- *     [--cpu-prof [--cpu-prof-dir DIR]] [--leader-election] [--keep] [--no-record]
+ *     [--replicas 1,3 [--shards 12]] [--cpu-prof [--cpu-prof-dir DIR]] [--leader-election]
+ *     [--keep] [--no-record]
+ *
+ * With --replicas, each N is set up once and rolled out once per replica count: one replica as
+ * deploy/ runs it, or R replicas sharing --shards shards (deploy/sharded), on the same apps.
  */
 import { execFileSync } from "node:child_process";
 import {
@@ -29,13 +33,7 @@ import { canaryPercent, type SplitView, splitView } from "../src/traffic/smi/rou
 import { KUBERNETES_VERSION } from "../test/harness/binaries.ts";
 import { freePorts, startControlPlane } from "../test/harness/control-plane.ts";
 import { onTermination } from "../test/harness/process.ts";
-import {
-  deploymentManifest,
-  ok,
-  paths,
-  repoRoot,
-  rolloutManifest,
-} from "../test/integration/support/cluster.ts";
+import { createApp, ok, paths, repoRoot } from "../test/integration/support/cluster.ts";
 import {
   controllerKubeconfig,
   type RunningController,
@@ -62,6 +60,9 @@ const { values } = parseArgs({
     keep: { type: "boolean", default: false },
     // deploy/'s default is one replica without election; this measures the hot-standby set-up.
     "leader-election": { type: "boolean", default: false },
+    // Replica counts to roll the same apps out with, one wave each; above 1 they share shards.
+    replicas: { type: "string", default: "1" },
+    shards: { type: "string", default: "12" },
   },
 });
 
@@ -80,6 +81,7 @@ const [, ...IMAGE_NODE_OPTIONS] = JSON.parse(
 ) as string[];
 const IMAGE_ENTRY = IMAGE_NODE_OPTIONS.pop() ?? "dist/main.js";
 const RECONCILED_ONCE = "every Rollout reconciled once since start";
+const TOOK_SHARD = "took a shard: its Rollouts read afresh and queued";
 const cpuProfDir = values["cpu-prof"]
   ? (values["cpu-prof-dir"] ??
     join(
@@ -91,6 +93,8 @@ const cpuProfDir = values["cpu-prof"]
 
 type Row = {
   n: number;
+  /** Controller replicas (sharing the shards when more than one). */
+  replicas: number;
   /** Apps triggered; per-canary figures divide by it. */
   wave: number;
   /** Creating the N apps until all are Healthy (outside the measured window). */
@@ -104,12 +108,12 @@ type Row = {
     writeKinds: string;
     /** Requests of every kind in that time (the lists and watches of start-up). */
     requests: string;
-    /** VmRSS when every Rollout had been reconciled once, MB. */
+    /** VmRSS when every Rollout had been reconciled once, MB (the largest replica's). */
     rssMb: number;
   };
   /** Bytes per Rollout of each cache, from bench/cache-bytes.ts. */
   caches: string;
-  /** VmRSS with all N idle, just before the trigger, MB. */
+  /** VmRSS with all N idle, just before the trigger, MB (the largest replica's). */
   idleRssMb: number;
   wallS: number;
   reaction: [number, number];
@@ -178,31 +182,47 @@ const until = async (what: string, done: () => boolean, timeoutMs: number) => {
 const fileSize = (path: string) => statSync(path, { throwIfNoEntry: false })?.size ?? 0;
 
 /**
- * Epoch ms of the controller's first log line with this message (pino's ISO `time`). It listens
- * beside the pipe to the log file and never pauses the stream: a paused pipe fills, and the
- * controller's next log line then blocks its event loop (stdout to a pipe is synchronous).
+ * Epoch ms of the `count`-th log line with this message across the controllers (pino's ISO
+ * `time`). It listens beside the pipes to the log files and never pauses a stream: a paused pipe
+ * fills, and the controller's next log line then blocks its event loop (stdout to a pipe is
+ * synchronous).
  */
-function logLine(controller: RunningController, msg: string): Promise<number> {
-  const out = controller.process.stdout as NodeJS.ReadableStream;
+function logLines(controllers: RunningController[], msg: string, count = 1): Promise<number> {
   return new Promise((resolve, reject) => {
-    let partial = "";
-    const onData = (chunk: Buffer | string) => {
-      const lines = (partial + chunk.toString()).split("\n");
-      partial = lines.pop() ?? "";
-      const line = lines.find((l) => l.includes(`"msg":"${msg}"`));
-      if (line === undefined) return;
-      out.off("data", onData);
-      out.off("end", onEnd);
-      const time = (JSON.parse(line) as { time?: string }).time;
-      resolve(time ? Date.parse(time) : Date.now());
+    let seen = 0;
+    const stops: (() => void)[] = [];
+    const done = (settle: () => void) => {
+      for (const stop of stops) stop();
+      settle();
     };
-    const onEnd = () => reject(new Error(`bench: the controller exited before "${msg}"`));
-    out.on("data", onData);
-    out.once("end", onEnd);
+    for (const controller of controllers) {
+      const out = controller.process.stdout as NodeJS.ReadableStream;
+      let partial = "";
+      const onData = (chunk: Buffer | string) => {
+        const lines = (partial + chunk.toString()).split("\n");
+        partial = lines.pop() ?? "";
+        for (const line of lines) {
+          if (!line.includes(`"msg":"${msg}"`) || ++seen < count) continue;
+          const time = (JSON.parse(line) as { time?: string }).time;
+          return done(() => resolve(time ? Date.parse(time) : Date.now()));
+        }
+      };
+      const onEnd = () =>
+        done(() => reject(new Error(`bench: a controller exited before "${msg}" x${count}`)));
+      out.on("data", onData);
+      out.once("end", onEnd);
+      stops.push(() => {
+        out.off("data", onData);
+        out.off("end", onEnd);
+      });
+    }
   });
 }
 
-async function run(n: number, wave: number): Promise<Row> {
+/** One replica as deploy/ runs it, or several that share the shards as deploy/sharded runs them. */
+type Fleet = { members: RunningController[]; kill(): Promise<void> };
+
+async function run(n: number, wave: number, replicaCounts: number[]): Promise<Row[]> {
   const dir = mkdtempSync(join(tmpdir(), "fledge-bench-"));
   const auditLog = join(dir, "audit.log");
   const plane = await startControlPlane({
@@ -218,22 +238,36 @@ async function run(n: number, wave: number): Promise<Row> {
   admin.loadFromFile(plane.kubeconfigPath);
   const client = new KubeClient(admin);
   const kubeconfig = await controllerKubeconfig(dir, admin);
-  const controllerArgs = [
+  const shards = Number(values.shards);
+  const argsFor = (replicas: number) => [
     `--workers=${values.workers}`,
-    ...(values["leader-election"] ? [] : ["--lease-namespace=none"]),
+    ...(replicas > 1
+      ? [`--shards=${shards}`]
+      : values["leader-election"]
+        ? []
+        : ["--lease-namespace=none"]),
   ];
-  let controller = startController(
-    kubeconfig,
-    dir,
-    controllerArgs,
-    "info",
-    IMAGE_ENTRY,
-    IMAGE_NODE_OPTIONS,
-  );
-  // Ctrl-C during a long set-up stops the controller too, not only the control plane.
+  const startFleet = (replicas: number, ports: number[] = [], nodeOptions: string[] = []) => {
+    const members = Array.from({ length: replicas }, (_, i) =>
+      startController(
+        kubeconfig,
+        dir,
+        [...argsFor(replicas), ...(ports[i] ? [`--metrics-port=${ports[i]}`] : [])],
+        "info",
+        IMAGE_ENTRY,
+        [...IMAGE_NODE_OPTIONS, ...nodeOptions],
+        replicas > 1 ? { POD_NAME: `bench-${i}` } : {},
+      ),
+    );
+    return { members, kill: async () => void (await Promise.all(members.map((m) => m.kill()))) };
+  };
+  let fleet: Fleet = startFleet(replicaCounts[0] ?? 1);
+  // Ctrl-C during a long set-up stops the controllers too, not only the control plane.
   const unregister = onTermination({
-    sync: () => controller.process.kill("SIGKILL"),
-    async: async () => void (await controller.kill()),
+    sync: () => {
+      for (const m of fleet.members) m.process.kill("SIGKILL");
+    },
+    async: () => fleet.kill(),
   });
   try {
     ok(
@@ -282,21 +316,7 @@ async function run(n: number, wave: number): Promise<Row> {
     }, 10_000);
     try {
       await pool(apps, Number(values["setup-parallel"]), async (name) => {
-        ok(
-          await client.create(paths.deployments(NS), deploymentManifest(NS, name, 1)),
-          `deployment ${name}`,
-        );
-        ok(
-          await client.create(
-            paths.rollouts(NS),
-            rolloutManifest(NS, name, {
-              targetRef: { name },
-              service: { port: 80, targetPort: 9898 },
-              steps: STEPS,
-            }),
-          ),
-          `rollout ${name}`,
-        );
+        await createApp(client, NS, name, STEPS);
         created++;
       });
       await until("every rollout Healthy", () => healthy() === n, 600_000 + n * 500);
@@ -307,55 +327,11 @@ async function run(n: number, wave: number): Promise<Row> {
     process.stdout.write(
       `bench: set-up of ${n} apps took ${setupS.toFixed(1)} s (${((setupS * 100) / n).toFixed(1)} s per 100)\n`,
     );
-    const initial = new Map(apps.map((a) => [a, phases.get(a)?.stableRevision]));
     await sleep(5_000);
     // Outside every window: the bytes per Rollout of each cache, weighed in this process.
     const caches = await cacheBytes(client, NS, n).then(describeCacheBytes, (e: unknown) => {
       process.stderr.write(`bench: could not weigh the caches: ${String(e)}\n`);
       return "(not measured)";
-    });
-
-    // Start-up: the controller stopped (SIGTERM) and started again over N Healthy Rollouts.
-    await controller.kill();
-    const [port] = (await freePorts(1)) as [number];
-    const startupOffset = fileSize(auditLog);
-    if (cpuProfDir) mkdirSync(cpuProfDir, { recursive: true });
-    const spawnedAt = Date.now();
-    controller = startController(
-      kubeconfig,
-      dir,
-      [...controllerArgs, `--metrics-port=${port}`],
-      "info",
-      IMAGE_ENTRY,
-      [
-        ...IMAGE_NODE_OPTIONS,
-        ...(cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${cpuProfDir}`] : []),
-      ],
-    );
-    const reconciled = logLine(controller, RECONCILED_ONCE);
-    // Awaited below, after /readyz; a controller that dies first must not crash the bench unhandled.
-    reconciled.catch(() => {});
-    let readyAt = 0;
-    while (!readyAt) {
-      if (controller.process.exitCode !== null || controller.process.signalCode !== null)
-        throw new Error(`bench: the restarted controller exited; see ${controller.logFile}`);
-      const status = await fetch(`http://127.0.0.1:${port}/readyz`).then(
-        (r) => r.status,
-        () => 0,
-      );
-      if (status === 200) readyAt = Date.now();
-      else if (Date.now() - spawnedAt > 600_000) throw new Error("bench: /readyz never 200");
-      else await sleep(50);
-    }
-    const reconciledAt = await reconciled;
-    const startupRss = processStats(controller.process.pid as number).nowMb;
-    await sleep(5_000);
-    const startupEnd = Date.now();
-    const startup = await readAudit(auditLog, {
-      from: spawnedAt,
-      idleFrom: startupEnd,
-      end: startupEnd,
-      offset: startupOffset,
     });
 
     const changes = new Map<string, { weight: number; at: number }[]>();
@@ -373,126 +349,190 @@ async function run(n: number, wave: number): Promise<Row> {
       changes.set(s.metadata.name, list);
     });
     await splits.start();
-    for (const list of changes.values()) list.splice(0, list.length);
-    await sleep(2_000);
 
-    const pid = controller.process.pid as number;
-    const before = processStats(pid);
-    const machineBefore = machineTicks();
-    const loadAtTrigger = loadavg()[0] ?? 0;
-    const kubelet = plane.kubeletLag();
-    kubelet.resetPeak();
-    const waveOffset = fileSize(auditLog);
-    const t0 = Date.now();
-    await Promise.all(
-      waveApps.map((name) =>
-        client.patch(`${paths.deployments(NS)}/${name}`, {
-          spec: { template: { metadata: { annotations: { "bench/trigger": String(t0) } } } },
-        }),
-      ),
-    );
-    await until(
-      "every triggered rollout promoted",
-      () =>
-        waveApps.every(
-          (a) =>
-            phases.get(a)?.phase === "Healthy" && phases.get(a)?.stableRevision !== initial.get(a),
+    /** Start-up over the N Healthy Rollouts, then the wave, with this many replicas. */
+    const measure = async (replicas: number): Promise<Row> => {
+      const initial = new Map(apps.map((a) => [a, phases.get(a)?.stableRevision]));
+      // Start-up: the controllers stopped (SIGTERM) and started again over N Healthy Rollouts.
+      await fleet.kill();
+      const ports = await freePorts(replicas);
+      const startupOffset = fileSize(auditLog);
+      const profiled = cpuProfDir !== undefined && replicas === 1;
+      if (cpuProfDir && profiled) mkdirSync(cpuProfDir, { recursive: true });
+      const spawnedAt = Date.now();
+      fleet = startFleet(
+        replicas,
+        ports,
+        cpuProfDir && profiled ? ["--cpu-prof", `--cpu-prof-dir=${cpuProfDir}`] : [],
+      );
+      // Sharded replicas reconcile only their own shards' Rollouts, and say so per shard taken.
+      const reconciled =
+        replicas > 1
+          ? logLines(fleet.members, TOOK_SHARD, shards)
+          : logLines(fleet.members, RECONCILED_ONCE);
+      // Awaited below, after /readyz; a controller that dies first must not crash the bench unhandled.
+      reconciled.catch(() => {});
+      let readyAt = 0;
+      while (!readyAt) {
+        for (const m of fleet.members)
+          if (m.process.exitCode !== null || m.process.signalCode !== null)
+            throw new Error(`bench: a restarted controller exited; see ${m.logFile}`);
+        const statuses = await Promise.all(
+          ports.map((port) =>
+            fetch(`http://127.0.0.1:${port}/readyz`).then(
+              (r) => r.status,
+              () => 0,
+            ),
+          ),
+        );
+        if (statuses.every((st) => st === 200)) readyAt = Date.now();
+        else if (Date.now() - spawnedAt > 600_000) throw new Error("bench: /readyz never 200");
+        else await sleep(50);
+      }
+      const reconciledAt = await reconciled;
+      const pids = fleet.members.map((m) => m.process.pid as number);
+      const stats = () => pids.map(processStats);
+      const largest = (xs: number[]) => Math.max(...xs);
+      const cpu = () => stats().reduce((sum, x) => sum + x.cpuS, 0);
+      const startupRss = largest(stats().map((x) => x.nowMb));
+      await sleep(5_000);
+      const startupEnd = Date.now();
+      const startup = await readAudit(auditLog, {
+        from: spawnedAt,
+        idleFrom: startupEnd,
+        end: startupEnd,
+        offset: startupOffset,
+      });
+
+      for (const list of changes.values()) list.splice(0, list.length);
+      await sleep(2_000);
+
+      const idleRssMb = largest(stats().map((x) => x.nowMb));
+      const cpuBefore = cpu();
+      const machineBefore = machineTicks();
+      const loadAtTrigger = loadavg()[0] ?? 0;
+      const kubelet = plane.kubeletLag();
+      kubelet.resetPeak();
+      const waveOffset = fileSize(auditLog);
+      const t0 = Date.now();
+      await Promise.all(
+        waveApps.map((name) =>
+          client.patch(`${paths.deployments(NS)}/${name}`, {
+            spec: { template: { metadata: { annotations: { "bench/trigger": String(t0) } } } },
+          }),
         ),
-      900_000,
-    );
-    const t1 = Date.now();
-    const machineDone = machineTicks();
-    const loadAtDone = loadavg()[0] ?? 0;
-    const cpuDone = processStats(pid).cpuS;
-    const readied = kubelet.readied.filter((r) => r.at >= t0 && r.at <= t1);
-    const queuePeak = kubelet.queuePeak;
+      );
+      await until(
+        "every triggered rollout promoted",
+        () =>
+          waveApps.every(
+            (a) =>
+              phases.get(a)?.phase === "Healthy" &&
+              phases.get(a)?.stableRevision !== initial.get(a),
+          ),
+        900_000,
+      );
+      const t1 = Date.now();
+      const machineDone = machineTicks();
+      const loadAtDone = loadavg()[0] ?? 0;
+      const cpuDone = cpu();
+      const readied = kubelet.readied.filter((r) => r.at >= t0 && r.at <= t1);
+      const queuePeak = kubelet.queuePeak;
 
-    // The times each app's weight rose, as the observer's watch saw them.
-    const watched = stepTimes(
-      waveApps.map((a) =>
-        (changes.get(a) ?? [])
-          .filter((c, i, list) => c.weight > (list[i - 1]?.weight ?? 0))
-          .map((c) => c.at),
-      ),
-      t0,
-    );
+      // The times each app's weight rose, as the observer's watch saw them.
+      const watched = stepTimes(
+        waveApps.map((a) =>
+          (changes.get(a) ?? [])
+            .filter((c, i, list) => c.weight > (list[i - 1]?.weight ?? 0))
+            .map((c) => c.at),
+        ),
+        t0,
+      );
 
-    await sleep(5_000);
-    const idleFrom = Date.now();
-    await sleep(60_000);
-    const after = processStats(pid);
-    // The rollout's requests run until the idle window: Events still queued at t1 count too.
-    const {
-      during,
-      idle,
-      apps: timelines,
-      untriggered,
-    } = await readAudit(auditLog, {
-      from: t0,
-      idleFrom,
-      end: Date.now(),
-      offset: waveOffset,
-      triggered,
-    });
+      await sleep(5_000);
+      const idleFrom = Date.now();
+      await sleep(60_000);
+      const rssMb = largest(stats().map((x) => x.rssMb));
+      // The rollout's requests run until the idle window: Events still queued at t1 count too.
+      const {
+        during,
+        idle,
+        apps: timelines,
+        untriggered,
+      } = await readAudit(auditLog, {
+        from: t0,
+        idleFrom,
+        end: Date.now(),
+        offset: waveOffset,
+        triggered,
+      });
+      // SIGTERM: the controllers stop cleanly, and write the CPU profile if it was asked for.
+      await fleet.kill();
+      let profile: Row["profile"];
+      if (cpuProfDir && profiled) {
+        const file = readdirSync(cpuProfDir)
+          .filter((f) => f.endsWith(".cpuprofile"))
+          .map((f) => join(cpuProfDir, f))
+          .sort((x, y) => statSync(y).mtimeMs - statSync(x).mtimeMs)[0];
+        if (file)
+          profile = {
+            file,
+            ...summary(file, { fromMs: t0 - spawnedAt, toMs: t1 - spawnedAt }),
+          };
+      }
+      return {
+        n,
+        replicas,
+        wave,
+        setupS,
+        startup: {
+          readyS: (readyAt - spawnedAt) / 1000,
+          reconciledS: (reconciledAt - spawnedAt) / 1000,
+          writes: startup.during.writes,
+          writeKinds: breakdown(
+            new Map([...startup.during.kinds].filter(([k]) => !/^(get|list|watch) /.test(k))),
+            1,
+          ),
+          requests: breakdown(startup.during.kinds, 1),
+          rssMb: startupRss,
+        },
+        caches,
+        idleRssMb,
+        wallS: (t1 - t0) / 1000,
+        ...watched,
+        perCanary: (during.reads + during.writes + during.watches) / wave,
+        writesPerCanary: during.writes / wave,
+        untriggeredRequests: untriggered,
+        idlePerMin: idle.reads + idle.writes,
+        leasesPerMin: idle.leases,
+        watchRenewalsPerMin: idle.watches,
+        rssMb,
+        cpuS: cpuDone - cpuBefore,
+        kinds: breakdown(during.kinds, wave),
+        atApiserver: apiserverTimes(timelines, t0),
+        kubelet: {
+          lag: p50p99(readied.map((r) => r.lagMs / 1000)),
+          wait: p50p99(readied.map((r) => r.waitMs / 1000)),
+          pods: readied.length,
+          queuePeak,
+        },
+        users: userRates(during.users, (idleFrom - t0) / 1000),
+        machineBusy:
+          (machineDone.busy - machineBefore.busy) / (machineDone.total - machineBefore.total),
+        load: [loadAtTrigger, loadAtDone],
+        profile,
+      };
+    };
+    const rows: Row[] = [];
+    for (const replicas of replicaCounts) {
+      process.stdout.write(`bench: N = ${n}, wave ${wave}, ${replicas} replica(s) ...\n`);
+      rows.push(await measure(replicas));
+    }
     await splits.stop();
     await rollouts.stop();
-    // SIGTERM: the controller stops cleanly, and writes its CPU profile if it was asked to.
-    await controller.kill();
-    let profile: Row["profile"];
-    if (cpuProfDir) {
-      const file = readdirSync(cpuProfDir)
-        .filter((f) => f.endsWith(".cpuprofile"))
-        .map((f) => join(cpuProfDir, f))
-        .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
-      if (file)
-        profile = {
-          file,
-          ...summary(file, { fromMs: t0 - spawnedAt, toMs: t1 - spawnedAt }),
-        };
-    }
-    return {
-      n,
-      wave,
-      setupS,
-      startup: {
-        readyS: (readyAt - spawnedAt) / 1000,
-        reconciledS: (reconciledAt - spawnedAt) / 1000,
-        writes: startup.during.writes,
-        writeKinds: breakdown(
-          new Map([...startup.during.kinds].filter(([k]) => !/^(get|list|watch) /.test(k))),
-          1,
-        ),
-        requests: breakdown(startup.during.kinds, 1),
-        rssMb: startupRss,
-      },
-      caches,
-      idleRssMb: before.nowMb,
-      wallS: (t1 - t0) / 1000,
-      ...watched,
-      perCanary: (during.reads + during.writes + during.watches) / wave,
-      writesPerCanary: during.writes / wave,
-      untriggeredRequests: untriggered,
-      idlePerMin: idle.reads + idle.writes,
-      leasesPerMin: idle.leases,
-      watchRenewalsPerMin: idle.watches,
-      rssMb: after.rssMb,
-      cpuS: cpuDone - before.cpuS,
-      kinds: breakdown(during.kinds, wave),
-      atApiserver: apiserverTimes(timelines, t0),
-      kubelet: {
-        lag: p50p99(readied.map((r) => r.lagMs / 1000)),
-        wait: p50p99(readied.map((r) => r.waitMs / 1000)),
-        pods: readied.length,
-        queuePeak,
-      },
-      users: userRates(during.users, (idleFrom - t0) / 1000),
-      machineBusy:
-        (machineDone.busy - machineBefore.busy) / (machineDone.total - machineBefore.total),
-      load: [loadAtTrigger, loadAtDone],
-      profile,
-    };
+    return rows;
   } finally {
-    await controller.kill();
+    await fleet.kill();
     unregister();
     await plane.stop();
     if (values.keep) process.stdout.write(`bench: kept ${dir}\n`);
@@ -503,6 +543,7 @@ async function run(n: number, wave: number): Promise<Row> {
 
 const header = [
   "N",
+  "replicas",
   "wave",
   "set-up s",
   "start-up s: ready / all reconciled (writes)",
@@ -513,7 +554,7 @@ const header = [
   "requests per canary (writes)",
   "untriggered apps' requests",
   "idle requests/min (+ Lease / watch renewals)",
-  "RSS MB: idle / peak",
+  "RSS MB: idle / peak (largest replica)",
   "CPU s (per canary)",
   "fake kubelet lag p50/p99 s",
   "load avg at trigger / done",
@@ -521,6 +562,7 @@ const header = [
 const pair = ([a, b]: [number, number]) => `${a.toFixed(2)} / ${b.toFixed(2)}`;
 const cells = (r: Row) => [
   String(r.n),
+  r.replicas > 1 ? `${r.replicas} (${values.shards} shards)` : "1",
   String(r.wave),
   r.setupS.toFixed(0),
   `${r.startup.readyS.toFixed(1)} / ${r.startup.reconciledS.toFixed(1)} (${r.startup.writes})`,
@@ -537,12 +579,12 @@ const cells = (r: Row) => [
   r.load.map((l) => l.toFixed(2)).join(" / "),
 ];
 const kindsOf = (r: Row) => {
-  const at = `- N = ${r.n}, wave ${r.wave}`;
+  const at = `- N = ${r.n}, ${r.replicas > 1 ? `${r.replicas} replicas` : "1 replica"}, wave ${r.wave}`;
   return [
     `${at}, requests per canary by kind: ${r.kinds}`,
     `${at}, timed at the apiserver (audit log, no watcher's lag): reaction p50/p99 ${pair(r.atApiserver.reaction)} s, of which Fledge's part (trigger to canary scaled, plus canary ready to first weight) ${pair(r.atApiserver.fledgeShare)} s; step lateness p50/p99 ${pair(r.atApiserver.lateness)} s, the apiserver taking ${pair(r.atApiserver.splitLatency)} s over each split write`,
     `${at}, canary scaled up (Fledge's patch) to its pod's Ready status written (fake kubelet) p50/p99 ${pair(r.atApiserver.scaledToPodReady)} s, of which the fake kubelet's own (its watch's first sight of the pod to its Ready write, ${r.kubelet.pods} pods) ${pair(r.kubelet.lag)} s, of that waiting in its queue ${pair(r.kubelet.wait)} s, at most ${r.kubelet.queuePeak} pods waiting for it`,
-    `${at}, start-up (SIGTERM, then a new process over ${r.n} Healthy Rollouts): /readyz 200 after ${r.startup.readyS.toFixed(1)} s, every Rollout reconciled once after ${r.startup.reconciledS.toFixed(1)} s, RSS then ${r.startup.rssMb.toFixed(0)} MB; ${r.startup.writes} writes${r.startup.writes ? ` (${r.startup.writeKinds})` : ""}; its requests: ${r.startup.requests}`,
+    `${at}, start-up (SIGTERM, then new processes over ${r.n} Healthy Rollouts): /readyz 200 after ${r.startup.readyS.toFixed(1)} s, ${r.replicas > 1 ? `${values.shards} shards taken (each one's Rollouts read afresh and queued)` : "every Rollout reconciled once"} after ${r.startup.reconciledS.toFixed(1)} s, RSS then ${r.startup.rssMb.toFixed(0)} MB; ${r.startup.writes} writes${r.startup.writes ? ` (${r.startup.writeKinds})` : ""}; its requests: ${r.startup.requests}`,
     `${at}, heap bytes per Rollout of each cache (the controller's transforms of the listed objects, weighed in the bench after a GC): ${r.caches}`,
     `${at}, requests a second over the rollout by user: ${r.users}; the machine's cores ${(r.machineBusy * 100).toFixed(0)}% busy from trigger to done`,
     ...(r.profile
@@ -560,12 +602,14 @@ execFileSync(join(repoRoot, "node_modules/.bin/tsc"), ["-p", "tsconfig.build.jso
   stdio: "inherit",
 });
 const rows: Row[] = [];
+const replicaCounts = values.replicas.split(",").map(Number);
 for (const n of values.n.split(",").map(Number)) {
   const wave = Math.min(n, Number(values.wave ?? n));
-  process.stdout.write(`bench: N = ${n}, wave ${wave} ...\n`);
-  const row = await run(n, wave);
-  rows.push(row);
-  process.stdout.write(`${markdownTable(header, [cells(row)])}\n${kindsOf(row)}\n`);
+  const runRows = await run(n, wave, replicaCounts);
+  rows.push(...runRows);
+  process.stdout.write(
+    `${markdownTable(header, runRows.map(cells))}\n${runRows.map(kindsOf).join("\n")}\n`,
+  );
 }
 const table = `${markdownTable(header, rows.map(cells))}\n\n${rows.map(kindsOf).join("\n")}`;
 process.stdout.write(`\n${table}\n`);

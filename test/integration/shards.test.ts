@@ -4,15 +4,7 @@ import { SHARD_LEASE_TIMING } from "../../src/controller/shard-leases.ts";
 import { leaseNames, shardOf } from "../../src/controller/shards.ts";
 import type { KubeClient } from "../../src/kube/client.ts";
 import { canaryPercent, type SplitView, splitView } from "../../src/traffic/smi/router.ts";
-import {
-  adminClient,
-  deploymentManifest,
-  eventually,
-  newNamespace,
-  ok,
-  paths,
-  rolloutManifest,
-} from "./support/cluster.ts";
+import { adminClient, createApp, eventually, newNamespace, ok, paths } from "./support/cluster.ts";
 import {
   controllerKubeconfig,
   type RunningController,
@@ -128,7 +120,115 @@ function writesOf(controller: RunningController, ns: string) {
   return out;
 }
 
-describe("shards across three replicas", () => {
+/** A namespace of `count` apps, each a 1-replica Deployment and its Rollout, all Healthy. */
+async function healthyApps(prefix: string, count: number) {
+  const ns = await newNamespace(client, prefix);
+  const apps = Array.from({ length: count }, (_, i) => `app-${String(i).padStart(2, "0")}`);
+  for (let i = 0; i < apps.length; i += 10)
+    await Promise.all(apps.slice(i, i + 10).map((name) => createApp(client, ns, name, STEPS)));
+  const rollouts = async () =>
+    ok(await client.get<{ items: RolloutJson[] }>(paths.rollouts(ns)), "rollouts").items;
+  const initial = await eventually(
+    "every rollout Healthy",
+    async () => {
+      const items = await rollouts();
+      return items.length === count && items.every((r) => r.status?.phase === "Healthy")
+        ? new Map(items.map((r) => [r.metadata.name, r.status?.stableRevision]))
+        : undefined;
+    },
+    120_000,
+  );
+  const splits = watchCollection<SplitView & { metadata: { resourceVersion: string } }>(
+    paths.splits(ns),
+  );
+  await splits.listed;
+  /** The app's canary weight in each version of its split, oldest first. */
+  const weights = (app: string) =>
+    splits.versions
+      .filter((v) => v.object.metadata.name === app)
+      .map((v) => {
+        const view = splitView(v.object);
+        return view ? canaryPercent(view, `${app}-canary`) : -1;
+      });
+  return {
+    ns,
+    apps,
+    weights,
+    async trigger() {
+      await Promise.all(
+        apps.map(async (name) =>
+          ok(
+            await client.patch(`${paths.deployments(ns)}/${name}`, {
+              spec: { template: { metadata: { annotations: { "example.com/revision": "2" } } } },
+            }),
+            name,
+          ),
+        ),
+      );
+    },
+    /** Mid-wave: every app at 20 or beyond. */
+    started: () =>
+      eventually(
+        "every app's first weight",
+        () => (apps.every((a) => weights(a).some((w) => w > 0)) ? true : undefined),
+        60_000,
+      ),
+    async promoted() {
+      await eventually(
+        "every rollout promoted",
+        async () =>
+          (await rollouts()).every(
+            (r) =>
+              r.status?.phase === "Healthy" &&
+              r.status.stableRevision !== initial.get(r.metadata.name),
+          )
+            ? true
+            : undefined,
+        120_000,
+      );
+      await splits.stop();
+      // No step repeated or skipped: each version of each split is a weight change.
+      for (const app of apps)
+        expect({ app, weights: weights(app) }).toEqual({ app, weights: [0, 20, 40, 60, 0] });
+    },
+  };
+}
+
+/**
+ * Holds the Leases' history to the rules: a shard taken over without a release only once its
+ * last holder left it unrenewed a whole lease, and every write of an app made by its shard's
+ * holder within its tenure. Returns the takeovers and the writes checked, by replica.
+ */
+function judgeTenures(leases: Version<Lease>[], ns: string) {
+  const lease = SHARD_LEASE_TIMING.leaseDurationMs;
+  const checked = new Map<string, number>();
+  let takeovers = 0;
+  for (let s = 0; s < SHARDS; s++) {
+    const held = tenures(leases, s);
+    for (let i = 1; i < held.length; i++) {
+      const [before, after] = [held[i - 1], held[i]];
+      if (!before || !after || before.to !== after.from) continue;
+      expect(after.from - before.lastRenew).toBeGreaterThanOrEqual(lease);
+      takeovers++;
+    }
+    for (const [identity, controller] of replicas)
+      for (const w of writesOf(controller, ns).filter(
+        (w) => shardOf(`${ns}/${w.app}`, SHARDS) === s,
+      )) {
+        const covering = held.some((t) => t.holder === identity && t.from <= w.at && w.at <= t.to);
+        expect({ identity, shard: s, write: w, covering }).toMatchObject({ covering: true });
+        checked.set(identity, (checked.get(identity) ?? 0) + 1);
+      }
+  }
+  return { takeovers, checked };
+}
+
+const stopAll = async () => {
+  await Promise.all([...replicas.values()].map((r) => r.kill()));
+  replicas.clear();
+};
+
+describe("shards across replicas", () => {
   test("12 shards settle at 4 a replica; a wave of 60 survives one replica SIGKILLed and another SIGTERMed with no step repeated or skipped, each write made by its shard's holder", async () => {
     const leases = watchCollection<Lease>(LEASES);
     await leases.listed;
@@ -143,66 +243,9 @@ describe("shards across three replicas", () => {
     );
     expect([...settled.keys()].sort()).toEqual(["shard-a", "shard-b", "shard-c"]);
 
-    const ns = await newNamespace(client, "shards");
-    const apps = Array.from({ length: APPS }, (_, i) => `app-${String(i).padStart(2, "0")}`);
-    for (let i = 0; i < apps.length; i += 10)
-      await Promise.all(
-        apps.slice(i, i + 10).map(async (name) => {
-          ok(await client.create(paths.deployments(ns), deploymentManifest(ns, name, 1)), name);
-          ok(
-            await client.create(
-              paths.rollouts(ns),
-              rolloutManifest(ns, name, {
-                targetRef: { name },
-                service: { port: 80, targetPort: 9898 },
-                steps: STEPS,
-              }),
-            ),
-            name,
-          );
-        }),
-      );
-    const rollouts = async () =>
-      ok(await client.get<{ items: RolloutJson[] }>(paths.rollouts(ns)), "rollouts").items;
-    const initial = await eventually(
-      "every rollout Healthy",
-      async () => {
-        const items = await rollouts();
-        return items.length === APPS && items.every((r) => r.status?.phase === "Healthy")
-          ? new Map(items.map((r) => [r.metadata.name, r.status?.stableRevision]))
-          : undefined;
-      },
-      120_000,
-    );
-
-    const splits = watchCollection<SplitView & { metadata: { resourceVersion: string } }>(
-      paths.splits(ns),
-    );
-    await splits.listed;
-    const weights = (app: string) =>
-      splits.versions
-        .filter((v) => v.object.metadata.name === app)
-        .map((v) => {
-          const view = splitView(v.object);
-          return view ? canaryPercent(view, `${app}-canary`) : -1;
-        });
-    await Promise.all(
-      apps.map(async (name) =>
-        ok(
-          await client.patch(`${paths.deployments(ns)}/${name}`, {
-            spec: { template: { metadata: { annotations: { "example.com/revision": "2" } } } },
-          }),
-          name,
-        ),
-      ),
-    );
-
-    // Mid-wave: every app at 20 or beyond.
-    await eventually(
-      "every app's first weight",
-      () => (apps.every((a) => weights(a).some((w) => w > 0)) ? true : undefined),
-      60_000,
-    );
+    const wave = await healthyApps("shards", APPS);
+    await wave.trigger();
+    await wave.started();
     const killedAt = performance.now();
     expect(await replicas.get("shard-a")?.kill("SIGKILL")).toBe(null);
     const retaken = await eventually(
@@ -225,55 +268,10 @@ describe("shards across three replicas", () => {
           : undefined,
       30_000,
     );
-
-    await eventually(
-      "every rollout promoted",
-      async () => {
-        const items = await rollouts();
-        return items.every(
-          (r) =>
-            r.status?.phase === "Healthy" &&
-            r.status.stableRevision !== initial.get(r.metadata.name),
-        )
-          ? true
-          : undefined;
-      },
-      120_000,
-    );
-    await splits.stop();
+    await wave.promoted();
     await leases.stop();
 
-    // No step repeated or skipped: each version of each split is a weight change.
-    for (const app of apps)
-      expect({ app, weights: weights(app) }).toEqual({
-        app,
-        weights: [0, 20, 40, 60, 0],
-      });
-
-    const lease = SHARD_LEASE_TIMING.leaseDurationMs;
-    const checked = new Map<string, number>();
-    let takeovers = 0;
-    for (let s = 0; s < SHARDS; s++) {
-      const held = tenures(leases.versions, s);
-      for (let i = 1; i < held.length; i++) {
-        const [before, after] = [held[i - 1], held[i]];
-        if (!before || !after || before.to !== after.from) continue;
-        // Taken over without a release: only once the last holder left it unrenewed a lease.
-        expect(after.from - before.lastRenew).toBeGreaterThanOrEqual(lease);
-        takeovers++;
-      }
-      // Every write of an app of this shard was made by a holder within its tenure.
-      for (const [identity, controller] of replicas)
-        for (const w of writesOf(controller, ns).filter(
-          (w) => shardOf(`${ns}/${w.app}`, SHARDS) === s,
-        )) {
-          const covering = held.some(
-            (t) => t.holder === identity && t.from <= w.at && w.at <= t.to,
-          );
-          expect({ identity, shard: s, write: w, covering }).toMatchObject({ covering: true });
-          checked.set(identity, (checked.get(identity) ?? 0) + 1);
-        }
-    }
+    const { takeovers, checked } = judgeTenures(leases.versions, wave.ns);
     console.info(
       `shards: the SIGKILLed replica's shards retaken after ${(retaken / 1000).toFixed(1)} s ` +
         `(${takeovers} takeovers, none before its lease ran out), the SIGTERMed one's handed ` +
@@ -283,5 +281,108 @@ describe("shards across three replicas", () => {
     // shard-a held 4 shards for the apps' set-up and first step; each replica wrote.
     expect(takeovers).toBe(4);
     expect([...checked.keys()].sort()).toEqual(["shard-a", "shard-b", "shard-c"]);
+    await stopAll();
+  }, 300_000);
+
+  test("a replica that can no longer renew its Leases stops acting before another may take its shards, and its rollouts finish", async () => {
+    await stopAll();
+    // shard-y acts as a ServiceAccount of its own, whose right to write Leases the test revokes.
+    const sa = "fledge-controller-y";
+    const created = (what: string, result: Awaited<ReturnType<KubeClient["create"]>>) => {
+      if (!result.ok && result.error.status !== 409) ok(result, what);
+    };
+    created(
+      "service account",
+      await client.create("/api/v1/namespaces/fledge-system/serviceaccounts", {
+        metadata: { name: sa },
+      }),
+    );
+    const subjects = [{ kind: "ServiceAccount", name: sa, namespace: "fledge-system" }];
+    const rbac = "/apis/rbac.authorization.k8s.io/v1";
+    created(
+      "cluster role binding",
+      await client.create(`${rbac}/clusterrolebindings`, {
+        metadata: { name: sa },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: GROUP },
+        subjects,
+      }),
+    );
+    const leaseBinding = `${rbac}/namespaces/fledge-system/rolebindings`;
+    created(
+      "lease role binding",
+      await client.create(leaseBinding, {
+        metadata: { name: `${sa}-leases` },
+        roleRef: {
+          apiGroup: "rbac.authorization.k8s.io",
+          kind: "Role",
+          name: "fledge-leader-election",
+        },
+        subjects,
+      }),
+    );
+    const yKubeconfig = await controllerKubeconfig(tmp.dir, undefined, sa);
+
+    const leases = watchCollection<Lease>(LEASES);
+    await leases.listed;
+    start("shard-x");
+    replicas.set(
+      "shard-y",
+      startController(
+        yKubeconfig,
+        tmp.dir,
+        [`--shards=${SHARDS}`, "--workers=8"],
+        "debug",
+        undefined,
+        [],
+        {
+          POD_NAME: "shard-y",
+        },
+      ),
+    );
+    await eventually(
+      "12 shards held 6 by each replica",
+      () =>
+        countBy(holders(leases.versions)).get("shard-y") === 6 &&
+        countBy(holders(leases.versions)).get("shard-x") === 6
+          ? true
+          : undefined,
+      60_000,
+    );
+
+    const wave = await healthyApps("shards-lost", 24);
+    await wave.trigger();
+    await wave.started();
+    const revokedAt = Date.now();
+    ok(await client.delete(`${leaseBinding}/${sa}-leases`), "revoke");
+    const y = replicas.get("shard-y") as RunningController;
+    const exit = await y.exited;
+    const stoppedAfter = Date.now() - revokedAt;
+    // It stops itself: lost Leases end the process, for its Deployment to start it afresh.
+    expect(exit).toEqual({ code: 1, signal: null });
+    await eventually(
+      "shard-y's shards taken by shard-x",
+      () => (countBy(holders(leases.versions)).get("shard-x") === SHARDS ? true : undefined),
+      60_000,
+    );
+    await wave.promoted();
+    await leases.stop();
+
+    // Its last write came before its renew deadline ran out, long before the lease could pass.
+    const lastRenew = Math.max(
+      ...leases.versions
+        .filter((v) => v.object.spec?.holderIdentity === "shard-y")
+        .map((v) => Date.parse(v.object.spec?.renewTime ?? "")),
+    );
+    const lastWrite = Math.max(...writesOf(y, wave.ns).map((w) => w.at));
+    expect(lastWrite).toBeLessThanOrEqual(lastRenew + SHARD_LEASE_TIMING.renewDeadlineMs);
+    const { takeovers, checked } = judgeTenures(leases.versions, wave.ns);
+    console.info(
+      `shards: a replica denied its Leases stopped ${(stoppedAfter / 1000).toFixed(1)} s after ` +
+        `the RoleBinding went, its last write ${((lastWrite - lastRenew) / 1000).toFixed(1)} s ` +
+        `after its last renewal; ${takeovers} takeovers; writes checked: ` +
+        [...checked].map(([id, n]) => `${id} ${n}`).join(", "),
+    );
+    expect(takeovers).toBe(6);
+    expect(stoppedAfter).toBeLessThan(SHARD_LEASE_TIMING.leaseDurationMs + 5_000);
   }, 300_000);
 });

@@ -121,6 +121,33 @@ export function rolloutManifest(namespace: string, name: string, spec: Record<st
   };
 }
 
+/**
+ * One app of the benchmark's kind: a 1-replica Deployment and a Rollout of `steps` over it,
+ * serving port 80 from the pods' 9898.
+ */
+export async function createApp(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+  steps: Record<string, unknown>[],
+): Promise<void> {
+  ok(
+    await client.create(paths.deployments(namespace), deploymentManifest(namespace, name, 1)),
+    `deployment ${name}`,
+  );
+  ok(
+    await client.create(
+      paths.rollouts(namespace),
+      rolloutManifest(namespace, name, {
+        targetRef: { name },
+        service: { port: 80, targetPort: 9898 },
+        steps,
+      }),
+    ),
+    `rollout ${name}`,
+  );
+}
+
 export const paths = {
   deployments: (ns: string) => `/apis/apps/v1/namespaces/${ns}/deployments`,
   rollouts: (ns: string) => `/apis/fledge.dev/v1alpha1/namespaces/${ns}/rollouts`,

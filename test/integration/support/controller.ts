@@ -19,24 +19,28 @@ export type RunningController = {
   metricsPort(): Promise<number>;
 };
 
-/** Installs deploy/'s namespace and RBAC and writes a kubeconfig that acts as its ServiceAccount. */
+/**
+ * Installs deploy/'s namespace and RBAC and writes a kubeconfig that acts as its ServiceAccount,
+ * or as another one in fledge-system the test has bound.
+ */
 export async function controllerKubeconfig(
   dir: string,
   admin: KubeConfig = adminKubeConfig(),
+  serviceAccount = "fledge-controller",
 ): Promise<string> {
   const client = await KubeClient.fromKubeConfig(admin);
   await applyFile(client, "deploy/base/namespace.yaml");
   await applyFile(client, "deploy/base/rbac.yaml");
   const cluster = admin.getCurrentCluster();
   if (!cluster?.caData) throw new Error("admin kubeconfig has no CA data");
-  const token = await serviceAccountToken(admin, "fledge-system", "fledge-controller");
-  const path = join(dir, "controller.kubeconfig");
+  const token = await serviceAccountToken(admin, "fledge-system", serviceAccount);
+  const path = join(dir, `${serviceAccount}.kubeconfig`);
   writeFileSync(
     path,
     kubeconfigYaml(
       cluster.server,
       Buffer.from(cluster.caData, "base64").toString(),
-      "fledge-controller",
+      serviceAccount,
       token,
     ),
   );
