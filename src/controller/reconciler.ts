@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from "node:util";
 import type { Analyst } from "../analysis/analyst.ts";
 import { resolveTemplates, type Sources, type TemplateCatalog } from "../analysis/templates.ts";
 import { WEIGHT_CONDITION, weightCondition } from "../analysis/weight/condition.ts";
@@ -199,6 +200,44 @@ export class Reconciler {
 
     const due = dueWork(snapshot, now);
     if (due) feed(await this.analysis.run(due, subject(), sources, now, log));
+    /**
+     * Whether a controller that took up the status last written, finding this round's writes
+     * done, would decide what this one has: then a crash after them loses no decision, and none
+     * need be recorded ahead of them. Only writes the machine reads back as the decision done
+     * qualify, and never after a check, whose result no later reconcile can read again.
+     */
+    const rederivable = (actions: Action[]) => {
+      if (due || !actions.every((a) => a.replayable)) return false;
+      const resumed = current.status && resume(spec, current.status.machine, now);
+      if (!resumed?.ok) return false;
+      const decided = desiredOf(snapshot);
+      const traffic = actions.some((a) => a.routes)
+        ? { canaryWeight: decided.canaryWeight, mirrorPercent: decided.mirrorPercent }
+        : router.observe(route).traffic;
+      // Both machines shown the cluster as it will be once the writes are done.
+      const done = (from: RolloutSnapshot) => {
+        let s = from;
+        for (const event of observations(
+          s.context,
+          {
+            plan,
+            target: this.deps.deployments.get(namespace, spec.targetRef.name) ?? target,
+            primary: primaryOf(),
+            traffic,
+            annotations: rollout.metadata.annotations,
+          },
+          now,
+        ))
+          s = send(s, event).snapshot;
+        return s;
+      };
+      const [replay, ours] = [done(resumed.snapshot), done(snapshot)];
+      return (
+        stageOf(replay) === stageOf(ours) &&
+        replay.context.stepIndex === ours.context.stepIndex &&
+        isDeepStrictEqual(desiredOf(replay), desiredOf(ours))
+      );
+    };
 
     const readiness = await this.deps.analyst.readiness(subject());
     const extraConditions = (): ConditionInput[] => {
@@ -217,7 +256,9 @@ export class Reconciler {
     // Only the machine goes ahead: the phase and conditions (a WriteRefused among them) change
     // once the writes are done, so no reader sees Healthy while traffic still goes to the canary.
     // A round with nothing to write records nothing ahead: its decisions wait for the one status
-    // written at the end, as a crash before that loses nothing the cluster shows.
+    // written at the end, as a crash before that loses nothing the cluster shows. Nor does a
+    // round whose decisions a controller taking up the status already written would make again
+    // on finding its writes done (see rederivable): a pause run out, a canary come ready.
     const record = async (settled: boolean) => {
       const previous = current.status as RolloutStatus | undefined;
       if (!settled) {
@@ -254,7 +295,7 @@ export class Reconciler {
         log,
       });
       if (actions.length === 0) break;
-      await record(false);
+      if (!rederivable(actions)) await record(false);
       for (const { write, routes } of actions) {
         await write();
         const traffic = routes && router.observe(route).traffic;
@@ -366,6 +407,7 @@ export class Reconciler {
           log.info(traffic, "route written");
         },
         routes: true,
+        replayable: true,
       });
     }
 
@@ -381,6 +423,7 @@ export class Reconciler {
           await this.workload.scale(target, replicas, "scaling the canary");
           log.info({ replicas }, replicas === 0 ? "canary scaled down" : "canary scaled up");
         },
+        replayable: true,
       });
     }
     return actions;

@@ -56,8 +56,12 @@ export function routeWritten(result: RouteWrite, what: string): void {
   written(result, what);
 }
 
-/** One write to the cluster; after the route's, what the route does is read back. */
-export type Action = { write: () => Promise<void>; routes?: true };
+/**
+ * One write to the cluster; after the route's, what the route does is read back. `replayable`:
+ * a write whose effect the machine does not read as anything but the decision done (the route's
+ * weights, the canary's replica count), so a controller that finds it done takes it again.
+ */
+export type Action = { write: () => Promise<void>; routes?: true; replayable?: true };
 
 /**
  * A write refused for a stale resourceVersion: the cache learns the object as it is now, so the

@@ -257,20 +257,22 @@ describe("the reconciler's writes for a given cluster and status", () => {
     expect(await w.reconcile()).toEqual([]);
   });
 
-  it("a weight is recorded ahead of the split, and the phase follows once it is written", async () => {
+  // A controller that took up the status already written and found these writes done would
+  // make the same moves (the canary is scaled for the target's new revision, the weight for the
+  // canary's readiness), so a crash between write and status loses nothing: one status each.
+  // Writes the machine cannot read back as its decision (the primary above) are recorded first.
+  it("a move that a controller restarted from status would make again is recorded once, after its write", async () => {
     const w = await healthy();
     w.cluster.put(paths.target, {
       ...target("r2"),
       spec: { ...(target("r2").spec as object), replicas: 0 },
     });
     expect(await w.reconcile()).toEqual([
-      "PATCH rollouts/podinfo/status",
       "PATCH deployments/podinfo",
       "PATCH rollouts/podinfo/status",
     ]);
     w.cluster.rollOut(paths.target);
     expect(await w.reconcile()).toEqual([
-      "PATCH rollouts/podinfo/status",
       "PATCH trafficsplits/podinfo",
       "PATCH rollouts/podinfo/status",
     ]);
@@ -407,7 +409,6 @@ describe("the reconciler on the Gateway API router", () => {
     await w.reconcile();
     w.cluster.rollOut(paths.target);
     expect(await w.reconcile()).toEqual([
-      "PATCH rollouts/podinfo/status",
       "PATCH httproutes/podinfo",
       "PATCH rollouts/podinfo/status",
     ]);
