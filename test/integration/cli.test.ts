@@ -287,7 +287,7 @@ describe("kubectl-fledge check", () => {
           ),
     );
     expect(passing.stdout).toMatch(
-      /^ok {4}rbac +system:serviceaccount:fledge-system:fledge-controller may do all \d+ things deploy\/rbac\.yaml grants$/m,
+      /^ok {4}rbac +system:serviceaccount:fledge-system:fledge-controller may do all \d+ things deploy\/base\/rbac\.yaml grants$/m,
     );
     expect(passing.stdout).toMatch(/^skip {2}prometheus +skipped \(--skip\)$/m);
     expect(passing.code).toBe(0);
