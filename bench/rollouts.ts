@@ -95,6 +95,8 @@ type Row = {
   n: number;
   /** Controller replicas (sharing the shards when more than one). */
   replicas: number;
+  /** Replicas that exited on their own from start-up to the end of the idle minute, and how. */
+  exited: string[];
   /** Apps triggered; per-canary figures divide by it. */
   wave: number;
   /** Creating the N apps until all are Healthy (outside the measured window). */
@@ -162,13 +164,19 @@ function machineTicks() {
   return { busy: total - idle, total };
 }
 
+/** The process's memory and CPU so far; a replica that has exited counts as what it last showed. */
+const lastStats = new Map<number, { rssMb: number; nowMb: number; cpuS: number }>();
 function processStats(pid: number) {
+  if (!statSync(`/proc/${pid}`, { throwIfNoEntry: false }))
+    return lastStats.get(pid) ?? { rssMb: 0, nowMb: 0, cpuS: 0 };
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const hwmKb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
   const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
   const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
   const ticks = Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
-  return { rssMb: hwmKb / 1024, nowMb: rssKb / 1024, cpuS: ticks / 100 };
+  const stats = { rssMb: hwmKb / 1024, nowMb: rssKb / 1024, cpuS: ticks / 100 };
+  lastStats.set(pid, stats);
+  return stats;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -466,6 +474,9 @@ async function run(n: number, wave: number, replicaCounts: number[]): Promise<Ro
         offset: waveOffset,
         triggered,
       });
+      const exited = fleet.members
+        .filter((m) => m.process.exitCode !== null || m.process.signalCode !== null)
+        .map((m) => `${m.logFile.split("/").pop()}: ${m.process.exitCode ?? m.process.signalCode}`);
       // SIGTERM: the controllers stop cleanly, and write the CPU profile if it was asked for.
       await fleet.kill();
       let profile: Row["profile"];
@@ -483,6 +494,7 @@ async function run(n: number, wave: number, replicaCounts: number[]): Promise<Ro
       return {
         n,
         replicas,
+        exited,
         wave,
         setupS,
         startup: {
@@ -562,7 +574,7 @@ const header = [
 const pair = ([a, b]: [number, number]) => `${a.toFixed(2)} / ${b.toFixed(2)}`;
 const cells = (r: Row) => [
   String(r.n),
-  r.replicas > 1 ? `${r.replicas} (${values.shards} shards)` : "1",
+  `${r.replicas > 1 ? `${r.replicas} (${values.shards} shards)` : "1"}${r.exited.length ? `, ${r.exited.length} exited` : ""}`,
   String(r.wave),
   r.setupS.toFixed(0),
   `${r.startup.readyS.toFixed(1)} / ${r.startup.reconciledS.toFixed(1)} (${r.startup.writes})`,
@@ -581,6 +593,9 @@ const cells = (r: Row) => [
 const kindsOf = (r: Row) => {
   const at = `- N = ${r.n}, ${r.replicas > 1 ? `${r.replicas} replicas` : "1 replica"}, wave ${r.wave}`;
   return [
+    ...(r.exited.length
+      ? [`${at}, replicas that exited on their own: ${r.exited.join(", ")}`]
+      : []),
     `${at}, requests per canary by kind: ${r.kinds}`,
     `${at}, timed at the apiserver (audit log, no watcher's lag): reaction p50/p99 ${pair(r.atApiserver.reaction)} s, of which Fledge's part (trigger to canary scaled, plus canary ready to first weight) ${pair(r.atApiserver.fledgeShare)} s; step lateness p50/p99 ${pair(r.atApiserver.lateness)} s, the apiserver taking ${pair(r.atApiserver.splitLatency)} s over each split write`,
     `${at}, canary scaled up (Fledge's patch) to its pod's Ready status written (fake kubelet) p50/p99 ${pair(r.atApiserver.scaledToPodReady)} s, of which the fake kubelet's own (its watch's first sight of the pod to its Ready write, ${r.kubelet.pods} pods) ${pair(r.kubelet.lag)} s, of that waiting in its queue ${pair(r.kubelet.wait)} s, at most ${r.kubelet.queuePeak} pods waiting for it`,
