@@ -1,4 +1,4 @@
-import type { HistoryEntry, RolloutStatus } from "../api/rollout.ts";
+import { HistoryEntry, type RolloutStatus } from "../api/rollout.ts";
 
 /** How many moves and checks status keeps unless the controller is told otherwise. */
 export const HISTORY_LIMIT = 50;
@@ -34,12 +34,22 @@ export type HistoryDigest = {
   oldestAt?: string;
 };
 
-export function digestOf(history: readonly HistoryEntry[]): HistoryDigest {
+/**
+ * The digest of status.history as stored. It runs on every watch event of a Rollout, so only the
+ * entries it reads are parsed, not all fifty; an entry someone else mangled counts for the length
+ * alone.
+ */
+export function digestOf(history: unknown): HistoryDigest {
+  if (!Array.isArray(history)) return { length: 0 };
+  const last = HistoryEntry.safeParse(history.at(-1));
+  const checkedAt = (e: unknown) => (e as { checkedAt?: unknown } | null)?.checkedAt;
+  const checked = checkedAt(history.findLast((e) => typeof checkedAt(e) === "string"));
+  const oldestAt = (history[0] as { at?: unknown } | null)?.at;
   return {
     length: history.length,
-    last: history.at(-1),
-    lastCheckedAt: history.findLast((e) => e.checkedAt !== undefined)?.checkedAt,
-    oldestAt: history[0]?.at,
+    last: last.success ? last.data : undefined,
+    lastCheckedAt: typeof checked === "string" ? checked : undefined,
+    oldestAt: typeof oldestAt === "string" ? oldestAt : undefined,
   };
 }
 
