@@ -40,6 +40,13 @@ export interface LeaderElection {
    */
   stop(): Promise<void>;
   readonly isLeader: boolean;
+  /**
+   * Until when (performance.now()) this holder may act: the renew deadline counted from when the
+   * last winning write was sent. It falls at least leaseDuration - renewDeadline before anyone
+   * else can take the Lease, and it is 0 while not leading. A caller that checks it before each
+   * write needs no timer of its own to stop in time, even when its event loop runs late.
+   */
+  readonly heldUntil: number;
 }
 
 export const LeaseSpec = z.object({
@@ -87,7 +94,7 @@ function failed(failure: RequestFailure): Attempt {
  * how long the record has gone unchanged as this process saw it, not by the renewTime written
  * by another machine, so clock skew between replicas cannot make two of them lead; every write
  * carries the resourceVersion it was based on, so two candidates cannot both win one record.
- * Once leadership ends it is not sought again: the process is expected to exit.
+ * Once leadership ends this election is over: a caller that wants the Lease again starts another.
  */
 export function startLeaderElection(options: LeaderElectionOptions): LeaderElection {
   const { kubeConfig, namespace, name, identity } = options;
@@ -113,6 +120,7 @@ export function startLeaderElection(options: LeaderElectionOptions): LeaderElect
   const stopper = new AbortController();
   let observed: Observed | undefined;
   let leading = false;
+  let renewedAt = 0;
 
   const observe = (spec: LeaseSpec, resourceVersion: string) => {
     const same =
@@ -246,11 +254,10 @@ export function startLeaderElection(options: LeaderElectionOptions): LeaderElect
   };
 
   /** Renews until stopped (returns true) or until leadership is lost (returns false). */
-  const renew = async (acquiredAt: number): Promise<boolean> => {
-    // When the last successful write was sent, not when its answer came: the apiserver stored
-    // it later than that, so others wait out the lease from later still, and the deadline below
-    // falls at least leaseDuration - renewDeadline before any of them can take over.
-    let renewedAt = acquiredAt;
+  const renew = async (): Promise<boolean> => {
+    // renewedAt is when the last successful write was sent, not when its answer came: the
+    // apiserver stored it later than that, so others wait out the lease from later still, and the
+    // deadline below falls at least leaseDuration - renewDeadline before any of them can take over.
     let wait = renewIntervalMs;
     while (!stopper.signal.aborted) {
       // Never sleep past the deadline: leading must end by then, before the lease can expire.
@@ -314,10 +321,11 @@ export function startLeaderElection(options: LeaderElectionOptions): LeaderElect
   const run = async () => {
     const acquiredAt = await acquire();
     if (acquiredAt === undefined) return;
+    renewedAt = acquiredAt;
     leading = true;
     logger.info("acquired lease; leading");
     options.onStartedLeading();
-    if (await renew(acquiredAt)) return;
+    if (await renew()) return;
     leading = false;
     options.onStoppedLeading();
   };
@@ -338,6 +346,9 @@ export function startLeaderElection(options: LeaderElectionOptions): LeaderElect
     },
     get isLeader() {
       return leading;
+    },
+    get heldUntil() {
+      return leading ? renewedAt + renewDeadlineMs : 0;
     },
   };
 }

@@ -6,6 +6,7 @@ import { GROUP, PLURAL, VERSION } from "../api/rollout.ts";
 import { type AutoscalerView, autoscalerView } from "../kube/autoscaler.ts";
 import { KubeClient, writeCounter } from "../kube/client.ts";
 import { type DeploymentView, deploymentView } from "../kube/deployment.ts";
+import { underFence } from "../kube/fence.ts";
 import { createInformer, type Informer, scoped } from "../kube/informer.ts";
 import type { ApiAccess } from "../kube/request.ts";
 import { type ServiceView, serviceView } from "../kube/service.ts";
@@ -196,7 +197,6 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
           queue: (): WorkQueue => queue,
           metrics,
           logger,
-          onLost: () => options.onLostLeadership?.(),
         })
       : undefined;
 
@@ -205,10 +205,15 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     accepts: sharding?.accepts,
     logger: logger.child({ subsystem: "workqueue" }),
     handler: async (key) => {
+      const fence = sharding?.fenceOf(key);
+      // Its shard went between the hand-out and now: the new holder has the key.
+      if (sharding && !fence) return {};
       const end = metrics.reconcileDuration.startTimer();
       try {
-        return await reconciler.reconcile(key);
+        return await underFence(fence, () => reconciler.reconcile(key));
       } catch (e) {
+        // Fenced off mid-reconcile: what it left unwritten is the shard's new holder's to do.
+        if (fence && !fence.holds()) return {};
         metrics.reconcileErrors.inc();
         const [ns, name] = key.split("/");
         logger.error({ namespace: ns, name, err: e }, "reconcile failed; retrying");

@@ -33,15 +33,16 @@ export interface ShardLeasesOptions {
   shards: number;
   timing?: LeaseTiming;
   logger: Logger;
-  /** The shard's Lease is ours. */
-  onAcquired: (shard: number) => void;
+  /** The shard's Lease is ours; `heldUntil` says until when (see LeaderElection). */
+  onAcquired: (shard: number, lease: Pick<LeaderElection, "heldUntil">) => void;
   /** Before its Lease is handed back: stop acting on the shard's keys, wait for those in flight. */
   onReleasing: (shard: number) => Promise<void>;
   /**
-   * A Lease was lost without being handed back (renewals failed to its deadline): its keys may
-   * soon be another replica's, so nothing of this replica may act on them any more.
+   * A shard's Lease was lost without being handed back (renewals failed to its deadline): its
+   * keys may soon be another replica's, so nothing of this replica may act on them any more. The
+   * shard is then free to be planned again like any other.
    */
-  onLost: (lease: string) => void;
+  onLost: (shard: number) => void;
 }
 
 export interface ShardLeases {
@@ -144,16 +145,32 @@ export function startShardLeases(options: ShardLeasesOptions): ShardLeases {
         names.shard(shard),
         () => {
           entry.leading = true;
-          options.onAcquired(shard);
+          options.onAcquired(shard, entry.election);
           schedule();
         },
         () => {
-          claims.delete(shard);
-          options.onLost(names.shard(shard));
+          if (claims.get(shard) === entry) claims.delete(shard);
+          options.onLost(shard);
+          schedule();
         },
       ),
     };
     claims.set(shard, entry);
+  };
+
+  // The replica's own Lease only tells the others it is alive (their fair share counts it), so
+  // losing it, to an overloaded apiserver say, costs nothing but a new candidacy.
+  const announce = () => {
+    self = elect(
+      names.replica(identity),
+      schedule,
+      () => {
+        if (stopping) return;
+        logger.warn("lost this replica's own Lease; announcing it again");
+        announce();
+      },
+      { [SHARDS_ANNOTATION]: String(shards) },
+    );
   };
 
   const release = async (shard: number) => {
@@ -236,12 +253,7 @@ export function startShardLeases(options: ShardLeasesOptions): ShardLeases {
   return {
     async start() {
       await cache.start();
-      self = elect(
-        names.replica(identity),
-        schedule,
-        () => options.onLost(names.replica(identity)),
-        { [SHARDS_ANNOTATION]: String(shards) },
-      );
+      announce();
       timer = setInterval(schedule, timing.retryPeriodMs);
       schedule();
     },

@@ -1,8 +1,10 @@
 import type { KubeClient } from "../kube/client.ts";
+import type { Fence } from "../kube/fence.ts";
 import type { Informer } from "../kube/informer.ts";
 import type { ApiAccess } from "../kube/request.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { ControllerMetrics } from "../observability/metrics.ts";
+import type { LeaderElection } from "./leader.ts";
 import type { WorkQueue } from "./queue.ts";
 import type { RolloutObject } from "./rollout-object.ts";
 import { type LeaseTiming, startShardLeases } from "./shard-leases.ts";
@@ -22,13 +24,13 @@ export interface ShardOwnershipOptions {
   queue: () => WorkQueue;
   metrics: ControllerMetrics;
   logger: Logger;
-  /** A Lease was lost unreleased: the process must stop acting at once (it exits). */
-  onLost: () => void;
 }
 
 export interface ShardOwnership {
   /** Whether the key's shard is held and ready: the queue hands out no other key. */
   accepts(key: string): boolean;
+  /** The tenure a reconcile of the key starts under now: undefined when its shard is not ready. */
+  fenceOf(key: string): Fence | undefined;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -44,6 +46,10 @@ const REFRESH_RETRY_MS = 1_000;
  * replica's watch has shown: a reconcile from that older status would repeat a step. So each of
  * its Rollouts is read from the apiserver first (what a restart's fresh list gives), and the
  * cache answers with that copy until the watch catches up.
+ *
+ * A shard whose Lease is lost unreleased (its renewals went unanswered to the deadline, as under
+ * an overloaded apiserver) ends its tenure: reconciles begun under it are fenced (see Fence)
+ * and its keys dropped, and the replica goes on with its other shards and may take it again.
  */
 export function shardOwnership(options: ShardOwnershipOptions): ShardOwnership {
   const { shards, rollouts, client, metrics } = options;
@@ -54,7 +60,8 @@ export function shardOwnership(options: ShardOwnershipOptions): ShardOwnership {
       .list()
       .map(keyOf)
       .filter((key) => shardOf(key, shards) === shard);
-  const ready = new Set<number>();
+  /** The shards ready to act on, each with the tenure its reconciles run under. */
+  const ready = new Map<number, Fence & { end(): void }>();
   /** The take in progress of each shard; a release cancels it by removing the entry. */
   const taking = new Map<number, symbol>();
 
@@ -66,7 +73,16 @@ export function shardOwnership(options: ShardOwnershipOptions): ShardOwnership {
     return fresh.ok || fresh.error.status === 404;
   };
 
-  const take = async (shard: number) => {
+  const tenure = (lease: Pick<LeaderElection, "heldUntil">) => {
+    const ended = new AbortController();
+    return {
+      signal: ended.signal,
+      holds: () => !ended.signal.aborted && performance.now() < lease.heldUntil,
+      end: () => ended.abort(),
+    };
+  };
+
+  const take = async (shard: number, lease: Pick<LeaderElection, "heldUntil">) => {
     const token = Symbol(String(shard));
     taking.set(shard, token);
     let pending = keysOf(shard);
@@ -93,7 +109,7 @@ export function shardOwnership(options: ShardOwnershipOptions): ShardOwnership {
     }
     if (taking.get(shard) !== token) return;
     taking.delete(shard);
-    ready.add(shard);
+    ready.set(shard, tenure(lease));
     metrics.shardsHeld.set(ready.size);
     const keys = keysOf(shard);
     logger.info(
@@ -111,8 +127,8 @@ export function shardOwnership(options: ShardOwnershipOptions): ShardOwnership {
     shards,
     timing: options.timing,
     logger,
-    onAcquired: (shard) => {
-      void take(shard);
+    onAcquired: (shard, lease) => {
+      void take(shard, lease);
     },
     onReleasing: async (shard) => {
       taking.delete(shard);
@@ -121,18 +137,26 @@ export function shardOwnership(options: ShardOwnershipOptions): ShardOwnership {
       await options.queue().drain((key) => shardOf(key, shards) === shard);
       logger.info({ shard }, "handing a shard back: its reconciles in flight are done");
     },
-    onLost: (lease) => {
-      ready.clear();
-      taking.clear();
-      logger.warn({ lease }, "lost a Lease before handing it back; stopping");
-      options.onLost();
+    onLost: (shard) => {
+      taking.delete(shard);
+      ready.get(shard)?.end();
+      ready.delete(shard);
+      metrics.shardsHeld.set(ready.size);
+      metrics.shardsLost.inc();
+      void options.queue().drain((key) => shardOf(key, shards) === shard);
+      logger.warn(
+        { shard },
+        "lost a shard's Lease before handing it back: its reconciles are fenced off; carrying on with the others",
+      );
     },
   });
 
   return {
     accepts: (key) => ready.has(shardOf(key, shards)),
+    fenceOf: (key) => ready.get(shardOf(key, shards)),
     start: () => leases.start(),
     async stop() {
+      for (const fence of ready.values()) fence.end();
       ready.clear();
       taking.clear();
       await leases.stop();

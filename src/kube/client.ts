@@ -1,4 +1,5 @@
 import type { Logger } from "../observability/logger.ts";
+import { currentFence } from "./fence.ts";
 import { type ApiAccess, kubeRequest, type RequestOptions } from "./request.ts";
 
 /** An apiserver answer that is not a success, as a value: the reconciler decides what it means. */
@@ -19,6 +20,13 @@ const PATCH_CONTENT_TYPE: Record<PatchType, string> = {
 };
 
 export const FIELD_MANAGER = "fledge";
+
+/** What a request made after its work's fence (shard tenure) ended gets, unsent. */
+const FENCED: KubeError = {
+  status: 0,
+  reason: "ShardLost",
+  message: "this replica no longer holds the Rollout's shard; its new holder carries on",
+};
 const TIMEOUT_MS = 30_000;
 
 export type RequestCounter = (method: string, path: string, ok: boolean) => void;
@@ -69,6 +77,8 @@ export class KubeClient {
     contentType?: string,
     query?: Record<string, string>,
   ): Promise<KubeResult<T>> {
+    const fence = currentFence();
+    if (fence && !fence.holds()) return { ok: false, error: FENCED };
     const result = await kubeRequest<T>(this.kubeConfig, {
       method,
       path,
@@ -76,10 +86,12 @@ export class KubeClient {
       contentType,
       query,
       timeoutMs: TIMEOUT_MS,
+      signal: fence?.signal,
     });
     this.onRequest?.(method, path, result.ok);
     if (result.ok) return result;
     const f = result.failure;
+    if (f.kind === "aborted" && fence) return { ok: false, error: FENCED };
     return {
       ok: false,
       error:

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { API_VERSION, KIND } from "../api/rollout.ts";
 import type { KubeClient } from "../kube/client.ts";
+import { outsideFence } from "../kube/fence.ts";
 import type { Notice } from "../machine/context.ts";
 import type { Logger } from "./logger.ts";
 
@@ -52,7 +53,8 @@ export class EventRecorder {
   /** Queues the Event; flush() waits until every queued one is sent. */
   record(subject: EventSubject, notice: Notice, now: Date = new Date()): void {
     this.waiting.push(() => this.send(subject, notice, now));
-    this.pump();
+    // Sent for whichever reconcile frees a slot: none of them may lend its shard's fence.
+    outsideFence(() => this.pump());
   }
 
   async flush(): Promise<void> {

@@ -55,6 +55,12 @@ export class ControllerMetrics {
     registers: [this.registry],
   });
 
+  readonly shardsLost = new Counter({
+    name: "fledge_shards_lost_total",
+    help: "Shard Leases lost without being handed back (renewals unanswered to the deadline); each shard's reconciles were fenced off and it was free to be taken again.",
+    registers: [this.registry],
+  });
+
   private informers: () => readonly WatchedInformer[] = () => [];
   // What each informer's totals were at the last scrape, so the counter grows by the difference.
   private readonly counted = new WeakMap<WatchedInformer, Readonly<Record<string, number>>>();

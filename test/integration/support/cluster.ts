@@ -68,6 +68,7 @@ const PATHS: Record<string, (ns?: string) => string> = {
   ClusterRoleBinding: () => "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
   Role: (ns) => `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`,
   RoleBinding: (ns) => `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`,
+  FlowSchema: () => "/apis/flowcontrol.apiserver.k8s.io/v1/flowschemas",
 };
 
 /** Server-side applies the documents of a file from deploy/ (the kinds the install manifests use). */

@@ -20,7 +20,7 @@ export type RunningController = {
 };
 
 /**
- * Installs deploy/'s namespace and RBAC and writes a kubeconfig that acts as its ServiceAccount,
+ * Installs deploy/'s namespace, RBAC and FlowSchema and writes a kubeconfig that acts as its ServiceAccount,
  * or as another one in fledge-system the test has bound.
  */
 export async function controllerKubeconfig(
@@ -31,6 +31,7 @@ export async function controllerKubeconfig(
   const client = await KubeClient.fromKubeConfig(admin);
   await applyFile(client, "deploy/base/namespace.yaml");
   await applyFile(client, "deploy/base/rbac.yaml");
+  await applyFile(client, "deploy/base/flowcontrol.yaml");
   const cluster = admin.getCurrentCluster();
   if (!cluster?.caData) throw new Error("admin kubeconfig has no CA data");
   const token = await serviceAccountToken(admin, "fledge-system", serviceAccount);
