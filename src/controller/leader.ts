@@ -34,9 +34,9 @@ export interface LeaderElectionOptions {
 
 export interface LeaderElection {
   /**
-   * Ends the candidacy and, when leading, releases the Lease so that a successor takes over at
-   * once. isLeader is false before the release is sent. This is the caller's own decision, so
-   * onStoppedLeading is not called.
+   * Ends the candidacy and, when the Lease names this candidate (leading, or a winning write was
+   * in flight), releases it so that a successor takes over at once. isLeader is false before the
+   * release is sent. This is the caller's own decision, so onStoppedLeading is not called.
    */
   stop(): Promise<void>;
   readonly isLeader: boolean;
@@ -120,6 +120,9 @@ export function startLeaderElection(options: LeaderElectionOptions): LeaderElect
   const stopper = new AbortController();
   let observed: Observed | undefined;
   let leading = false;
+  // The Lease's record names us by our own write, not yet handed back: true from a winning write's
+  // answer, even one that came after stop(), until leadership ends.
+  let named = false;
   let renewedAt = 0;
 
   const observe = (spec: LeaseSpec, resourceVersion: string) => {
@@ -151,12 +154,12 @@ export function startLeaderElection(options: LeaderElectionOptions): LeaderElect
   });
 
   /** Writes spec over the observed Lease; a conflict means someone else wrote first. */
-  const write = async (spec: LeaseSpec, signal: AbortSignal): Promise<Attempt> => {
+  const write = async (spec: LeaseSpec, deadline: AbortSignal): Promise<Attempt> => {
     const result = await kubeRequest(kubeConfig, {
       method: "PUT",
       path,
       body: body(spec, observed?.resourceVersion),
-      signal,
+      signal: deadline,
     });
     if (!result.ok) {
       // Whatever the server now holds, the next attempt must read it before writing again.
@@ -170,12 +173,20 @@ export function startLeaderElection(options: LeaderElectionOptions): LeaderElect
     return { outcome: "acquired" };
   };
 
-  const tryAcquireOrRenew = async (signal: AbortSignal): Promise<Attempt> => {
+  /**
+   * Reads stop at `signal` (stopping, or the deadline); writes only at the deadline: a write once
+   * sent may land whatever this process does, so its answer is awaited, and stop() then knows
+   * whether the Lease names us and must be handed back.
+   */
+  const tryAcquireOrRenew = async (
+    signal: AbortSignal,
+    deadline: AbortSignal,
+  ): Promise<Attempt> => {
     const now = microTime(new Date());
     // Renewing a Lease we hold and last wrote needs no read first; a conflict sends us back to
     // reading it.
     if (leading && observed?.spec.holderIdentity === identity) {
-      return write({ ...observed.spec, renewTime: now, leaseDurationSeconds }, signal);
+      return write({ ...observed.spec, renewTime: now, leaseDurationSeconds }, deadline);
     }
     const read = await kubeRequest(kubeConfig, { path, signal });
     if (!read.ok) {
@@ -192,7 +203,7 @@ export function startLeaderElection(options: LeaderElectionOptions): LeaderElect
         method: "POST",
         path: collection,
         body: body(spec),
-        signal,
+        signal: deadline,
       });
       if (!created.ok) return failed(created.failure);
       const lease = Lease.safeParse(created.value);
@@ -219,14 +230,14 @@ export function startLeaderElection(options: LeaderElectionOptions): LeaderElect
         renewTime: now,
         leaseTransitions: (current.leaseTransitions ?? 0) + (ours ? 0 : 1),
       },
-      signal,
+      deadline,
     );
   };
 
-  const attemptWithin = (ms: number) =>
-    tryAcquireOrRenew(
-      AbortSignal.any([stopper.signal, AbortSignal.timeout(Math.max(1, Math.ceil(ms)))]),
-    );
+  const attemptWithin = (ms: number) => {
+    const deadline = AbortSignal.timeout(Math.max(1, Math.ceil(ms)));
+    return tryAcquireOrRenew(AbortSignal.any([stopper.signal, deadline]), deadline);
+  };
 
   const pause = (ms: number) =>
     sleep(Math.max(0, ms), undefined, { signal: stopper.signal }).catch(() => {});
@@ -237,8 +248,8 @@ export function startLeaderElection(options: LeaderElectionOptions): LeaderElect
     while (!stopper.signal.aborted) {
       const sentAt = performance.now();
       const attempt = await attemptWithin(renewDeadlineMs);
-      if (stopper.signal.aborted) return undefined;
       if (attempt.outcome === "acquired") return sentAt;
+      if (stopper.signal.aborted) return undefined;
       if (attempt.outcome === "held" && attempt.holder !== lastHolder) {
         lastHolder = attempt.holder;
         logger.info({ holder: attempt.holder }, "lease is held; waiting as a candidate");
@@ -321,12 +332,16 @@ export function startLeaderElection(options: LeaderElectionOptions): LeaderElect
   const run = async () => {
     const acquiredAt = await acquire();
     if (acquiredAt === undefined) return;
+    named = true;
+    // Won as stop() was called: never led, but the Lease is ours to hand back.
+    if (stopper.signal.aborted) return;
     renewedAt = acquiredAt;
     leading = true;
     logger.info("acquired lease; leading");
     options.onStartedLeading();
     if (await renew()) return;
     leading = false;
+    named = false;
     options.onStoppedLeading();
   };
 
@@ -340,8 +355,9 @@ export function startLeaderElection(options: LeaderElectionOptions): LeaderElect
     async stop() {
       stopper.abort();
       await running;
-      if (!leading) return;
       leading = false;
+      if (!named) return;
+      named = false;
       await release();
     },
     get isLeader() {

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { type AddressInfo, connect, createServer, type Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
   CoordinationV1Api,
@@ -7,7 +8,12 @@ import {
   RbacAuthorizationV1Api,
 } from "@kubernetes/client-node";
 import { afterEach, describe, expect, inject, test } from "vitest";
-import { type LeaderElection, startLeaderElection } from "../../src/controller/leader.ts";
+import {
+  type LeaderElection,
+  type LeaderElectionOptions,
+  startLeaderElection,
+} from "../../src/controller/leader.ts";
+import type { ApiAccess } from "../../src/kube/request.ts";
 import { silentLogger } from "../../src/observability/logger.ts";
 import { serviceAccountKubeConfig } from "../harness/control-plane.ts";
 
@@ -31,7 +37,15 @@ interface Candidate {
   stopped: number;
 }
 
-function candidate(ns: string, identity: string, kubeConfig = admin): Candidate {
+function candidate(
+  ns: string,
+  identity: string,
+  kubeConfig: ApiAccess = admin,
+  timing: Pick<
+    LeaderElectionOptions,
+    "leaseDurationMs" | "renewDeadlineMs" | "retryPeriodMs" | "renewIntervalMs"
+  > = TIMING,
+): Candidate {
   const c: Candidate = {
     identity,
     started: 0,
@@ -41,7 +55,7 @@ function candidate(ns: string, identity: string, kubeConfig = admin): Candidate 
       namespace: ns,
       name: "fledge-controller",
       identity,
-      ...TIMING,
+      ...timing,
       logger: silentLogger,
       onStartedLeading: () => {
         c.started += 1;
@@ -198,4 +212,113 @@ describe("leader election on a Lease", () => {
       leaders.stop();
     }
   });
+
+  test("stopped while any of its writes is in flight, a candidate hands the Lease back: the create, the takeover, the renewal", async () => {
+    // Every answer reaches the candidate late, so that the Lease is seen stored while the answer
+    // to the write that stored it is still on its way.
+    const delayMs = 500;
+    const slow = await delayingProxy(delayMs);
+    const through: ApiAccess = {
+      getCurrentCluster: () => ({ server: `https://127.0.0.1:${slow.port}` }),
+      applyToHTTPSOptions: (options) => admin.applyToHTTPSOptions(options),
+    };
+    const timing = {
+      leaseDurationMs: 6000,
+      renewDeadlineMs: 4000,
+      retryPeriodMs: 300,
+      renewIntervalMs: 1000,
+    };
+    const leases = admin.makeApiClient(CoordinationV1Api);
+    const read = (ns: string) =>
+      leases.readNamespacedLease({ name: "fledge-controller", namespace: ns }).then(
+        (lease) => lease.spec,
+        () => undefined,
+      );
+    /** Stops the candidate the moment the Lease shows `changed`, and returns the Lease after. */
+    const stopWhen = async (
+      c: Candidate,
+      ns: string,
+      changed: (spec: Awaited<ReturnType<typeof read>>) => boolean,
+    ) => {
+      while (!changed(await read(ns))) await sleep(5);
+      await c.election.stop();
+      return read(ns);
+    };
+    try {
+      const created = await namespace("leader-stop-create");
+      const a = candidate(created, "a", through, timing);
+      running.push(a);
+      const afterCreate = await stopWhen(a, created, (spec) => spec?.holderIdentity === "a");
+
+      const taken = await namespace("leader-stop-takeover");
+      await leases.createNamespacedLease({
+        namespace: taken,
+        body: {
+          metadata: { name: "fledge-controller" },
+          spec: { holderIdentity: "gone", leaseDurationSeconds: 1 },
+        },
+      });
+      const b = candidate(taken, "b", through, timing);
+      running.push(b);
+      const afterTakeover = await stopWhen(b, taken, (spec) => spec?.holderIdentity === "b");
+
+      const renewed = await namespace("leader-stop-renewal");
+      const c = candidate(renewed, "c", through, timing);
+      running.push(c);
+      await until("c to lead", () => c.election.isLeader);
+      const acquired = (await read(renewed))?.renewTime;
+      const afterRenewal = await stopWhen(
+        c,
+        renewed,
+        (spec) => String(spec?.renewTime) !== String(acquired),
+      );
+
+      expect({
+        afterCreate: afterCreate?.holderIdentity,
+        afterTakeover: afterTakeover?.holderIdentity,
+        afterRenewal: afterRenewal?.holderIdentity,
+      }).toEqual({
+        afterCreate: undefined,
+        afterTakeover: undefined,
+        afterRenewal: undefined,
+      });
+      // The first two never led: their winning write was answered after stop().
+      expect([a.started, b.started, c.started]).toEqual([0, 0, 1]);
+      expect([a.stopped, b.stopped, c.stopped]).toEqual([0, 0, 0]);
+    } finally {
+      await slow.close();
+    }
+  });
 });
+
+/** A TCP proxy to the apiserver that holds each of its answers back by `delayMs`, in order. */
+async function delayingProxy(delayMs: number) {
+  const upstream = new URL(admin.getCurrentCluster()?.server ?? "");
+  const open = new Set<Socket>();
+  const server = createServer((client) => {
+    const api = connect(Number(upstream.port), upstream.hostname);
+    for (const socket of [client, api]) {
+      open.add(socket);
+      socket.on("close", () => open.delete(socket));
+    }
+    client.on("data", (chunk) => api.write(chunk));
+    api.on("data", (chunk) => setTimeout(() => client.write(chunk), delayMs));
+    api.on("end", () => setTimeout(() => client.end(), delayMs));
+    client.on("end", () => api.end());
+    for (const socket of [client, api])
+      socket.on("error", () => {
+        client.destroy();
+        api.destroy();
+      });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // The candidates' agents keep their connections open for reuse.
+        for (const socket of open) socket.destroy();
+      }),
+  };
+}
