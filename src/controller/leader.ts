@@ -47,6 +47,11 @@ export interface LeaderElection {
    * write needs no timer of its own to stop in time, even when its event loop runs late.
    */
   readonly heldUntil: number;
+  /**
+   * The Lease won already named this identity, unreleased and untaken since (say its renewals
+   * went unanswered to the deadline and nobody took it meanwhile): no other holder came between.
+   */
+  readonly resumed: boolean;
 }
 
 export const LeaseSpec = z.object({
@@ -123,6 +128,7 @@ export function startLeaderElection(options: LeaderElectionOptions): LeaderElect
   // The Lease's record names us by our own write, not yet handed back: true from a winning write's
   // answer, even one that came after stop(), until leadership ends.
   let named = false;
+  let resumed = false;
   let renewedAt = 0;
 
   const observe = (spec: LeaseSpec, resourceVersion: string) => {
@@ -192,6 +198,7 @@ export function startLeaderElection(options: LeaderElectionOptions): LeaderElect
     if (!read.ok) {
       if (read.failure.kind !== "status" || read.failure.status !== 404)
         return failed(read.failure);
+      resumed = false;
       const spec: LeaseSpec = {
         holderIdentity: identity,
         leaseDurationSeconds,
@@ -222,6 +229,7 @@ export function startLeaderElection(options: LeaderElectionOptions): LeaderElect
       return { outcome: "held", holder };
     }
     const ours = holder === identity;
+    resumed = ours;
     return write(
       {
         holderIdentity: identity,
@@ -365,6 +373,9 @@ export function startLeaderElection(options: LeaderElectionOptions): LeaderElect
     },
     get heldUntil() {
       return leading ? renewedAt + renewDeadlineMs : 0;
+    },
+    get resumed() {
+      return leading && resumed;
     },
   };
 }

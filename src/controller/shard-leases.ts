@@ -34,7 +34,7 @@ export interface ShardLeasesOptions {
   timing?: LeaseTiming;
   logger: Logger;
   /** The shard's Lease is ours; `heldUntil` says until when (see LeaderElection). */
-  onAcquired: (shard: number, lease: Pick<LeaderElection, "heldUntil">) => void;
+  onAcquired: (shard: number, lease: Pick<LeaderElection, "heldUntil" | "resumed">) => void;
   /** Before its Lease is handed back: stop acting on the shard's keys, wait for those in flight. */
   onReleasing: (shard: number) => Promise<void>;
   /**

@@ -45,7 +45,9 @@ const REFRESH_RETRY_MS = 1_000;
  * A shard just taken may have been acted on by its last holder moments ago, later than this
  * replica's watch has shown: a reconcile from that older status would repeat a step. So each of
  * its Rollouts is read from the apiserver first (what a restart's fresh list gives), and the
- * cache answers with that copy until the watch catches up.
+ * cache answers with that copy until the watch catches up. A shard this process lost and won
+ * back with no holder between (the Lease still named it) was acted on by nobody else: its keys
+ * are queued at once, as if it had been held all along, with no read of its Rollouts.
  *
  * A shard whose Lease is lost unreleased (its renewals went unanswered to the deadline, as under
  * an overloaded apiserver) ends its tenure: reconciles begun under it are fenced (see Fence)
@@ -64,6 +66,8 @@ export function shardOwnership(options: ShardOwnershipOptions): ShardOwnership {
   const ready = new Map<number, Fence & { end(): void }>();
   /** The take in progress of each shard; a release cancels it by removing the entry. */
   const taking = new Map<number, symbol>();
+  /** Shards this process lost unreleased: a take that resumes its own Lease needs no reads. */
+  const lostHere = new Set<number>();
 
   const refresh = async (key: string): Promise<boolean> => {
     const [namespace = "", name = ""] = key.split("/");
@@ -82,10 +86,12 @@ export function shardOwnership(options: ShardOwnershipOptions): ShardOwnership {
     };
   };
 
-  const take = async (shard: number, lease: Pick<LeaderElection, "heldUntil">) => {
+  const take = async (shard: number, lease: Pick<LeaderElection, "heldUntil" | "resumed">) => {
     const token = Symbol(String(shard));
     taking.set(shard, token);
-    let pending = keysOf(shard);
+    const resumed = lostHere.delete(shard) && lease.resumed;
+    let pending = resumed ? [] : keysOf(shard);
+    const read = pending.length;
     const started = performance.now();
     while (pending.length > 0 && taking.get(shard) === token) {
       const failed: string[] = [];
@@ -113,8 +119,10 @@ export function shardOwnership(options: ShardOwnershipOptions): ShardOwnership {
     metrics.shardsHeld.set(ready.size);
     const keys = keysOf(shard);
     logger.info(
-      { shard, rollouts: keys.length, ms: Math.round(performance.now() - started) },
-      "took a shard: its Rollouts read afresh and queued",
+      { shard, rollouts: keys.length, read, ms: Math.round(performance.now() - started) },
+      resumed
+        ? "took back a shard no one held meanwhile: its Rollouts queued"
+        : "took a shard: its Rollouts read afresh and queued",
     );
     for (const key of keys) options.queue().add(key);
   };
@@ -143,6 +151,7 @@ export function shardOwnership(options: ShardOwnershipOptions): ShardOwnership {
       ready.delete(shard);
       metrics.shardsHeld.set(ready.size);
       metrics.shardsLost.inc();
+      lostHere.add(shard);
       void options.queue().drain((key) => shardOf(key, shards) === shard);
       logger.warn(
         { shard },

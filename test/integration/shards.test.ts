@@ -47,11 +47,11 @@ const tmp = tempDir();
 let client: KubeClient;
 let kubeconfig: string;
 const replicas = new Map<string, RunningController>();
-const start = (identity: string) =>
+const start = (identity: string, asAccount = kubeconfig) =>
   replicas.set(
     identity,
     startController(
-      kubeconfig,
+      asAccount,
       tmp.dir,
       [`--shards=${SHARDS}`, "--workers=8"],
       "debug",
@@ -123,11 +123,17 @@ function writesOf(controller: RunningController, ns: string) {
 }
 
 /** The replica's log lines with this message, and when each was logged. */
-function logLines(controller: RunningController, msg: string) {
+function logLines(
+  controller: RunningController,
+  msg: string,
+): (Record<string, unknown> & { at: number })[] {
   return readFileSync(controller.logFile, "utf8")
     .split("\n")
     .filter((line) => line.includes(`"msg":"${msg}`))
-    .map((line) => ({ at: Date.parse((JSON.parse(line) as { time: string }).time) }));
+    .map((line) => {
+      const entry = JSON.parse(line) as Record<string, unknown> & { time: string };
+      return { ...entry, at: Date.parse(entry.time) };
+    });
 }
 
 /** A namespace of `count` apps, each a 1-replica Deployment and its Rollout, all Healthy. */
@@ -283,6 +289,57 @@ async function filedUnder(kubeconfigPath: string, path: string) {
   );
 }
 
+/**
+ * A replica's ServiceAccount of its own (the controller's ClusterRole, and the Lease Role through
+ * a RoleBinding the test can take away and give back).
+ */
+async function revocableReplica() {
+  const sa = "fledge-controller-y";
+  const created = (what: string, result: Awaited<ReturnType<KubeClient["create"]>>) => {
+    if (!result.ok && result.error.status !== 409) ok(result, what);
+  };
+  created(
+    "service account",
+    await client.create("/api/v1/namespaces/fledge-system/serviceaccounts", {
+      metadata: { name: sa },
+    }),
+  );
+  const subjects = [{ kind: "ServiceAccount", name: sa, namespace: "fledge-system" }];
+  const rbac = "/apis/rbac.authorization.k8s.io/v1";
+  created(
+    "cluster role binding",
+    await client.create(`${rbac}/clusterrolebindings`, {
+      metadata: { name: sa },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: GROUP },
+      subjects,
+    }),
+  );
+  const leaseBinding = `${rbac}/namespaces/fledge-system/rolebindings`;
+  const restore = async () =>
+    created(
+      "lease role binding",
+      await client.create(leaseBinding, {
+        metadata: { name: `${sa}-leases` },
+        roleRef: {
+          apiGroup: "rbac.authorization.k8s.io",
+          kind: "Role",
+          name: "fledge-leader-election",
+        },
+        subjects,
+      }),
+    );
+  await restore();
+  const saKubeconfig = await controllerKubeconfig(tmp.dir, undefined, sa);
+  return {
+    restore,
+    revoke: async () => ok(await client.delete(`${leaseBinding}/${sa}-leases`), "revoke"),
+    start: (identity: string) => {
+      start(identity, saKubeconfig);
+      return replicas.get(identity) as RunningController;
+    },
+  };
+}
+
 describe("shards across replicas", () => {
   test("the apiserver files the controller's Lease requests under deploy/'s FlowSchema at the leader-election level, its other requests as before", async () => {
     const uid = async (path: string) =>
@@ -359,61 +416,11 @@ describe("shards across replicas", () => {
 
   test("a replica that can no longer renew its Leases stops acting on their shards before another may take them, their rollouts finish, and it takes its share again once it can", async () => {
     await stopAll();
-    // shard-y acts as a ServiceAccount of its own, whose right to write Leases the test revokes.
-    const sa = "fledge-controller-y";
-    const created = (what: string, result: Awaited<ReturnType<KubeClient["create"]>>) => {
-      if (!result.ok && result.error.status !== 409) ok(result, what);
-    };
-    created(
-      "service account",
-      await client.create("/api/v1/namespaces/fledge-system/serviceaccounts", {
-        metadata: { name: sa },
-      }),
-    );
-    const subjects = [{ kind: "ServiceAccount", name: sa, namespace: "fledge-system" }];
-    const rbac = "/apis/rbac.authorization.k8s.io/v1";
-    created(
-      "cluster role binding",
-      await client.create(`${rbac}/clusterrolebindings`, {
-        metadata: { name: sa },
-        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: GROUP },
-        subjects,
-      }),
-    );
-    const leaseBinding = `${rbac}/namespaces/fledge-system/rolebindings`;
-    const bindLeases = async () =>
-      created(
-        "lease role binding",
-        await client.create(leaseBinding, {
-          metadata: { name: `${sa}-leases` },
-          roleRef: {
-            apiGroup: "rbac.authorization.k8s.io",
-            kind: "Role",
-            name: "fledge-leader-election",
-          },
-          subjects,
-        }),
-      );
-    await bindLeases();
-    const yKubeconfig = await controllerKubeconfig(tmp.dir, undefined, sa);
-
+    const y = await revocableReplica();
     const leases = watchCollection<Lease>(LEASES);
     await leases.listed;
     start("shard-x");
-    replicas.set(
-      "shard-y",
-      startController(
-        yKubeconfig,
-        tmp.dir,
-        [`--shards=${SHARDS}`, "--workers=8"],
-        "debug",
-        undefined,
-        [],
-        {
-          POD_NAME: "shard-y",
-        },
-      ),
-    );
+    const yReplica = y.start("shard-y");
     await eventually(
       "12 shards held 6 by each replica",
       () =>
@@ -428,8 +435,7 @@ describe("shards across replicas", () => {
     await wave.trigger();
     await wave.started();
     const revokedAt = Date.now();
-    ok(await client.delete(`${leaseBinding}/${sa}-leases`), "revoke");
-    const y = replicas.get("shard-y") as RunningController;
+    await y.revoke();
     await eventually(
       "shard-y's shards taken by shard-x",
       () => (countBy(holders(leases.versions)).get("shard-x") === SHARDS ? true : undefined),
@@ -437,9 +443,9 @@ describe("shards across replicas", () => {
     );
     await wave.promoted();
     // It lost each shard on its own deadline and carries on: no restart, no relist.
-    const lost = logLines(y, "lost a shard's Lease before handing it back");
+    const lost = logLines(yReplica, "lost a shard's Lease before handing it back");
     expect(lost).toHaveLength(6);
-    expect(y.process.exitCode).toBe(null);
+    expect(yReplica.process.exitCode).toBe(null);
     const stoppedAfter = Math.max(...lost.map((l) => l.at)) - revokedAt;
 
     // Its last write came before its renew deadline ran out, long before the lease could pass.
@@ -448,11 +454,11 @@ describe("shards across replicas", () => {
         .filter((v) => v.object.spec?.holderIdentity === "shard-y")
         .map((v) => Date.parse(v.object.spec?.renewTime ?? "")),
     );
-    const lastWrite = Math.max(...writesOf(y, wave.ns).map((w) => w.at));
+    const lastWrite = Math.max(...writesOf(yReplica, wave.ns).map((w) => w.at));
     expect(lastWrite).toBeLessThanOrEqual(lastRenew + SHARD_LEASE_TIMING.renewDeadlineMs);
 
     // Given its Leases back, it takes its share again and acts only within its new tenures.
-    await bindLeases();
+    await y.restore();
     await eventually(
       "12 shards held 6 by each replica again",
       () => (countBy(holders(leases.versions)).get("shard-y") === 6 ? true : undefined),
@@ -478,5 +484,51 @@ describe("shards across replicas", () => {
     expectLossesLogged(takeovers, {});
     expect(stoppedAfter).toBeLessThan(SHARD_LEASE_TIMING.leaseDurationMs + 5_000);
     expect([...afterReturn.checked.keys()].sort()).toEqual(["shard-x", "shard-y"]);
+  }, 300_000);
+
+  test("a shard lost mid-wave and won back with no holder between resumes at once, its Rollouts not read again, no step repeated or skipped", async () => {
+    await stopAll();
+    const account = await revocableReplica();
+    const leases = watchCollection<Lease>(LEASES);
+    await leases.listed;
+    const z = account.start("shard-z");
+    await eventually(
+      "12 shards held by shard-z",
+      () => (countBy(holders(leases.versions)).get("shard-z") === SHARDS ? true : undefined),
+      60_000,
+    );
+    const wave = await healthyApps("shards-resumed", 24);
+    await wave.trigger();
+    await wave.started();
+    await account.revoke();
+    await eventually(
+      "every shard lost",
+      () =>
+        logLines(z, "lost a shard's Lease before handing it back").length === SHARDS
+          ? true
+          : undefined,
+      60_000,
+    );
+    await account.restore();
+    const resumed = await eventually(
+      "every shard taken back",
+      () => {
+        const back = logLines(z, "took back a shard no one held meanwhile");
+        return back.length === SHARDS ? back : undefined;
+      },
+      90_000,
+    );
+    await wave.promoted();
+    await leases.stop();
+
+    const { takeovers, checked } = judgeTenures(leases.versions, wave.ns);
+    console.info(
+      `shards: a lone replica lost its ${SHARDS} shards mid-wave and took them back, ` +
+        `queuing their Rollouts in ${Math.max(...resumed.map((r) => Number(r.ms)))} ms at most; writes checked: ${describeCounts(checked)}`,
+    );
+    expect(resumed.map((r) => r.read)).toEqual(Array(SHARDS).fill(0));
+    expect(takeovers.size).toBe(0);
+    expect([...checked.keys()]).toEqual(["shard-z"]);
+    expect(z.process.exitCode).toBe(null);
   }, 300_000);
 });
