@@ -300,16 +300,15 @@ async function delayingProxy(delayMs: number) {
     for (const socket of [client, api]) {
       open.add(socket);
       socket.on("close", () => open.delete(socket));
+      socket.on("error", () => {
+        client.destroy();
+        api.destroy();
+      });
     }
     client.on("data", (chunk) => api.write(chunk));
     api.on("data", (chunk) => setTimeout(() => client.write(chunk), delayMs));
     api.on("end", () => setTimeout(() => client.end(), delayMs));
     client.on("end", () => api.end());
-    for (const socket of [client, api])
-      socket.on("error", () => {
-        client.destroy();
-        api.destroy();
-      });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {
