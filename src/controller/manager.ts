@@ -187,7 +187,6 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     options.shards !== undefined && options.leaseNamespace !== undefined
       ? shardOwnership({
           kubeConfig,
-          client,
           leaseNamespace: options.leaseNamespace,
           group: LEASE_GROUP,
           identity: options.identity,

@@ -1,4 +1,4 @@
-import type { KubeClient } from "../kube/client.ts";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Fence } from "../kube/fence.ts";
 import type { Informer } from "../kube/informer.ts";
 import type { ApiAccess } from "../kube/request.ts";
@@ -9,11 +9,9 @@ import type { WorkQueue } from "./queue.ts";
 import type { RolloutObject } from "./rollout-object.ts";
 import { type LeaseTiming, startShardLeases } from "./shard-leases.ts";
 import { shardOf } from "./shards.ts";
-import { rolloutPath } from "./writes.ts";
 
 export interface ShardOwnershipOptions {
   kubeConfig: ApiAccess;
-  client: KubeClient;
   leaseNamespace: string;
   group: string;
   identity: string;
@@ -35,7 +33,6 @@ export interface ShardOwnership {
   stop(): Promise<void>;
 }
 
-const REFRESH_WIDTH = 16;
 const REFRESH_RETRY_MS = 1_000;
 
 /**
@@ -43,9 +40,10 @@ const REFRESH_RETRY_MS = 1_000;
  * Lease is held, and a shard handed back is first drained of reconciles in flight.
  *
  * A shard just taken may have been acted on by its last holder moments ago, later than this
- * replica's watch has shown: a reconcile from that older status would repeat a step. So each of
- * its Rollouts is read from the apiserver first (what a restart's fresh list gives), and the
- * cache answers with that copy until the watch catches up. A shard this process lost and won
+ * replica's watch has shown: a reconcile from that older status would repeat a step. So the
+ * Rollouts are listed afresh from the apiserver first (what a restart gives), and the cache
+ * answers with those copies until the watch catches up; shards taken together, as at start-up,
+ * share their lists. A shard this process lost and won
  * back with no holder between (the Lease still named it) was acted on by nobody else: its keys
  * are queued at once, as if it had been held all along, with no read of its Rollouts.
  *
@@ -54,7 +52,7 @@ const REFRESH_RETRY_MS = 1_000;
  * and its keys dropped, and the replica goes on with its other shards and may take it again.
  */
 export function shardOwnership(options: ShardOwnershipOptions): ShardOwnership {
-  const { shards, rollouts, client, metrics } = options;
+  const { shards, rollouts, metrics } = options;
   const logger = options.logger.child({ subsystem: "shards" });
   const keyOf = (r: RolloutObject) => `${r.metadata.namespace}/${r.metadata.name}`;
   const keysOf = (shard: number) =>
@@ -69,14 +67,6 @@ export function shardOwnership(options: ShardOwnershipOptions): ShardOwnership {
   /** Shards this process lost unreleased: a take that resumes its own Lease needs no reads. */
   const lostHere = new Set<number>();
 
-  const refresh = async (key: string): Promise<boolean> => {
-    const [namespace = "", name = ""] = key.split("/");
-    const fresh = await client.get(rolloutPath(namespace, name));
-    if (fresh.ok) rollouts.remember(fresh.value);
-    // Gone is fresh too: the watch brings its deletion.
-    return fresh.ok || fresh.error.status === 404;
-  };
-
   const tenure = (lease: Pick<LeaderElection, "heldUntil">) => {
     const ended = new AbortController();
     return {
@@ -90,28 +80,15 @@ export function shardOwnership(options: ShardOwnershipOptions): ShardOwnership {
     const token = Symbol(String(shard));
     taking.set(shard, token);
     const resumed = lostHere.delete(shard) && lease.resumed;
-    let pending = resumed ? [] : keysOf(shard);
-    const read = pending.length;
     const started = performance.now();
-    while (pending.length > 0 && taking.get(shard) === token) {
-      const failed: string[] = [];
-      let next = 0;
-      await Promise.all(
-        Array.from({ length: Math.min(REFRESH_WIDTH, pending.length) }, async () => {
-          while (next < pending.length) {
-            const key = pending[next++] as string;
-            if (!(await refresh(key))) failed.push(key);
-          }
-        }),
+    while (!resumed && taking.get(shard) === token) {
+      const read = await rollouts.readAfresh();
+      if (read.ok) break;
+      logger.warn(
+        { shard, reason: read.reason },
+        "could not list a shard's Rollouts afresh; retrying",
       );
-      pending = failed;
-      if (failed.length > 0) {
-        logger.warn(
-          { shard, failed: failed.length },
-          "could not read a shard's Rollouts; retrying",
-        );
-        await new Promise((resolve) => setTimeout(resolve, REFRESH_RETRY_MS));
-      }
+      await sleep(REFRESH_RETRY_MS);
     }
     if (taking.get(shard) !== token) return;
     taking.delete(shard);
@@ -119,7 +96,12 @@ export function shardOwnership(options: ShardOwnershipOptions): ShardOwnership {
     metrics.shardsHeld.set(ready.size);
     const keys = keysOf(shard);
     logger.info(
-      { shard, rollouts: keys.length, read, ms: Math.round(performance.now() - started) },
+      {
+        shard,
+        rollouts: keys.length,
+        read: resumed ? 0 : keys.length,
+        ms: Math.round(performance.now() - started),
+      },
       resumed
         ? "took back a shard no one held meanwhile: its Rollouts queued"
         : "took a shard: its Rollouts read afresh and queued",

@@ -9,6 +9,7 @@ import {
   resourceOf,
 } from "./informer-health.ts";
 import { type Entry, OwnWrites } from "./own-writes.ts";
+import { readFromNow } from "./read-from-now.ts";
 import {
   type ApiAccess,
   describeFailure,
@@ -53,6 +54,15 @@ export interface Informer<T extends { metadata: { name: string; namespace?: stri
    * apiserver the watch lags by many seconds. client-go's MutationCache does the same.
    */
   remember(raw: unknown): void;
+  /**
+   * Lists the collection from the apiserver now, as a restart would, and answers get() and
+   * list() with each object newer than the watch's copy until the watch brings it: for a reader
+   * that must not act on what the watch has yet to show, such as a shard's new holder acting
+   * after its last one. Listeners are told of what it finds changed (and not again when the
+   * watch brings it). Each call is answered by a list begun at or after it (calls made during
+   * one share the next); a failed list is said, for the caller to try again.
+   */
+  readAfresh(): Promise<{ ok: true } | { ok: false; reason: string }>;
   /**
    * Called for every change to a transformed object after start (and for each object of the
    * initial list as ADDED); an update that leaves the transformed object as it was is not told.
@@ -267,6 +277,20 @@ export function createInformer<T extends { metadata: { name: string; namespace?:
     }
   };
 
+  const readAfresh = readFromNow(async () => {
+    const listed = await listAll();
+    if (!listed.ok)
+      return { ok: false as const, reason: listed.aborted ? "stopped" : listed.reason };
+    for (const [key, entry] of listed.entries) {
+      const before = written.get(key) ?? cache.get(key);
+      written.remember(key, entry, cache.get(key));
+      // Unlike our own writes, these are news to listeners; the watch bringing them is not.
+      if (written.get(key) === entry && (!before || changed(before.value, entry.value)))
+        emit(before ? "MODIFIED" : "ADDED", entry.value, before?.value);
+    }
+    return { ok: true as const };
+  });
+
   /** Swaps in a fresh list, telling listeners what differs from the cache. */
   const replace = (entries: Map<string, Entry<T>>, listedAt: string) => {
     const previous = cache;
@@ -305,8 +329,10 @@ export function createInformer<T extends { metadata: { name: string; namespace?:
     // Our own write coming back is no news: the reconcile that made it has acted on it already,
     // and waking another for it was a reconcile per write with nothing to do.
     const echo = mine?.resourceVersion === meta.resourceVersion && !changed(mine.value, value);
+    // A copy newer than this version is what get() answers, and may already have been told
+    // (readAfresh): listeners hear it too, so that what they index is never older than it.
     if ((!old || changed(old.value, value)) && !echo)
-      emit(old ? "MODIFIED" : "ADDED", value, old?.value);
+      emit(old ? "MODIFIED" : "ADDED", written.get(meta.key)?.value ?? value, old?.value);
   };
 
   let announceTimer: NodeJS.Timeout | undefined;
@@ -528,6 +554,7 @@ export function createInformer<T extends { metadata: { name: string; namespace?:
           cache.get(meta.key),
         );
     },
+    readAfresh,
     onEvent(listener) {
       listeners.push(listener);
     },

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import http from "node:http";
+import https from "node:https";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
@@ -266,12 +267,18 @@ interface Relay {
   url: string;
   cut(): void;
   restore(): void;
+  /** Holds back the answers on the connections open now (a watch lagging); new ones pass. */
+  stall(): void;
+  /** Lets the held answers through. */
+  unstall(): void;
   close(): Promise<void>;
 }
 
 async function startRelay(target: URL): Promise<Relay> {
   let open = true;
   const sockets = new Set<Socket>();
+  const answers = new Map<Socket, Socket>();
+  const stalled = new Map<Socket, Socket>();
   const server: Server = createServer((client) => {
     if (!open) {
       client.resetAndDestroy();
@@ -286,6 +293,8 @@ async function startRelay(target: URL): Promise<Relay> {
         upstream.destroy();
       });
     }
+    answers.set(upstream, client);
+    upstream.on("close", () => answers.delete(upstream));
     client.pipe(upstream).pipe(client);
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -295,6 +304,17 @@ async function startRelay(target: URL): Promise<Relay> {
     cut() {
       open = false;
       for (const socket of sockets) socket.resetAndDestroy();
+    },
+    stall() {
+      for (const [upstream, client] of answers) {
+        upstream.unpipe(client);
+        upstream.pause();
+        stalled.set(upstream, client);
+      }
+    },
+    unstall() {
+      for (const [upstream, client] of stalled) upstream.pipe(client);
+      stalled.clear();
     },
     restore() {
       open = true;
@@ -326,7 +346,7 @@ describe("informer across disconnects, apiserver restarts and 410 Gone", () => {
     await controlPlane?.stop();
   });
 
-  function informerIn(ns: string, kubeConfig: KubeConfig, logger: Logger = silentLogger) {
+  function informerIn(ns: string, kubeConfig: ApiAccess, logger: Logger = silentLogger) {
     return createInformer({
       kubeConfig,
       path: `/api/v1/namespaces/${ns}/configmaps`,
@@ -387,6 +407,56 @@ describe("informer across disconnects, apiserver restarts and 410 Gone", () => {
       expect(events).toEqual(["ADDED a blue", "MODIFIED a green(red)"]);
     } finally {
       relay.restore();
+      await informer.stop();
+    }
+  });
+
+  test("readAfresh answers with what the apiserver holds while the watch lags, tells listeners once, and shares one list among calls made during another", async () => {
+    const ns = await namespace(core, "informer-afresh");
+    await core.createNamespacedConfigMap({ namespace: ns, body: configMap("a", "blue") });
+    // One connection per request, so that a stall holds the watch and not the lists after it.
+    let requests = 0;
+    const access: ApiAccess = {
+      getCurrentCluster: () => relayed.getCurrentCluster(),
+      async applyToHTTPSOptions(options) {
+        requests++;
+        await relayed.applyToHTTPSOptions(options);
+        options.agent = new https.Agent({ keepAlive: false });
+      },
+    };
+    const informer = informerIn(ns, access);
+    const events = record(informer);
+    await informer.start();
+    try {
+      // Once a change has come through, the watch is open, and the stall holds it.
+      await setColor(core, ns, "a", "navy");
+      await until("the watch open", () => events.length === 2);
+      relay.stall();
+      await setColor(core, ns, "a", "green");
+      await core.createNamespacedConfigMap({ namespace: ns, body: configMap("b", "red") });
+      await sleep(300);
+      expect(informer.get(ns, "a")?.color).toBe("navy");
+      const before = requests;
+      const reads = [informer.readAfresh(), informer.readAfresh(), informer.readAfresh()];
+      expect(await Promise.all(reads)).toEqual([{ ok: true }, { ok: true }, { ok: true }]);
+      // The first call's list, and one the other two share: begun after theirs, it sees them.
+      expect(requests - before).toBe(2);
+      expect(informer.get(ns, "a")?.color).toBe("green");
+      expect(informer.get(ns, "b")?.color).toBe("red");
+      const told = [
+        "ADDED a blue",
+        "MODIFIED a navy(blue)",
+        "MODIFIED a green(navy)",
+        "ADDED b red",
+      ];
+      expect(events).toEqual(told);
+      relay.unstall();
+      await core.createNamespacedConfigMap({ namespace: ns, body: configMap("c", "white") });
+      await until("the watch past what was read afresh", () => events.length > told.length);
+      await sleep(200);
+      expect(events).toEqual([...told, "ADDED c white"]);
+    } finally {
+      relay.unstall();
       await informer.stop();
     }
   });
