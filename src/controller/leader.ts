@@ -253,6 +253,7 @@ export function startLeaderElection(options: LeaderElectionOptions): LeaderElect
   /** When the winning write was sent, or undefined when stopped first. */
   const acquire = async (): Promise<number | undefined> => {
     let lastHolder: string | undefined;
+    let lastFailure: string | undefined;
     while (!stopper.signal.aborted) {
       const sentAt = performance.now();
       const attempt = await attemptWithin(renewDeadlineMs);
@@ -263,9 +264,14 @@ export function startLeaderElection(options: LeaderElectionOptions): LeaderElect
         logger.info({ holder: attempt.holder }, "lease is held; waiting as a candidate");
       }
       if (attempt.outcome === "failed") {
-        const level = attempt.conflict ? "debug" : "warn";
-        logger[level]({ reason: attempt.reason }, "could not acquire lease");
-      }
+        // Warned once a reason: a candidate denied its Lease (RBAC, say) retries every few seconds.
+        const repeated = attempt.reason === lastFailure;
+        if (!attempt.conflict) lastFailure = attempt.reason;
+        logger[attempt.conflict || repeated ? "debug" : "warn"](
+          { reason: attempt.reason },
+          "could not acquire lease",
+        );
+      } else lastFailure = undefined;
       // Jittered as client-go does, so that candidates do not retry in lockstep.
       await pause(retryPeriodMs * (1 + Math.random() * 1.2));
     }

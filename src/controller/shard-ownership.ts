@@ -116,7 +116,8 @@ export function shardOwnership(options: ShardOwnershipOptions): ShardOwnership {
     identity: options.identity,
     shards,
     timing: options.timing,
-    logger,
+    // Its own child names the subsystem; this one would name it twice on every line.
+    logger: options.logger,
     onAcquired: (shard, lease) => {
       void take(shard, lease);
     },

@@ -445,6 +445,10 @@ describe("shards across replicas", () => {
     const lost = logLines(yReplica, "lost a shard's Lease before handing it back");
     expect(lost).toHaveLength(6);
     expect(yReplica.process.exitCode).toBe(null);
+    // Denied its Leases, each of its candidates says so once, not at every retry.
+    const denied = logLines(yReplica, "could not acquire lease").filter((l) => l.level === 40);
+    expect(denied.length).toBeGreaterThan(0);
+    expect(new Set(denied.map((l) => `${l.lease} ${l.reason}`)).size).toBe(denied.length);
     const stoppedAfter = Math.max(...lost.map((l) => l.at)) - revokedAt;
 
     // Its last write came before its renew deadline ran out, long before the lease could pass.
