@@ -203,6 +203,10 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
     workers: options.workers,
     accepts: sharding?.accepts,
     logger: logger.child({ subsystem: "workqueue" }),
+    logFields: (key) => {
+      const [namespace, name] = key.split("/");
+      return { namespace, name };
+    },
     handler: async (key) => {
       const fence = sharding?.fenceOf(key);
       // Its shard went between the hand-out and now: the new holder has the key.
@@ -214,8 +218,6 @@ export async function startManager(options: ManagerOptions): Promise<Manager> {
         // Fenced off mid-reconcile: what it left unwritten is the shard's new holder's to do.
         if (fence && !fence.holds()) return {};
         metrics.reconcileErrors.inc();
-        const [ns, name] = key.split("/");
-        logger.error({ namespace: ns, name, err: e }, "reconcile failed; retrying");
         throw e;
       } finally {
         end();

@@ -12,6 +12,8 @@ export interface WorkQueueOptions {
   now?: () => number; // for tests
   /** Whether a key is this queue's to handle (its shard is held); others are dropped. Default: all. */
   accepts?: (key: string) => boolean;
+  /** What a log line about a key names besides the key (a Rollout's namespace and name). */
+  logFields?: (key: string) => Record<string, unknown>;
 }
 
 // setTimeout fires at once for delays past a signed 32-bit millisecond count, so a far wake-up
@@ -97,6 +99,7 @@ export class WorkQueue {
   private readonly logger: Logger;
   private readonly now: () => number;
   private readonly accepts: (key: string) => boolean;
+  private readonly logFields: (key: string) => Record<string, unknown>;
   /** Waiting keys; a Set keeps insertion order, which is the FIFO order. */
   private readonly waiting = new Set<string>();
   /**
@@ -133,6 +136,7 @@ export class WorkQueue {
     this.logger = options.logger;
     this.now = options.now ?? (() => performance.now());
     this.accepts = options.accepts ?? (() => true);
+    this.logFields = options.logFields ?? (() => ({}));
   }
 
   /** Enqueue now; a key already waiting is not added twice. */
@@ -260,7 +264,7 @@ export class WorkQueue {
       this.failures.set(key, attempt + 1);
       const delayMs = Math.min(this.maxRetryDelayMs, this.baseRetryDelayMs * 2 ** attempt);
       this.logger.warn(
-        { err: outcome.error, key, attempt: attempt + 1, delayMs },
+        { err: outcome.error, key, ...this.logFields(key), attempt: attempt + 1, delayMs },
         "reconcile failed; retrying",
       );
       this.addAfter(key, delayMs);
