@@ -180,10 +180,26 @@ function processStats(pid: number) {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const until = async (what: string, done: () => boolean, timeoutMs: number) => {
-  const deadline = Date.now() + timeoutMs;
+/**
+ * Waits for done(), and gives up only once progress() has stood still for stallMs: a check for a
+ * hang, not for speed (a set-up of 10,000 apps takes over an hour on two cores).
+ */
+const until = async (
+  what: string,
+  done: () => boolean,
+  stallMs: number,
+  progress: () => number = () => 0,
+) => {
+  let last = progress();
+  let movedAt = Date.now();
   while (!done()) {
-    if (Date.now() > deadline) throw new Error(`bench: timed out waiting for ${what}`);
+    const now = progress();
+    if (now !== last) {
+      last = now;
+      movedAt = Date.now();
+    }
+    if (Date.now() - movedAt > stallMs)
+      throw new Error(`bench: timed out waiting for ${what}: no progress in ${stallMs / 1000} s`);
     await sleep(100);
   }
 };
@@ -327,7 +343,10 @@ async function run(n: number, wave: number, replicaCounts: number[]): Promise<Ro
         await createApp(client, NS, name, STEPS);
         created++;
       });
-      await until("every rollout Healthy", () => healthy() === n, 600_000 + n * 500);
+      // Progress is any Rollout's phase moving: the first pass over 10,000 new ones takes most
+      // of an hour before the first of them comes back to be Healthy.
+      const moved = () => healthy() + [...phases.values()].filter((p) => p.phase).length;
+      await until("every rollout Healthy", () => healthy() === n, 600_000, moved);
     } finally {
       clearInterval(progress);
     }
