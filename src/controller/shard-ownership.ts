@@ -43,9 +43,9 @@ const REFRESH_RETRY_MS = 1_000;
  * replica's watch has shown: a reconcile from that older status would repeat a step. So the
  * Rollouts are listed afresh from the apiserver first (what a restart gives), and the cache
  * answers with those copies until the watch catches up; shards taken together, as at start-up,
- * share their lists. A shard this process lost and won
- * back with no holder between (the Lease still named it) was acted on by nobody else: its keys
- * are queued at once, as if it had been held all along, with no read of its Rollouts.
+ * share their lists. A shard this process lost and won back with no holder between (the Lease
+ * still named it) was acted on by nobody else: its keys are queued at once, as if it had been
+ * held all along, with no read of its Rollouts.
  *
  * A shard whose Lease is lost unreleased (its renewals went unanswered to the deadline, as under
  * an overloaded apiserver) ends its tenure: reconciles begun under it are fenced (see Fence)
