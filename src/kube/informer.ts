@@ -283,9 +283,11 @@ export function createInformer<T extends { metadata: { name: string; namespace?:
       return { ok: false as const, reason: listed.aborted ? "stopped" : listed.reason };
     for (const [key, entry] of listed.entries) {
       const before = written.get(key) ?? cache.get(key);
-      written.remember(key, entry, cache.get(key));
       // Unlike our own writes, these are news to listeners; the watch bringing them is not.
-      if (written.get(key) === entry && (!before || changed(before.value, entry.value)))
+      if (
+        written.remember(key, entry, cache.get(key)) &&
+        (!before || changed(before.value, entry.value))
+      )
         emit(before ? "MODIFIED" : "ADDED", entry.value, before?.value);
     }
     return { ok: true as const };

@@ -16,11 +16,15 @@ export interface Entry<T> {
 export class OwnWrites<T> {
   private readonly copies = new Map<string, Entry<T>>();
 
-  /** Keeps a write's result, unless what is known already is that version or a later one. */
-  remember(key: string, entry: Entry<T>, known: Entry<T> | undefined): void {
+  /**
+   * Keeps a write's result, unless what is known already is that version or a later one; says
+   * whether it kept it.
+   */
+  remember(key: string, entry: Entry<T>, known: Entry<T> | undefined): boolean {
     const newest = this.copies.get(key) ?? known;
-    if (newest && !isNewer(entry.resourceVersion, newest.resourceVersion)) return;
+    if (newest && !isNewer(entry.resourceVersion, newest.resourceVersion)) return false;
     this.copies.set(key, entry);
+    return true;
   }
 
   get(key: string): Entry<T> | undefined {
